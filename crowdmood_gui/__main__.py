@@ -1,0 +1,3 @@
+from crowdmood_gui.cli import main
+
+raise SystemExit(main())

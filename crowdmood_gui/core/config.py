@@ -1,0 +1,177 @@
+"""One validated configuration object, read from a TOML file and overridden by CLI flags.
+
+Each section is a pydantic model with ``extra="forbid"``, so a typo in the file is an
+error that names the field and the file instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crowdmood_gui.core.errors import ConfigError
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+RESOURCES_DIR = PACKAGE_ROOT / "resources"
+MODELS_DIR = RESOURCES_DIR / "models"
+DEMO_VIDEO = RESOURCES_DIR / "demo" / "demo.mp4"
+APP_NAME = "crowdmood"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceConfig(_Section):
+    # A camera index ("0"), a video file path, or an rtsp:// / http(s):// MJPEG URL.
+    spec: str = str(DEMO_VIDEO)
+    loop: bool = True  # video files only
+    reconnect_max_backoff_s: float = Field(30.0, gt=0)
+    open_timeout_s: float = Field(10.0, gt=0)
+
+
+class DetectionConfig(_Section):
+    # Frames are resized so the longer side is at most this many pixels before detection.
+    max_side: int = Field(640, ge=160, le=1920)
+    score_threshold: float = Field(0.8, gt=0, lt=1)
+    nms_threshold: float = Field(0.4, gt=0, lt=1)
+    threads: int = Field(2, ge=1, le=16)
+
+
+class TrackingConfig(_Section):
+    iou_threshold: float = Field(0.3, gt=0, lt=1)
+    # A track survives this long without a matching detection (brief occlusion, missed frame).
+    max_missed_s: float = Field(1.0, gt=0)
+
+
+class SamplingConfig(_Section):
+    # At most one crop per track every interval: this bounds the Rekognition bill.
+    interval_s: float = Field(2.0, ge=0.1, le=600)
+    min_face_px: int = Field(40, ge=8)  # Rekognition misses faces under ~40 px
+    min_sharpness: float = Field(15.0, ge=0)  # variance of the Laplacian on the grey crop
+    margin: float = Field(0.25, ge=0, le=1)  # margin around the face box, as a share of its size
+
+
+class AwsConfig(_Section):
+    region: str | None = None
+    profile: str | None = None
+    bucket: str | None = None
+    prefix: str = "faces/"
+    table: str = "rekognize-faces"
+    function: str = "rekognize-emotions"
+    dashboard: str = "crowdmood"
+    namespace: str = "CrowdMood"
+    role: str | None = None
+    budget_usd_per_hour: float = Field(1.0, ge=0)
+    price_per_image_usd: float = Field(0.001, ge=0)
+    poll_interval_s: float = Field(5.0, ge=1)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_ends_with_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+
+class PrivacyConfig(_Section):
+    blur_faces: bool = False  # blur every face on screen and in recorded video
+    show_recent_faces: bool = True
+    keep_crops: bool = False  # write analysed crops to disk
+
+
+class UiConfig(_Section):
+    period_s: Literal[1, 10, 60] = 1
+    window_s: Literal[300, 1800, 7200] = 300
+    last_sources: list[str] = Field(default_factory=list)
+
+
+class AppConfig(_Section):
+    backend: Literal["local", "aws"] = "local"
+    camera: str = "booth-1"
+    session: str | None = None  # None: a name is made from the start time
+    home: Path | None = None  # sessions and the store; None: $CROWDMOOD_HOME or the user data dir
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
+
+    def data_home(self) -> Path:
+        """Where sessions live: config ``home``, else ``$CROWDMOOD_HOME``, else platformdirs."""
+        if self.home is not None:
+            return Path(self.home).expanduser()
+        env = os.environ.get("CROWDMOOD_HOME")
+        if env:
+            return Path(env).expanduser()
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("CROWDMOOD_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    home = os.environ.get("CROWDMOOD_HOME")
+    if home:
+        return Path(home).expanduser() / "config.toml"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+def _describe(err: ValidationError, origin: str) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{origin}: setting '{where}': {first['msg']}{more}"
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> AppConfig:
+    """Read ``path`` (missing file: defaults), apply nested ``overrides`` (from CLI flags)."""
+    path = path if path is not None else default_config_path()
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the configuration file ({exc})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        config = AppConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path))) from None
+    if overrides:
+        try:
+            config = AppConfig.model_validate(_deep_merge(config.model_dump(), overrides))
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, "command line")) from None
+    return config
+
+
+def save_config(config: AppConfig, path: Path | None = None) -> Path:
+    """Write the config as TOML atomically (write a sibling, then rename)."""
+    path = path if path is not None else default_config_path()
+    data = config.model_dump(mode="json", exclude_none=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,90 @@
+"""What the core tells its observers. Plain dataclasses: the UI's signal bridge
+(``crowdmood_gui/ui/bridge.py``) re-emits each as a Qt signal on the GUI thread;
+the headless CLI consumes the same objects directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from crowdmood_gui.core.records import FaceRecord
+
+
+@dataclass(frozen=True, slots=True)
+class TrackBox:
+    """A tracked face in one frame, in pixel coordinates of that frame."""
+
+    track_id: int
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    dominant: str | None = None  # last analysed expression of this track, if any
+
+
+@dataclass(frozen=True, slots=True)
+class FrameEvent:
+    """A frame with its tracks, ready to paint (already blurred when privacy is on)."""
+
+    frame_index: int
+    media_time_s: float  # position in the source (file) or seconds since start (live)
+    captured_monotonic: float  # time.monotonic() when the frame was read: latency = paint - this
+    image: np.ndarray  # BGR uint8, H x W x 3
+    tracks: tuple[TrackBox, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    """One period of the timeline. Emotions are the mean over faces analysed in the
+    period (0..100), ``None`` when no face was analysed in it."""
+
+    t: float  # period start, seconds from the session start
+    period_s: float
+    faces: int  # peak number of faces in one frame during the period
+    tracks: int  # distinct tracks seen during the period
+    analysed: int  # faces analysed during the period
+    emotions: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEvent:
+    """A crop was analysed (by any backend)."""
+
+    record: FaceRecord
+    media_time_s: float
+    thumbnail: np.ndarray | None = None  # small BGR crop for the recent-faces strip
+
+
+@dataclass(frozen=True, slots=True)
+class StatsEvent:
+    detection_fps: float
+    faces: int
+    tracks: int
+    analysis_queue: int
+    records_analysed: int
+    upload_queue: int | None = None  # AWS mode only
+    cost_usd: float | None = None  # AWS mode only: spend so far
+    projected_usd_per_hour: float | None = None
+    analysis_lag_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEvent:
+    """Capture state changes: opened, reconnecting, ended, failed."""
+
+    state: str  # "opening" | "open" | "reconnecting" | "ended" | "failed"
+    message: str = ""
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """A non-fatal problem the user should see (one line)."""
+
+    message: str
+    where: str = ""
