@@ -1,0 +1,60 @@
+"""boto3 sessions from the standard credential chain only (profiles, SSO, environment).
+
+The app stores no secret. ``AWS_ENDPOINT_URL`` (and the per-service
+``AWS_ENDPOINT_URL_<SERVICE>``) is honoured by boto3 itself, so the same code runs
+against moto server or another emulator.
+"""
+
+from __future__ import annotations
+
+import boto3
+import botocore.config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+
+from crowdmood_gui.core.config import AwsConfig
+from crowdmood_gui.core.errors import AwsError
+
+# Adaptive retries with a bounded budget: transient throttling is absorbed, outages surface.
+CLIENT_CONFIG = botocore.config.Config(
+    retries={"max_attempts": 5, "mode": "adaptive"},
+    connect_timeout=5,
+    read_timeout=20,
+    user_agent_extra="crowdmood-gui",
+)
+
+
+def make_session(aws: AwsConfig | None = None, *, profile: str | None = None, region: str | None = None) -> boto3.Session:
+    profile = profile if profile is not None else (aws.profile if aws else None)
+    region = region if region is not None else (aws.region if aws else None)
+    try:
+        return boto3.Session(profile_name=profile or None, region_name=region or None)
+    except ProfileNotFound:
+        raise AwsError(f"AWS profile '{profile}' was not found in ~/.aws/config or ~/.aws/credentials") from None
+
+
+def client(session: boto3.Session, service: str):
+    return session.client(service, config=CLIENT_CONFIG)
+
+
+def describe_aws_error(exc: Exception) -> str:
+    """One line a user can act on, for any botocore failure."""
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found: choose a profile, run 'aws sso login', or set AWS_* environment variables"
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "Error")
+        message = err.get("Message", "")
+        op = getattr(exc, "operation_name", "")
+        hints = {
+            "AccessDenied": "the identity lacks a permission (see the IAM policy printed by 'crowdmood setup')",
+            "AccessDeniedException": "the identity lacks a permission (see the IAM policy printed by 'crowdmood setup')",
+            "ExpiredToken": "the credentials expired: refresh them (e.g. 'aws sso login')",
+            "ExpiredTokenException": "the credentials expired: refresh them (e.g. 'aws sso login')",
+            "InvalidClientTokenId": "the access key is not valid for this account",
+            "UnrecognizedClientException": "the access key is not valid for this account",
+        }
+        hint = hints.get(code)
+        return f"{op or 'AWS call'} failed: {code}: {message}" + (f" ({hint})" if hint else "")
+    if isinstance(exc, BotoCoreError):
+        return f"AWS call failed: {exc}"
+    return str(exc)
