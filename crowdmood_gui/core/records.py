@@ -27,6 +27,7 @@ META_TRACK_ID = "track-id"
 
 DEFAULT_NAMESPACE = "CrowdMood"
 FACES_METRIC = "Faces"
+SESSION_INDEX = "session-captured_at-index"  # DynamoDB GSI: partition session, sort captured_at
 MAX_DATUMS_PER_CALL = 1000  # PutMetricData limit
 MAX_VALUES_PER_DATUM = 150  # PutMetricData limit on Values/Counts arrays
 
