@@ -10,7 +10,9 @@ Numbers stay ``float`` here; DynamoDB's ``Decimal`` conversion happens at the ed
 
 from __future__ import annotations
 
+import base64
 import math
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,10 +44,12 @@ class CaptureMeta:
     track_id: int | None = None
 
     def to_s3_metadata(self) -> dict[str, str]:
+        """User metadata for ``put_object``; non-ASCII values are RFC 2047 encoded
+        (S3 metadata is ASCII only: botocore rejects e.g. a session named "séance 1")."""
         meta = {
             META_CAPTURED_AT: iso_utc(self.captured_at),
-            META_SESSION: self.session,
-            META_CAMERA: self.camera,
+            META_SESSION: encode_metadata_value(self.session),
+            META_CAMERA: encode_metadata_value(self.camera),
         }
         if self.track_id is not None:
             meta[META_TRACK_ID] = str(self.track_id)
@@ -56,7 +60,7 @@ class CaptureMeta:
         cls, metadata: Mapping[str, str], *, fallback_time: datetime
     ) -> "CaptureMeta":
         """Read metadata that S3 returns (lower-cased keys); tolerate missing or bad values."""
-        meta = {k.lower(): v for k, v in (metadata or {}).items()}
+        meta = {k.lower(): decode_metadata_value(v) for k, v in (metadata or {}).items()}
         captured_at = parse_time(meta.get(META_CAPTURED_AT)) or fallback_time
         track_raw = meta.get(META_TRACK_ID)
         try:
@@ -96,6 +100,33 @@ class FaceRecord:
         if not self.faces:
             return None
         return max(self.faces, key=lambda f: f.confidence).dominant
+
+
+_RFC2047_RE = re.compile(r"^=\?([A-Za-z0-9_-]+)\?([BbQq])\?([^?]*)\?=$")
+
+
+def encode_metadata_value(value: str) -> str:
+    """ASCII passes unchanged; anything else becomes ``=?UTF-8?B?<base64>?=`` (RFC 2047),
+    the form S3 documents for non-ASCII user metadata."""
+    if value.isascii():
+        return value
+    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
+def decode_metadata_value(value: str) -> str:
+    """Inverse of :func:`encode_metadata_value` (also accepts the Q form); other values unchanged."""
+    match = _RFC2047_RE.match(value.strip()) if isinstance(value, str) else None
+    if not match:
+        return value
+    charset, kind, payload = match.groups()
+    try:
+        if kind in "Bb":
+            raw = base64.b64decode(payload, validate=True)
+        else:
+            raw = re.sub(r"=([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), payload.replace("_", " ")).encode("latin-1")
+        return raw.decode(charset)
+    except (ValueError, LookupError):
+        return value
 
 
 def iso_utc(moment: datetime) -> str:
@@ -231,8 +262,10 @@ def _chunks(items: list, size: int) -> list[list]:
 # --- DynamoDB --------------------------------------------------------------------------
 
 
-def record_to_item(record: FaceRecord, *, ttl_days: float = 30.0) -> dict[str, Any]:
-    """Plain-Python item (floats); see :func:`to_dynamodb_item` for the boto3 form."""
+def record_to_item(record: FaceRecord, *, ttl_days: float | None = 30.0) -> dict[str, Any]:
+    """Plain-Python item (floats); see :func:`to_dynamodb_item` for the boto3 form.
+
+    ``ttl_days=None`` (or <= 0) writes no ``ttl`` attribute: the item never expires."""
     captured = record.meta.captured_at.astimezone(UTC)
     item: dict[str, Any] = {
         "s3key": record.key,
@@ -243,8 +276,9 @@ def record_to_item(record: FaceRecord, *, ttl_days: float = 30.0) -> dict[str, A
         "faces": [
             {k: v for k, v in asdict(face).items() if v is not None} for face in record.faces
         ],
-        "ttl": int((captured + timedelta(days=ttl_days)).timestamp()),
     }
+    if ttl_days is not None and ttl_days > 0:
+        item["ttl"] = int((captured + timedelta(days=ttl_days)).timestamp())
     if record.meta.track_id is not None:
         item["track_id"] = record.meta.track_id
     if record.dominant:
