@@ -1,0 +1,171 @@
+"""The local backend: the bundled expression model, on this machine, no account needed.
+
+It answers each crop with a Rekognition-shaped ``DetectFaces`` response and then takes the
+same path as the Lambda (``records.build_record``), so local and cloud sessions produce
+identical records and lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from crowdmood_gui.core.backends.base import AnalysisBackend, BackendStats, CropJob, RecordSink
+from crowdmood_gui.core.records import build_record, crop_key
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_HEIGHT = 96
+
+
+def make_thumbnail(image: np.ndarray, height: int = THUMBNAIL_HEIGHT) -> np.ndarray:
+    h, w = image.shape[:2]
+    if h <= 0 or w <= 0:
+        return image
+    scale = height / h
+    return cv2.resize(image, (max(1, round(w * scale)), height), interpolation=cv2.INTER_AREA)
+
+
+class LocalBackend(AnalysisBackend):
+    name = "local"
+
+    def __init__(
+        self,
+        model=None,
+        *,
+        queue_size: int = 64,
+        block_when_full: bool = False,
+        batch_max: int = 16,
+        crops_dir: Path | None = None,
+        prefix: str = "faces/",
+    ) -> None:
+        """``block_when_full``: analysis mode (files) keeps every crop and applies back-pressure;
+        live mode drops crops when the model falls behind rather than lagging further."""
+        if model is None:
+            from crowdmood_gui.core.expression import ExpressionModel
+
+            model = ExpressionModel()
+        self._model = model
+        self._queue: queue.Queue[CropJob] = queue.Queue(maxsize=queue_size)
+        self._block = block_when_full
+        self._batch_max = batch_max
+        self._crops_dir = crops_dir
+        self._prefix = prefix
+        self._sink: RecordSink | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._analysed = 0
+        self._dropped = 0
+        self._crop_ms: list[float] = []
+
+    # --- AnalysisBackend ------------------------------------------------------------
+
+    def start(self, sink: RecordSink) -> None:
+        self._sink = sink
+        self._thread = threading.Thread(target=self._run, name="local-analysis", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: CropJob) -> bool:
+        if self._stopping.is_set():
+            return False
+        if self._block:
+            while not self._stopping.is_set():
+                try:
+                    self._queue.put(job, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+        try:
+            self._queue.put_nowait(job)
+            return True
+        except queue.Full:
+            self._dropped += 1
+            return False
+
+    def stats(self) -> BackendStats:
+        return BackendStats(queue_depth=self._queue.qsize(), records_analysed=self._analysed)
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def mean_crop_ms(self) -> float | None:
+        samples = self._crop_ms[-500:]
+        return sum(samples) / len(samples) if samples else None
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Analyse what is queued (within ``timeout_s``), then stop the worker."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("local analysis did not finish within %.1f s; %d crops left", timeout_s, self._queue.qsize())
+
+    # --- worker ---------------------------------------------------------------------
+
+    def _next_batch(self) -> list[CropJob]:
+        try:
+            first = self._queue.get(timeout=0.05)
+        except queue.Empty:
+            return []
+        batch = [first]
+        while len(batch) < self._batch_max:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if not batch:
+                if self._stopping.is_set():
+                    return  # queue drained
+                continue
+            try:
+                self._analyse(batch)
+            except Exception as exc:  # a model failure must not kill the console
+                log.exception("local analysis failed")
+                if self._sink is not None:
+                    self._sink.on_error(f"expression analysis failed: {exc}")
+
+    def _analyse(self, batch: list[CropJob]) -> None:
+        from crowdmood_gui.core.expression import face_details
+
+        started = time.perf_counter()
+        faces = []
+        for job in batch:
+            x1, y1, x2, y2 = job.face_box
+            faces.append(job.image[y1:y2, x1:x2])
+        probabilities = self._model.predict(faces)
+        per_crop_ms = (time.perf_counter() - started) * 1000 / len(batch)
+        self._crop_ms.append(per_crop_ms)
+        del self._crop_ms[:-1000]
+        for job, probs in zip(batch, probabilities):
+            detail = face_details(job.image, job.face_box, probs, job.detection_score, job.landmarks)
+            key = crop_key(job.meta, self._prefix)
+            record = build_record(key, {"FaceDetails": [detail]}, job.meta)
+            if self._crops_dir is not None:
+                self._save_crop(key, job.image)
+            self._analysed += 1
+            if self._sink is not None:
+                self._sink.on_record(record, job.media_time_s, make_thumbnail(job.image))
+
+    def _save_crop(self, key: str, image: np.ndarray) -> None:
+        path = self._crops_dir / key.removeprefix(self._prefix)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 90]):
+                raise OSError("the JPEG encoder refused the crop")
+        except OSError as exc:
+            if self._sink is not None:
+                self._sink.on_error(f"could not keep the crop on disk ({path}): {exc}")

@@ -1,0 +1,248 @@
+"""SQLite store of one session: analysed records and the timeline.
+
+WAL mode, one writer, a commit about once a second (``flush``): a crash loses at most the
+last second. Writes are buffered in memory and stay buffered when the disk refuses them
+(full disk, read-only directory), so nothing analysed is lost while the user frees space;
+the failure is reported as a :class:`StorageError` with a message the user can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from crowdmood_gui.core.emotions import EMOTIONS
+from crowdmood_gui.core.errors import StorageError
+from crowdmood_gui.core.events import TimelineRow
+from crowdmood_gui.core.records import (
+    CaptureMeta,
+    FaceRecord,
+    FaceResult,
+    iso_utc,
+    parse_time,
+)
+
+SCHEMA_VERSION = 1
+
+_EMOTION_COLUMNS = ", ".join(f"{k} REAL" for k in EMOTIONS)
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    key TEXT PRIMARY KEY,
+    session TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    track_id INTEGER,
+    captured_at TEXT NOT NULL,
+    media_time_s REAL NOT NULL,
+    face_count INTEGER NOT NULL,
+    dominant TEXT,
+    faces_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_time ON records (media_time_s);
+CREATE TABLE IF NOT EXISTS timeline (
+    period INTEGER NOT NULL,
+    t REAL NOT NULL,
+    faces INTEGER NOT NULL,
+    tracks INTEGER NOT NULL,
+    analysed INTEGER NOT NULL,
+    {_EMOTION_COLUMNS},
+    PRIMARY KEY (period, t)
+);
+"""
+
+
+def _face_to_json(face: FaceResult) -> dict[str, Any]:
+    data = {
+        "bounding_box": face.bounding_box,
+        "emotions": face.emotions,
+        "dominant": face.dominant,
+        "confidence": face.confidence,
+    }
+    if face.age_range:
+        data["age_range"] = face.age_range
+    return data
+
+
+def _face_from_json(data: dict[str, Any]) -> FaceResult:
+    return FaceResult(
+        bounding_box={k: float(v) for k, v in data.get("bounding_box", {}).items()},
+        emotions={k: float(data.get("emotions", {}).get(k, 0.0)) for k in EMOTIONS},
+        dominant=data.get("dominant"),
+        confidence=float(data.get("confidence", 0.0)),
+        age_range=data.get("age_range"),
+    )
+
+
+class SessionStore:
+    """One session's database. ``path=None`` keeps everything in memory (headless runs)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._pending_records: dict[str, tuple] = {}
+        self._pending_timeline: dict[tuple[int, float], tuple] = {}
+        self._pending_meta: dict[str, str] = {}
+        try:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(path) if path is not None else ":memory:",
+                check_same_thread=False,
+                isolation_level=None,  # explicit transactions in flush()
+                timeout=5.0,
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: durable across an app crash, at most the last commit lost on power loss.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"cannot open the session store {path}: {exc}") from None
+
+    # --- writes (buffered) ----------------------------------------------------------
+
+    def set_meta(self, **values: Any) -> None:
+        with self._lock:
+            for key, value in values.items():
+                self._pending_meta[key] = json.dumps(value, default=str)
+
+    def add_record(self, record: FaceRecord, media_time_s: float) -> None:
+        row = (
+            record.key,
+            record.meta.session,
+            record.meta.camera,
+            record.meta.track_id,
+            iso_utc(record.meta.captured_at),
+            float(media_time_s),
+            len(record.faces),
+            record.dominant,
+            json.dumps([_face_to_json(f) for f in record.faces]),
+        )
+        with self._lock:
+            self._pending_records[record.key] = row
+
+    def upsert_timeline(self, rows: list[TimelineRow]) -> None:
+        with self._lock:
+            for row in rows:
+                self._pending_timeline[(int(row.period_s), float(row.t))] = (
+                    int(row.period_s),
+                    float(row.t),
+                    row.faces,
+                    row.tracks,
+                    row.analysed,
+                    *(row.emotions.get(k) for k in EMOTIONS),
+                )
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending_records) + len(self._pending_timeline) + len(self._pending_meta)
+
+    def flush(self) -> int:
+        """Commit what is buffered in one transaction. On failure the buffer is kept."""
+        with self._lock:
+            if not (self._pending_records or self._pending_timeline or self._pending_meta):
+                return 0
+            records = list(self._pending_records.values())
+            timeline = list(self._pending_timeline.values())
+            meta = list(self._pending_meta.items())
+            marks = ", ".join("?" * (5 + len(EMOTIONS)))
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records
+                )
+                self._db.executemany(f"INSERT OR REPLACE INTO timeline VALUES ({marks})", timeline)
+                self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise StorageError(self._describe(exc)) from None
+            self._pending_records.clear()
+            self._pending_timeline.clear()
+            self._pending_meta.clear()
+            return len(records) + len(timeline) + len(meta)
+
+    def _describe(self, exc: sqlite3.Error) -> str:
+        text = str(exc)
+        if "full" in text.lower():
+            return f"the disk holding {self.path} is full: free some space; analysed results are kept in memory until then"
+        if "readonly" in text.lower() or "read-only" in text.lower():
+            return f"{self.path} is read-only: analysed results are kept in memory until it is writable"
+        return f"could not save to {self.path}: {text} (results kept in memory, retrying)"
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.flush()
+            finally:
+                try:
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error:
+                    pass
+                self._db.close()
+
+    # --- reads ----------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM meta").fetchall()
+        out: dict[str, Any] = {}
+        for key, value in rows:
+            try:
+                out[key] = json.loads(value)
+            except json.JSONDecodeError:
+                out[key] = value
+        return out
+
+    def records(self, start_s: float | None = None, end_s: float | None = None) -> Iterator[tuple[FaceRecord, float]]:
+        """Committed records in capture order, with their media time."""
+        query = "SELECT key, session, camera, track_id, captured_at, media_time_s, faces_json FROM records"
+        args: list[float] = []
+        if start_s is not None or end_s is not None:
+            query += " WHERE media_time_s >= ? AND media_time_s < ?"
+            args = [start_s if start_s is not None else float("-inf"), end_s if end_s is not None else float("inf")]
+        query += " ORDER BY media_time_s, key"
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        for key, session, camera, track_id, captured_at, media_time_s, faces_json in rows:
+            meta = CaptureMeta(
+                session=session,
+                camera=camera,
+                captured_at=parse_time(captured_at),
+                track_id=track_id,
+            )
+            faces = tuple(_face_from_json(f) for f in json.loads(faces_json))
+            yield FaceRecord(key=key, meta=meta, faces=faces), media_time_s
+
+    def record_count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+    def timeline(self, period: int) -> list[TimelineRow]:
+        cols = ", ".join(EMOTIONS)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT t, faces, tracks, analysed, {cols} FROM timeline WHERE period = ? ORDER BY t",
+                (int(period),),
+            ).fetchall()
+        return [
+            TimelineRow(
+                t=r[0],
+                period_s=period,
+                faces=r[1],
+                tracks=r[2],
+                analysed=r[3],
+                emotions=dict(zip(EMOTIONS, r[4:])),
+            )
+            for r in rows
+        ]

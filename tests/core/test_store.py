@@ -1,0 +1,112 @@
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+
+from crowdmood_gui.core.errors import StorageError
+from crowdmood_gui.core.events import TimelineRow
+from crowdmood_gui.core.records import CaptureMeta, build_record
+from crowdmood_gui.core.store import SessionStore
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def make_record(key: str, track: int, happy: float):
+    response = {
+        "FaceDetails": [
+            {
+                "BoundingBox": {"Width": 0.5, "Height": 0.6, "Left": 0.2, "Top": 0.1},
+                "Confidence": 99.5,
+                "Emotions": [{"Type": "HAPPY", "Confidence": happy}, {"Type": "CALM", "Confidence": 100 - happy}],
+            }
+        ]
+    }
+    return build_record(key, response, CaptureMeta("demo", "booth-1", T0, track))
+
+
+def test_records_and_timeline_round_trip(tmp_path):
+    path = tmp_path / "s" / "session.db"
+    store = SessionStore(path)
+    store.set_meta(name="Demo", settings={"interval": 2})
+    store.add_record(make_record("faces/a.jpg", 1, 80.0), 1.5)
+    store.add_record(make_record("faces/b.jpg", 2, 20.0), 0.5)
+    row = TimelineRow(t=0, period_s=1, faces=2, tracks=2, analysed=1, emotions={"HAPPY": 80.0, "SAD": None})
+    store.upsert_timeline([row])
+    assert store.pending == 5
+    store.close()
+
+    again = SessionStore(path)
+    records = list(again.records())
+    assert [r.key for r, _ in records] == ["faces/b.jpg", "faces/a.jpg"]  # by media time
+    rec, t = records[1]
+    assert t == 1.5 and rec.meta.track_id == 1 and rec.meta.captured_at == T0
+    assert rec.faces[0].emotions["HAPPY"] == 80.0 and rec.faces[0].emotions["FEAR"] == 0.0
+    assert rec.faces[0].bounding_box["Left"] == 0.2
+    (read_row,) = again.timeline(1)
+    assert read_row.emotions["HAPPY"] == 80.0 and read_row.emotions["SAD"] is None
+    assert again.meta()["settings"] == {"interval": 2}
+    assert again.record_count() == 2
+    again.close()
+
+
+def test_timeline_upsert_replaces_the_row(tmp_path):
+    store = SessionStore(tmp_path / "x.db")
+    for analysed in (1, 3):
+        store.upsert_timeline([TimelineRow(t=5, period_s=1, faces=1, tracks=1, analysed=analysed, emotions={})])
+        store.flush()
+    assert [r.analysed for r in store.timeline(1)] == [3]
+    store.close()
+
+
+def test_a_committed_record_survives_without_close(tmp_path):
+    # Crash safety: what flush() committed is readable by another connection at once.
+    path = tmp_path / "crash.db"
+    store = SessionStore(path)
+    store.add_record(make_record("faces/c.jpg", 3, 50.0), 2.0)
+    store.flush()
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 1
+    other.close()
+
+
+def test_write_failure_keeps_the_buffer_and_retries(tmp_path, monkeypatch):
+    store = SessionStore(tmp_path / "full.db")
+    store.add_record(make_record("faces/d.jpg", 4, 10.0), 0.0)
+
+    real_execute = store._db.execute
+
+    class FullDisk:
+        def __getattr__(self, name):
+            return getattr(store._db_real, name)
+
+        def executemany(self, *a, **k):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def execute(self, *a, **k):
+            return real_execute(*a, **k)
+
+    store._db_real = store._db
+    store._db = FullDisk()
+    with pytest.raises(StorageError, match="disk .* is full"):
+        store.flush()
+    assert store.pending == 1  # nothing lost
+    store._db = store._db_real
+    assert store.flush() == 1
+    assert store.record_count() == 1
+    store.close()
+
+
+def test_unusable_location_is_a_clear_error(tmp_path):
+    # A file where the session folder should be (works as root too, unlike chmod).
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="cannot open the session store"):
+        SessionStore(blocker / "sub" / "s.db")
+
+
+def test_in_memory_store_for_headless_runs():
+    store = SessionStore(None)
+    store.add_record(make_record("faces/e.jpg", 1, 5.0), 0.0)
+    store.flush()
+    assert store.record_count() == 1
+    store.close()
