@@ -1,0 +1,63 @@
+"""Help ▸ About: version, the models and their licences, the expression disclaimer."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+
+from crowdmood_gui import __version__
+from crowdmood_gui.core.config import MODELS_DIR
+from crowdmood_gui.core.emotions import EXPRESSION_DISCLAIMER
+
+
+def model_licences(models_dir: Path = MODELS_DIR) -> list[tuple[str, str]]:
+    """(title, text) for resources/models/README.md and every LICENSE-*.txt found."""
+    found: list[tuple[str, str]] = []
+    if not models_dir.is_dir():
+        return found
+    readme = models_dir / "README.md"
+    candidates = ([readme] if readme.is_file() else []) + sorted(models_dir.glob("LICENSE-*.txt"))
+    for path in candidates:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        title = "Models" if path.name == "README.md" else path.stem.removeprefix("LICENSE-").replace("_", " ")
+        found.append((title, text.strip()))
+    return found
+
+
+def about_html(models_dir: Path = MODELS_DIR) -> str:
+    parts = [
+        f"<h2>crowdmood {html.escape(__version__)}</h2>",
+        "<p>A live console for how a crowd's faces react at an event booth: local models or "
+        "AWS Rekognition.</p>",
+        f"<p><b>{html.escape(EXPRESSION_DISCLAIMER)}</b> The local model has no CONFUSED class: "
+        "that line stays at 0 in local mode.</p>",
+        "<h3>Models and licences</h3>",
+    ]
+    licences = model_licences(models_dir)
+    if not licences:
+        parts.append(f"<p>No model licence files found in {html.escape(str(models_dir))}.</p>")
+    for title, text in licences:
+        parts.append(f"<h4>{html.escape(title)}</h4><pre style='white-space: pre-wrap'>{html.escape(text)}</pre>")
+    parts.append("<p>Built with Qt for Python (PySide6, LGPL), pyqtgraph (MIT), OpenCV (Apache 2.0), "
+                 "ONNX Runtime (MIT), NumPy (BSD).</p>")
+    return "\n".join(parts)
+
+
+class AboutDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None, models_dir: Path = MODELS_DIR) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About crowdmood")
+        self.resize(640, 560)
+        self.browser = QTextBrowser()
+        self.browser.setOpenExternalLinks(True)
+        self.browser.setHtml(about_html(models_dir))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.browser)
+        layout.addWidget(buttons)

@@ -1,0 +1,210 @@
+"""``crowdmood`` (no subcommand): the console.
+
+``run_console(args)`` builds the QApplication, loads the configuration (file + flags),
+shows the window, starts a session on ``--source`` (or the configured source), and runs
+the event loop. ``--exit-after N`` closes the window cleanly after N seconds (the same
+path as the user closing it); ``--stats-out FILE`` then writes the measured figures:
+
+    {"display_fps", "detection_fps", "latency_p50_ms", "latency_p95_ms",
+     "records_analysed", "peak_rss_mb", "cpu_cores", "frames_painted", "first_frame_s",
+     "wall_s"}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from crowdmood_gui.core.config import RESOURCES_DIR, load_config
+
+log = logging.getLogger(__name__)
+
+APP_ICON = RESOURCES_DIR / "icons" / "crowdmood.svg"
+
+
+def config_overrides(args: Any) -> dict[str, Any]:
+    """Nested config overrides from the console's flags."""
+    overrides: dict[str, Any] = {}
+    source = getattr(args, "source", None)
+    if source:
+        overrides.setdefault("source", {})["spec"] = str(source)
+    if getattr(args, "no_loop", False):
+        overrides.setdefault("source", {})["loop"] = False
+    backend = getattr(args, "backend", None)
+    if backend:
+        overrides["backend"] = backend
+    session = getattr(args, "session", None)
+    if session:
+        overrides["session"] = session
+    return overrides
+
+
+def process_figures(started_wall: float, started_cpu: float) -> dict[str, Any]:
+    """Peak RSS (MB) and mean CPU use (in cores) of this process since start."""
+    figures: dict[str, Any] = {}
+    try:
+        import resource
+
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        figures["peak_rss_mb"] = round(peak_kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+    except ImportError:  # Windows
+        import psutil
+
+        info = psutil.Process().memory_info()
+        figures["peak_rss_mb"] = round(getattr(info, "peak_wset", info.rss) / (1024 * 1024), 1)
+    wall = time.monotonic() - started_wall
+    cpu = time.process_time() - started_cpu
+    figures["cpu_cores"] = round(cpu / wall, 2) if wall > 0 else 0.0
+    figures["wall_s"] = round(wall, 2)
+    return figures
+
+
+def write_stats(path: Path, figures: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def apply_dark_theme(app) -> None:
+    """Fusion with a dark palette: the video and the chart read better on dark."""
+    from PySide6.QtGui import QColor, QPalette
+
+    app.setStyle("Fusion")
+    palette = QPalette()
+    roles = QPalette.ColorRole
+    palette.setColor(roles.Window, QColor("#202124"))
+    palette.setColor(roles.WindowText, QColor("#E8EAED"))
+    palette.setColor(roles.Base, QColor("#17181A"))
+    palette.setColor(roles.AlternateBase, QColor("#2A2B2E"))
+    palette.setColor(roles.ToolTipBase, QColor("#2A2B2E"))
+    palette.setColor(roles.ToolTipText, QColor("#E8EAED"))
+    palette.setColor(roles.Text, QColor("#E8EAED"))
+    palette.setColor(roles.Button, QColor("#2D2E31"))
+    palette.setColor(roles.ButtonText, QColor("#E8EAED"))
+    palette.setColor(roles.BrightText, QColor("#FF8A80"))
+    palette.setColor(roles.Highlight, QColor("#3D7BD9"))
+    palette.setColor(roles.HighlightedText, QColor("#FFFFFF"))
+    palette.setColor(roles.Link, QColor("#8AB4F8"))
+    palette.setColor(roles.PlaceholderText, QColor("#8A8D91"))
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        palette.setColor(disabled, role, QColor("#6B6E72"))
+    app.setPalette(palette)
+
+
+class _ExceptHook:
+    """Log an uncaught exception in a Qt slot and show it, instead of dying silently."""
+
+    def __init__(self, window_getter) -> None:
+        self._window = window_getter
+        self._previous = sys.excepthook
+        self._showing = False
+
+    def __call__(self, exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            self._previous(exc_type, exc, tb)
+            return
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.error("uncaught exception:\n%s", text)
+        print(text, file=sys.stderr)
+        window = self._window()
+        if window is None or self._showing:
+            return
+        try:
+            self._showing = True
+            window.show_message("Internal error", f"{exc_type.__name__}: {exc}\n\nThe console keeps running; details are in the log.")
+        finally:
+            self._showing = False
+
+    def install(self) -> None:
+        sys.excepthook = self
+
+    def uninstall(self) -> None:
+        if sys.excepthook is self:
+            sys.excepthook = self._previous
+
+
+def run_console(args: Any) -> int:
+    """The console's main loop. Returns the process exit code."""
+    started_wall, started_cpu = time.monotonic(), time.process_time()
+    config_path = getattr(args, "config", None)
+    config = load_config(config_path, config_overrides(args))  # ConfigError: one line, exit 2
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    import pyqtgraph as pg
+
+    from crowdmood_gui import __version__
+    from crowdmood_gui.ui.main_window import MainWindow
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance()
+    own_app = app is None
+    if own_app:
+        QApplication.setApplicationName("crowdmood")
+        QApplication.setApplicationDisplayName("crowdmood")
+        QApplication.setApplicationVersion(__version__)
+        QApplication.setDesktopFileName("crowdmood")
+        app = QApplication(sys.argv[:1])
+        apply_dark_theme(app)
+    if APP_ICON.exists():
+        app.setWindowIcon(QIcon(str(APP_ICON)))
+    pg.setConfigOptions(antialias=False, background="#161616", foreground="#BBBBBB")
+
+    window = MainWindow(config, config_path=config_path)
+    hook = _ExceptHook(lambda: window)
+    hook.install()
+    previous_sigint = None
+    try:
+        previous_sigint = signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
+    except ValueError:  # not the main thread (embedded use)
+        previous_sigint = None
+    # Let Python run its signal handlers while Qt's loop is in C++.
+    wakeup = QTimer()
+    wakeup.start(250)
+    wakeup.timeout.connect(lambda: None)
+
+    window.show()
+    QTimer.singleShot(0, lambda: window.open_source(config.source.spec, config.source.loop))
+    exit_after = getattr(args, "exit_after", None)
+    if exit_after is not None:
+        QTimer.singleShot(int(max(0.0, float(exit_after)) * 1000), window.close)
+
+    code = 0
+    try:
+        if own_app:
+            window.closed.connect(app.quit)
+            code = app.exec()
+        else:  # embedded (tests): a local loop, the host's application stays up
+            from PySide6.QtCore import QEventLoop
+
+            loop = QEventLoop()
+            window.closed.connect(loop.quit)
+            if window.isVisible():
+                loop.exec()
+        window.close()  # idempotent: already closed on the normal path
+        app.processEvents()
+    finally:
+        wakeup.stop()
+        hook.uninstall()
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)
+    stats_out = getattr(args, "stats_out", None)
+    if stats_out:
+        figures = window.measurements()
+        figures.update(process_figures(started_wall, started_cpu))
+        write_stats(stats_out, figures)
+        log.info("stats written to %s: %s", stats_out, figures)
+    window.deleteLater()
+    return int(code)

@@ -1,0 +1,150 @@
+"""Recent faces: the last analysed crops, newest first, each with its dominant expression.
+
+Bounded (``max_faces`` tiles, reused: no widget churn over a day at the booth). It can be
+switched off for privacy: switching off forgets every thumbnail at once and ignores
+further records until switched on again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from crowdmood_gui.core.emotions import EMOTION_COLOURS
+from crowdmood_gui.core.events import RecordEvent
+from crowdmood_gui.ui.video_view import UNKNOWN_COLOUR, frame_to_qimage
+
+THUMB_PX = 72
+
+
+@dataclass(frozen=True, slots=True)
+class RecentFace:
+    track_id: int | None
+    dominant: str | None
+    media_time_s: float
+    pixmap: QPixmap | None
+
+
+class _Tile(QFrame):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedWidth(THUMB_PX + 12)
+        self.image = QLabel()
+        self.image.setFixedSize(THUMB_PX, THUMB_PX)
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption = QLabel()
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        font = self.caption.font()
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        self.caption.setFont(font)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(2)
+        layout.addWidget(self.image, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.caption)
+
+    def show_face(self, face: RecentFace | None) -> None:
+        if face is None:
+            self.image.clear()
+            self.caption.clear()
+            self.setStyleSheet("")
+            self.setVisible(False)
+            return
+        colour = EMOTION_COLOURS.get(face.dominant or "", UNKNOWN_COLOUR)
+        if face.pixmap is not None:
+            self.image.setPixmap(face.pixmap)
+        else:
+            self.image.setText("?")
+        track = f"#{face.track_id} " if face.track_id is not None else ""
+        self.caption.setText(f"{track}{(face.dominant or 'no face').lower()}")
+        self.setStyleSheet(f"_Tile {{ border: 2px solid {colour}; border-radius: 4px; }}")
+        self.setVisible(True)
+
+
+class RecentFacesStrip(QWidget):
+    """A row of the newest analysed faces. ``faces`` is the model; tiles just show it."""
+
+    def __init__(self, parent: QWidget | None = None, *, max_faces: int = 12, showing: bool = True) -> None:
+        super().__init__(parent)
+        self.max_faces = max_faces
+        self._faces: deque[RecentFace] = deque(maxlen=max_faces)
+        self._showing = showing
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._title = QLabel("Recent faces")
+        self._title.setStyleSheet("color: #9A9A9A;")
+        self._off_label = QLabel("Recent faces are off (privacy).")
+        self._off_label.setStyleSheet("color: #9A9A9A;")
+        self._tiles = [_Tile(self) for _ in range(max_faces)]
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        for tile in self._tiles:
+            tile.setVisible(False)
+            row.addWidget(tile)
+        row.addWidget(self._off_label)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(2)
+        layout.addWidget(self._title)
+        layout.addLayout(row)
+        self.setMinimumHeight(THUMB_PX + 50)
+        self._off_label.setVisible(not showing)
+
+    @property
+    def showing(self) -> bool:
+        return self._showing
+
+    @property
+    def faces(self) -> tuple[RecentFace, ...]:
+        """Newest first."""
+        return tuple(self._faces)
+
+    def count(self) -> int:
+        return len(self._faces)
+
+    def set_showing(self, showing: bool) -> None:
+        """Privacy switch: off clears every thumbnail and ignores records until on again."""
+        self._showing = showing
+        if not showing:
+            self._faces.clear()
+        self._off_label.setVisible(not showing)
+        self._refresh()
+
+    def clear(self) -> None:
+        self._faces.clear()
+        self._refresh()
+
+    def add_record(self, event: RecordEvent) -> None:
+        if not self._showing:
+            return
+        record = event.record
+        pixmap = None
+        if event.thumbnail is not None and event.thumbnail.size:
+            qimage, _buffer = frame_to_qimage(event.thumbnail)
+            # fromImage copies the pixels, so _buffer may go once it returns.
+            pixmap = QPixmap.fromImage(qimage).scaled(
+                THUMB_PX,
+                THUMB_PX,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            del _buffer
+        self._faces.appendleft(
+            RecentFace(
+                track_id=record.meta.track_id,
+                dominant=record.dominant,
+                media_time_s=event.media_time_s,
+                pixmap=pixmap,
+            )
+        )
+        self._refresh()
+
+    def _refresh(self) -> None:
+        faces = list(self._faces)
+        for i, tile in enumerate(self._tiles):
+            tile.show_face(faces[i] if i < len(faces) else None)

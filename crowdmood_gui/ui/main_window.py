@@ -1,0 +1,790 @@
+"""The operator's window: live video with boxes, the expression chart, recent faces,
+status bar, menus and toolbar; it owns the session lifecycle (start, pause, stop).
+
+Threads: the window never waits on capture or inference. Building and starting a
+pipeline (session folder, model loading) and stopping it run in background threads
+(:mod:`crowdmood_gui.ui.tasks`); the pipeline reports through a fresh
+:class:`~crowdmood_gui.ui.bridge.SignalBridge` per session, detached when the session is
+replaced, so a late event of an old session never reaches the widgets. Closing the
+window is the one blocking exception: it stops every pipeline within 2 s (records are
+flushed by ``Pipeline.stop``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from crowdmood_gui.core.config import AppConfig, load_config, save_config
+from crowdmood_gui.core.errors import CrowdMoodError
+from crowdmood_gui.core.events import ErrorEvent, RecordEvent, SourceEvent, StatsEvent, TimelineRow
+from crowdmood_gui.ui.bridge import SignalBridge
+from crowdmood_gui.ui.chart import EmotionChart, TimelineStore
+from crowdmood_gui.ui.faces_strip import RecentFacesStrip
+from crowdmood_gui.ui.tasks import run_in_background
+from crowdmood_gui.ui.video_view import VideoView
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 2.0
+STATUS_INTERVAL_MS = 500
+BANNER_SECONDS = 15
+MAX_LAST_SOURCES = 8
+
+# (config, observer) -> an object with start/pause/resume/stop/set_privacy (core.pipeline.Pipeline).
+PipelineFactory = Callable[[AppConfig, Any], Any]
+
+IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
+
+
+def default_pipeline_factory(config: AppConfig, observer: Any) -> Any:
+    """The real pipeline, recording into a new session folder (runs off the GUI thread)."""
+    from crowdmood_gui.core.pipeline import Pipeline
+    from crowdmood_gui.core.sessions import create_session
+
+    name = config.session or datetime.now().strftime("session-%Y%m%d-%H%M%S")
+    session = create_session(config, name, source=config.source.spec)
+    return Pipeline(config, observer, store=session.open_store(), session_name=session.id)
+
+
+def source_display_name(spec: str) -> str:
+    try:
+        from crowdmood_gui.core.capture import SourceSpec
+
+        shown = SourceSpec.parse(spec).display_name
+    except Exception:  # unparsable: shown as typed; the error comes from opening it
+        shown = spec
+    if "/" in shown and "://" not in shown:
+        shown = Path(shown).name
+    return shown
+
+
+def validate_source(spec: str) -> str | None:
+    """A one-line reason the source cannot be opened before even trying, or None."""
+    try:
+        from crowdmood_gui.core.capture import SourceSpec
+    except ImportError:
+        return None if spec.strip() else "no video source given"
+    try:
+        SourceSpec.parse(spec)
+    except CrowdMoodError as exc:
+        return str(exc)
+    return None
+
+
+class MessageBanner(QFrame):
+    """A one-line, non-modal notice above the video (pipeline errors); hides itself."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.setStyleSheet("#banner { background: #5D4037; border-radius: 4px; } QLabel { color: #FFE0B2; }")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.hide)
+        self.hide()
+
+    def show_message(self, text: str, seconds: int = BANNER_SECONDS) -> None:
+        self.label.setText(text)
+        self.show()
+        self._timer.start(seconds * 1000)
+
+    @property
+    def text(self) -> str:
+        return self.label.text()
+
+
+class MainWindow(QMainWindow):
+    """Signals: ``session_state_changed(str)``: idle, starting, running, paused, stopping;
+    ``closed()``: the window closed and every pipeline thread has stopped."""
+
+    session_state_changed = Signal(str)
+    closed = Signal()
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        config_path: Path | None = None,
+        pipeline_factory: PipelineFactory | None = None,
+        persist: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.config_path = config_path
+        self.persist = persist
+        self._factory = pipeline_factory or default_pipeline_factory
+        self._state = IDLE
+        self._pipeline: Any = None
+        self._bridge: SignalBridge | None = None
+        self._last_pipeline: Any = None
+        self._start_jobs: list[tuple[threading.Thread, dict]] = []  # (thread, {"pipeline": p})
+        self._stop_threads: list[threading.Thread] = []
+        self._closing = False
+        self._source_state = ""
+        self._last_stats: StatsEvent | None = None
+        self._records_seen = 0
+        self._detection_sum = 0.0
+        self._detection_count = 0
+        self.session_started_monotonic: float | None = None
+        self.first_frame_delay_s: float | None = None
+        self.errors: deque[str] = deque(maxlen=50)
+        self.message_box: QMessageBox | None = None
+        self.kiosk = None
+
+        self.setWindowTitle("crowdmood")
+        self.resize(1440, 860)
+
+        # Widgets.
+        self.store = TimelineStore()
+        self.video = VideoView()
+        self.chart = EmotionChart(self.store, period_s=config.ui.period_s, window_s=config.ui.window_s)
+        self.chart.set_local_backend(config.backend == "local")
+        self.chart.period_changed.connect(lambda p: self._persist(lambda c: setattr(c.ui, "period_s", p)))
+        self.chart.window_changed.connect(lambda w: self._persist(lambda c: setattr(c.ui, "window_s", w)))
+        self.faces = RecentFacesStrip(showing=config.privacy.show_recent_faces)
+        self.banner = MessageBanner()
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.video)
+        self.splitter.addWidget(self.chart)
+        self.splitter.setStretchFactor(0, 5)
+        self.splitter.setStretchFactor(1, 4)
+        self.splitter.setSizes([780, 640])
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.faces)
+        self.setCentralWidget(central)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self._set_state(IDLE)
+
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(STATUS_INTERVAL_MS)
+        self._status_timer.timeout.connect(self._refresh_status)
+        self._status_timer.start()
+
+    # --- construction ------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.source_label = QLabel("No source")
+        bar.addWidget(self.source_label, 1)
+        self.status_labels: dict[str, QLabel] = {}
+        for key in ("display", "detection", "faces", "tracks", "queue", "uploads", "cost"):
+            label = QLabel()
+            label.setObjectName(f"status_{key}")
+            label.setContentsMargins(8, 0, 8, 0)
+            bar.addPermanentWidget(label)
+            self.status_labels[key] = label
+        aws = self.config.backend == "aws"
+        self.status_labels["uploads"].setVisible(aws)
+        self.status_labels["cost"].setVisible(aws)
+        self._refresh_status()
+
+    def _action(self, text: str, slot, shortcut=None, *, icon=None, checkable=False, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon) if isinstance(icon, QStyle.StandardPixmap) else icon)
+        action.setCheckable(checkable)
+        if tip:
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        self.act_open_video = self._action("Open &video…", lambda: self.show_source_dialog(1), QKeySequence.StandardKey.Open, icon=sp.SP_DialogOpenButton, tip="Open a video file")
+        self.act_open_camera = self._action("Open &camera…", lambda: self.show_source_dialog(0), "Ctrl+Shift+O", icon=sp.SP_ComputerIcon, tip="Open a camera")
+        self.act_open_url = self._action("Open &URL…", lambda: self.show_source_dialog(2), "Ctrl+U", icon=sp.SP_DriveNetIcon, tip="Open an RTSP or HTTP MJPEG stream")
+        self.act_settings = self._action("&Settings…", self.show_settings, "Ctrl+,", icon=sp.SP_FileDialogDetailedView, tip="Analysis and privacy settings")
+        self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_start = self._action("&Start", self.start_or_resume, "F5", icon=sp.SP_MediaPlay, tip="Start (or resume) the session (F5)")
+        self.act_pause = self._action("&Pause", self.toggle_pause, Qt.Key.Key_Space, icon=sp.SP_MediaPause, tip="Pause / resume (Space)")
+        self.act_stop = self._action("S&top", lambda: self.stop_session(), "Shift+F5", icon=sp.SP_MediaStop, tip="Stop the session (Shift+F5)")
+        self.act_full_screen = self._action("&Full screen", self.toggle_full_screen, Qt.Key.Key_F11, checkable=True, icon=sp.SP_TitleBarMaxButton, tip="Full screen (F11)")
+        self.act_kiosk = self._action("&Kiosk chart window", self.show_kiosk, "Ctrl+K", icon=sp.SP_DesktopIcon, tip="A big chart for a second screen (Ctrl+K)")
+        self.act_faces = self._action("&Recent faces", self.set_recent_faces_visible, "Ctrl+R", checkable=True, tip="Show analysed faces (off for privacy)")
+        self.act_faces.setChecked(self.config.privacy.show_recent_faces)
+        self.act_blur = self._action("&Blur faces", self.set_blur_faces, "Ctrl+B", checkable=True, tip="Blur every face on screen and in recorded video")
+        self.act_blur.setChecked(self.config.privacy.blur_faces)
+        self.act_aws_setup = self._action("&AWS setup wizard…", self.open_aws_setup)
+        self.act_aws_teardown = self._action("&Tear down AWS…", self.open_aws_teardown)
+        self.act_about = self._action("&About crowdmood", self.show_about, QKeySequence.StandardKey.HelpContents)
+
+    def _build_menus_and_toolbar(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addActions([self.act_open_video, self.act_open_camera, self.act_open_url])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_settings)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        view_menu = menu.addMenu("&View")
+        view_menu.addActions([self.act_full_screen, self.act_kiosk])
+        view_menu.addSeparator()
+        view_menu.addActions([self.act_faces, self.act_blur])
+        session_menu = menu.addMenu("&Session")
+        session_menu.addActions([self.act_start, self.act_pause, self.act_stop])
+        setup_menu = menu.addMenu("Set&up")
+        setup_menu.addActions([self.act_aws_setup, self.act_aws_teardown])
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.act_about)
+
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addActions([self.act_open_video, self.act_open_camera, self.act_open_url])
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_start, self.act_pause, self.act_stop])
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_kiosk, self.act_full_screen, self.act_settings])
+
+    # --- session lifecycle -----------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def pipeline(self) -> Any:
+        return self._pipeline
+
+    @property
+    def bridge(self) -> SignalBridge | None:
+        return self._bridge
+
+    def _set_state(self, state: str) -> None:
+        self._state = state
+        busy = state in (RUNNING, PAUSED)
+        self.act_start.setEnabled(state in (IDLE, PAUSED))
+        self.act_pause.setEnabled(busy)
+        self.act_pause.setText("&Resume" if state == PAUSED else "&Pause")
+        self.act_stop.setEnabled(state in (STARTING, RUNNING, PAUSED))
+        self.session_state_changed.emit(state)
+        self._refresh_status()
+
+    def open_source(self, spec: str, loop: bool | None = None) -> bool:
+        """Stop the current session (if any) and start one on ``spec``. False if ``spec``
+        is unusable (the reason is shown non-modally; the window keeps running)."""
+        spec = (spec or "").strip()
+        problem = validate_source(spec)
+        if problem:
+            self.show_message("Cannot open the source", problem)
+            return False
+        config = self.config.model_copy(deep=True)
+        config.source.spec = spec
+        if loop is not None:
+            config.source.loop = loop
+        self.config = config
+        self._remember_source(spec, config.source.loop)
+        self.setWindowTitle(f"crowdmood — {source_display_name(spec)}")
+        self._replace_session(config)
+        return True
+
+    def start_or_resume(self) -> None:
+        if self._state == PAUSED:
+            self.toggle_pause()
+        elif self._state == IDLE:
+            self.open_source(self.config.source.spec, self.config.source.loop)
+
+    def toggle_pause(self) -> None:
+        if self._pipeline is None:
+            return
+        if self._state == RUNNING:
+            self._pipeline.pause()
+            self._set_state(PAUSED)
+        elif self._state == PAUSED:
+            self._pipeline.resume()
+            self._set_state(RUNNING)
+
+    def stop_session(self, then: Callable[[], None] | None = None) -> None:
+        """Stop the session in the background; ``then()`` runs on the GUI thread after."""
+        if self._state == STARTING:
+            self._abandon_starting()
+        pipeline, bridge = self._pipeline, self._bridge
+        if pipeline is None:
+            self._set_state(IDLE)
+            if then is not None:
+                then()
+            return
+        self._pipeline = None
+        self._last_pipeline = pipeline
+        self._set_state(STOPPING)
+        thread = run_in_background(
+            lambda: pipeline.stop(STOP_TIMEOUT_S),
+            lambda _result: self._stopped(bridge, then),
+            owner=self,
+            on_error=lambda exc: (self._report_error(f"Stopping failed: {exc}"), self._stopped(bridge, then)),
+            name="crowdmood-stop",
+        )
+        self._stop_threads.append(thread)
+
+    def _stopped(self, bridge: SignalBridge | None, then: Callable[[], None] | None) -> None:
+        self._stop_threads = [t for t in self._stop_threads if t.is_alive()]
+        if bridge is not None:
+            bridge.detach()
+        if bridge is self._bridge:
+            self._bridge = None
+            if self._state == STOPPING:
+                self._set_state(IDLE)
+                self.source_label.setText(f"Stopped: {source_display_name(self.config.source.spec)}")
+        if then is not None and not self._closing:
+            then()
+
+    def _abandon_starting(self) -> None:
+        """A session still starting is superseded: its pipeline is stopped when it arrives."""
+        if self._bridge is not None:
+            self._bridge.detach()
+            self._bridge = None
+
+    def _replace_session(self, config: AppConfig) -> None:
+        if self._state == STARTING:
+            self._abandon_starting()
+        if self._pipeline is not None:
+            self.stop_session(then=lambda: self._start(config))
+        else:
+            self._start(config)
+
+    def _start(self, config: AppConfig) -> None:
+        if self._closing:
+            return
+        bridge = SignalBridge(self)
+        bridge.frame_ready.connect(self._on_frame_ready)
+        bridge.record_analysed.connect(self._on_record)
+        bridge.timeline_updated.connect(self._on_timeline)
+        bridge.stats_updated.connect(self._on_stats)
+        bridge.source_changed.connect(self._on_source)
+        bridge.error_raised.connect(self._on_error)
+        bridge.finished.connect(self._on_finished)
+        self._bridge = bridge
+        self.store.clear()
+        self.faces.clear()
+        self.video.clear(f"Opening {source_display_name(config.source.spec)}…")
+        self.video.reset_measurements()
+        self._last_stats = None
+        self._records_seen = 0
+        self._detection_sum = 0.0
+        self._detection_count = 0
+        self.first_frame_delay_s = None
+        self.session_started_monotonic = time.monotonic()
+        self._source_state = "opening"
+        self.source_label.setText(f"Opening {source_display_name(config.source.spec)}…")
+        self.chart.set_local_backend(config.backend == "local")
+        self._set_state(STARTING)
+        holder: dict[str, Any] = {}
+        factory = self._factory
+
+        def build_and_start() -> Any:
+            pipeline = factory(config, bridge)
+            holder["pipeline"] = pipeline
+            try:
+                pipeline.start()
+            except BaseException:
+                holder.pop("pipeline", None)
+                try:
+                    pipeline.stop(0.5)
+                except Exception:  # it never fully started; nothing more to release
+                    log.debug("stopping a pipeline that failed to start", exc_info=True)
+                raise
+            return pipeline
+
+        thread = run_in_background(
+            build_and_start,
+            lambda pipeline: self._started(bridge, pipeline, holder),
+            owner=self,
+            on_error=lambda exc: self._start_failed(bridge, exc, holder),
+            name="crowdmood-start",
+        )
+        self._start_jobs.append((thread, holder))
+
+    def _started(self, bridge: SignalBridge, pipeline: Any, holder: dict) -> None:
+        self._start_jobs = [(t, h) for t, h in self._start_jobs if h is not holder]
+        if bridge is not self._bridge or bridge.detached or self._closing:
+            # Superseded while starting: stop it quietly.
+            self._stop_threads.append(run_in_background(lambda: pipeline.stop(STOP_TIMEOUT_S), lambda _r: None, owner=self, name="crowdmood-stop"))
+            return
+        self._pipeline = pipeline
+        self._last_pipeline = pipeline
+        try:
+            pipeline.set_privacy(self.config.privacy.blur_faces)
+        except Exception:
+            log.debug("set_privacy failed", exc_info=True)
+        if self._state == STARTING:
+            self._set_state(RUNNING)
+
+    def _start_failed(self, bridge: SignalBridge, exc: BaseException, holder: dict) -> None:
+        self._start_jobs = [(t, h) for t, h in self._start_jobs if h is not holder]
+        bridge.detach()
+        if bridge is not self._bridge:
+            return
+        self._bridge = None
+        self._set_state(IDLE)
+        message = str(exc) if isinstance(exc, CrowdMoodError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, ModuleNotFoundError):
+            message = f"The analysis pipeline is not available in this build ({exc})."
+        self.video.clear("The session could not start.")
+        self.source_label.setText("Not started")
+        self.show_message("Could not start the session", message)
+
+    def shutdown(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop every pipeline (running, starting or stopping) within ``timeout_s``. Blocks."""
+        deadline = time.monotonic() + timeout_s
+        pipelines = []
+        for thread, holder in list(self._start_jobs):
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if holder.get("pipeline") is not None:
+                pipelines.append(holder["pipeline"])
+        if self._pipeline is not None:
+            pipelines.append(self._pipeline)
+            self._last_pipeline = self._pipeline
+        seen: set[int] = set()
+        for pipeline in pipelines:
+            if id(pipeline) in seen:
+                continue
+            seen.add(id(pipeline))
+            try:
+                pipeline.stop(max(0.1, deadline - time.monotonic()))
+            except Exception:
+                log.exception("stopping the pipeline failed")
+        for thread in self._stop_threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._pipeline = None
+        self._start_jobs.clear()
+        if self._bridge is not None:
+            self._bridge.detach()
+        self._bridge = None
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if not self._closing:
+            self._closing = True
+            self._status_timer.stop()
+            self.shutdown(STOP_TIMEOUT_S)
+            if self.kiosk is not None:
+                self.kiosk.close()
+            if self.message_box is not None:
+                self.message_box.close()
+            self._state = IDLE
+            event.accept()
+            self.closed.emit()
+            return
+        event.accept()
+
+    # --- pipeline events (GUI thread, via the bridge) ---------------------------------
+
+    def _on_frame_ready(self) -> None:
+        bridge = self._bridge
+        event = bridge.take_frame() if bridge is not None else None
+        if event is None:
+            return
+        if self.first_frame_delay_s is None and self.session_started_monotonic is not None:
+            self.first_frame_delay_s = time.monotonic() - self.session_started_monotonic
+        self.video.set_frame(event)
+
+    def _on_record(self, event: RecordEvent) -> None:
+        self._records_seen += 1
+        self.faces.add_record(event)
+
+    def _on_timeline(self, period_s: int, rows: list[TimelineRow]) -> None:
+        self.store.add(period_s, rows)
+
+    def _on_stats(self, event: StatsEvent) -> None:
+        self._last_stats = event
+        if self._state == RUNNING and self._source_state == "open" and self.video.frames_painted > 0:
+            self._detection_sum += event.detection_fps
+            self._detection_count += 1
+        self._refresh_status()
+
+    def _on_source(self, event: SourceEvent) -> None:
+        self._source_state = event.state
+        name = source_display_name(self.config.source.spec)
+        if event.state == "opening":
+            self.source_label.setText(f"Opening {name}…")
+        elif event.state == "open":
+            size = f" {event.width}×{event.height}" if event.width else ""
+            rate = f" @ {event.fps:.0f} fps" if event.fps else ""
+            self.source_label.setText(f"● {name}{size}{rate}")
+        elif event.state == "reconnecting":
+            self.source_label.setText(f"Reconnecting to {name}… {event.message}".strip())
+        elif event.state == "ended":
+            self.source_label.setText(f"Ended: {name}")
+            self.video.set_placeholder("The video ended.")
+        elif event.state == "failed":
+            self.source_label.setText(f"Failed: {name}")
+            self.video.clear(f"Could not open {name}.")
+            self.errors.append(event.message)
+            self.show_message("Cannot open the source", event.message or f"{name} could not be opened.")
+
+    def _on_error(self, event: ErrorEvent) -> None:
+        self._report_error(event.message if not event.where else f"{event.message} ({event.where})")
+
+    def _on_finished(self) -> None:
+        # The pipeline ended on its own (end of file, failed source) or after stop().
+        if self._state in (RUNNING, PAUSED):
+            self._last_pipeline = self._pipeline
+            self._pipeline = None
+            self._set_state(IDLE)
+
+    def _report_error(self, message: str) -> None:
+        log.warning("%s", message)
+        self.errors.append(message)
+        self.banner.show_message(message)
+
+    # --- status bar -------------------------------------------------------------------
+
+    def status_texts(self) -> dict[str, str]:
+        return {key: label.text() for key, label in self.status_labels.items() if not label.isHidden()}
+
+    def _refresh_status(self) -> None:
+        if not hasattr(self, "status_labels"):
+            return
+        s = self._last_stats
+        labels = self.status_labels
+        labels["display"].setText(f"Display {self.video.display_fps():.1f} fps")
+        labels["detection"].setText(f"Detection {s.detection_fps:.1f} Hz" if s else "Detection –")
+        labels["faces"].setText(f"Faces {s.faces}" if s else "Faces –")
+        labels["tracks"].setText(f"Tracks {s.tracks}" if s else "Tracks –")
+        labels["queue"].setText(f"Queue {s.analysis_queue}" if s else "Queue –")
+        labels["queue"].setToolTip("Face crops waiting for analysis")
+        aws = self.config.backend == "aws" or (s is not None and s.upload_queue is not None)
+        labels["uploads"].setVisible(aws)
+        labels["cost"].setVisible(aws)
+        if aws:
+            labels["uploads"].setText(f"Uploads {s.upload_queue}" if s and s.upload_queue is not None else "Uploads –")
+            cost = f"${s.cost_usd:.3f}" if s and s.cost_usd is not None else "$–"
+            rate = f" (~${s.projected_usd_per_hour:.2f}/h)" if s and s.projected_usd_per_hour is not None else ""
+            labels["cost"].setText(f"Cost {cost}{rate}")
+        if self._state == PAUSED:
+            labels["display"].setText("Paused")
+
+    # --- measurements -----------------------------------------------------------------
+
+    def measurements(self) -> dict[str, Any]:
+        """What --stats-out reports (the process figures are added by the app)."""
+        pipeline = self._pipeline or self._last_pipeline
+        records = self._records_seen
+        if pipeline is not None:
+            records = max(records, int(getattr(pipeline, "records_analysed", 0) or 0))
+        if self._last_stats is not None:
+            records = max(records, self._last_stats.records_analysed)
+        p50 = self.video.latency.percentile(50)
+        p95 = self.video.latency.percentile(95)
+        return {
+            "display_fps": round(self.video.mean_display_fps(), 2),
+            "detection_fps": round(self._detection_sum / self._detection_count, 2) if self._detection_count else 0.0,
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            "records_analysed": records,
+            "frames_painted": self.video.frames_painted,
+            "first_frame_s": round(self.first_frame_delay_s, 3) if self.first_frame_delay_s is not None else None,
+        }
+
+    # --- user actions -----------------------------------------------------------------
+
+    def show_message(self, title: str, text: str, icon=QMessageBox.Icon.Warning) -> QMessageBox:
+        """A non-modal message box (one at a time; a newer message replaces the text)."""
+        self.errors.append(text)
+        box = self.message_box
+        if box is None:
+            box = QMessageBox(self)
+            box.setWindowModality(Qt.WindowModality.NonModal)
+            box.setStandardButtons(QMessageBox.StandardButton.Ok)
+            box.finished.connect(self._message_box_closed)
+            self.message_box = box
+        box.setIcon(icon)
+        box.setWindowTitle(title)
+        box.setText(text)
+        box.show()
+        return box
+
+    def _message_box_closed(self, _result: int) -> None:
+        box, self.message_box = self.message_box, None
+        if box is not None:
+            box.deleteLater()
+
+    def show_source_dialog(self, tab: int | None = None) -> None:
+        from crowdmood_gui.ui.source_dialog import SourceDialog
+
+        dialog = SourceDialog(self, last_sources=self.config.ui.last_sources, initial_tab=tab, loop=self.config.source.loop)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def accepted() -> None:
+            choice = dialog.choice()
+            if choice is not None:
+                self.open_source(choice.spec, choice.loop)
+
+        dialog.accepted.connect(accepted)
+        dialog.open()  # window-modal but never blocks the event loop: frames keep painting
+        self.source_dialog = dialog
+
+    def show_settings(self) -> None:
+        from crowdmood_gui.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.config, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.changes()))
+        dialog.open()
+        self.settings_dialog = dialog
+
+    def apply_settings(self, changes: dict[str, dict[str, Any]]) -> None:
+        """Apply (privacy now, the rest at the next start) and persist."""
+        if not changes:
+            return
+
+        def mutate(config: AppConfig) -> None:
+            for section, fields in changes.items():
+                for key, value in fields.items():
+                    setattr(getattr(config, section), key, value)
+
+        mutate(self.config)
+        self._persist(mutate, live=False)
+        privacy = changes.get("privacy", {})
+        if "blur_faces" in privacy:
+            self.act_blur.setChecked(privacy["blur_faces"])
+            self._apply_blur(privacy["blur_faces"])
+        if "show_recent_faces" in privacy:
+            self.act_faces.setChecked(privacy["show_recent_faces"])
+            self.faces.set_showing(privacy["show_recent_faces"])
+        if "sampling" in changes or "detection" in changes:
+            self.statusBar().showMessage("Analysis settings saved: they apply at the next start.", 8000)
+
+    def set_recent_faces_visible(self, visible: bool) -> None:
+        self.act_faces.setChecked(visible)
+        self.faces.set_showing(visible)
+        self._persist(lambda c: setattr(c.privacy, "show_recent_faces", bool(visible)))
+
+    def set_blur_faces(self, blur: bool) -> None:
+        self.act_blur.setChecked(blur)
+        self._apply_blur(blur)
+        self._persist(lambda c: setattr(c.privacy, "blur_faces", bool(blur)))
+
+    def _apply_blur(self, blur: bool) -> None:
+        if self._pipeline is not None:
+            self._pipeline.set_privacy(bool(blur))
+
+    def toggle_full_screen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+        self.act_full_screen.setChecked(self.isFullScreen())
+
+    def show_kiosk(self) -> None:
+        from crowdmood_gui.ui.kiosk import KioskChartWindow
+
+        if self.kiosk is None:
+            self.kiosk = KioskChartWindow(self.store, self, period_s=10 if self.chart.period_s == 1 else self.chart.period_s, window_s=self.chart.window_s)
+            self.kiosk.chart.set_local_backend(self.config.backend == "local")
+        self.kiosk.show_on_best_screen()
+
+    def open_aws_setup(self) -> None:
+        wizard = self._wizard_module()
+        if wizard is not None:
+            wizard.open_setup_wizard(self, self.config)
+
+    def open_aws_teardown(self) -> None:
+        wizard = self._wizard_module()
+        if wizard is not None:
+            wizard.open_teardown_dialog(self, self.config)
+
+    def _wizard_module(self):
+        try:
+            from crowdmood_gui.ui import wizard
+        except ImportError as exc:
+            log.info("AWS wizard not importable: %s", exc)
+            self.show_message("AWS setup", "The AWS setup wizard is not available in this build yet.", QMessageBox.Icon.Information)
+            return None
+        return wizard
+
+    def show_about(self) -> None:
+        from crowdmood_gui.ui.about import AboutDialog
+
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.about_dialog = dialog
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        sources = self.config.ui.last_sources
+        if not sources:
+            action = self.recent_menu.addAction("(none yet)")
+            action.setEnabled(False)
+            return
+        for spec in sources:
+            action = self.recent_menu.addAction(source_display_name(spec))
+            action.setToolTip(spec)
+            action.triggered.connect(lambda _checked=False, s=spec: self.open_source(s))
+
+    # --- configuration ----------------------------------------------------------------
+
+    def _remember_source(self, spec: str, loop: bool) -> None:
+        def mutate(config: AppConfig) -> None:
+            sources = [spec] + [s for s in config.ui.last_sources if s != spec]
+            config.ui.last_sources = sources[:MAX_LAST_SOURCES]
+            config.source.spec = spec
+            config.source.loop = loop
+
+        self._persist(mutate)
+
+    def _persist(self, mutate: Callable[[AppConfig], None], *, live: bool = True) -> None:
+        """Apply ``mutate`` to the live config and to the file's config (re-read, so CLI
+        overrides are never written to the file), then save the file."""
+        if live:
+            try:
+                mutate(self.config)
+            except Exception as exc:  # a pydantic refusal: keep the old value
+                self._report_error(f"Setting not applied: {exc}")
+                return
+        if not self.persist:
+            return
+        try:
+            on_disk = load_config(self.config_path)
+            mutate(on_disk)
+            save_config(on_disk, self.config_path)
+        except (CrowdMoodError, OSError, ValueError) as exc:
+            self._report_error(f"Settings not saved: {exc}")

@@ -1,0 +1,89 @@
+"""Background work with a callback on the GUI thread (Anki's ``QueryOp`` idea).
+
+    run_in_background(lambda: slow_open(url), on_done=show_result, owner=dialog)
+
+``fn`` runs in a daemon thread; ``on_done(result)`` or ``on_error(exc)`` runs later on the
+GUI thread, but only while ``owner`` (a QObject) still exists: a dialog closed while its
+test was running simply never hears back. No QThread subclass, no blocking of the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
+
+log = logging.getLogger(__name__)
+
+
+class _MainThreadInvoker(QObject):
+    """Lives on the GUI thread; runs closures posted from any thread."""
+
+    call = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.call.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    def _run(self, closure: Callable[[], None]) -> None:
+        try:
+            closure()
+        except Exception:  # a callback bug must not kill the event loop silently
+            log.exception("background task callback failed")
+            raise
+
+
+_invoker: _MainThreadInvoker | None = None
+
+
+def _get_invoker() -> _MainThreadInvoker:
+    """The invoker, created on first use from the GUI thread, owned by the application."""
+    global _invoker
+    if _invoker is None or not shiboken6.isValid(_invoker):
+        app = QCoreApplication.instance()
+        if app is None:
+            raise RuntimeError("run_in_background needs a Q(Core)Application")
+        _invoker = _MainThreadInvoker(app)
+    return _invoker
+
+
+def call_on_gui_thread(closure: Callable[[], None]) -> None:
+    """Queue ``closure`` to run on the GUI thread (safe from any thread)."""
+    invoker = _get_invoker()
+    try:
+        invoker.call.emit(closure)
+    except RuntimeError:  # application shutting down
+        pass
+
+
+def run_in_background(
+    fn: Callable[[], Any],
+    on_done: Callable[[Any], None],
+    *,
+    owner: QObject,
+    on_error: Callable[[BaseException], None] | None = None,
+    name: str = "crowdmood-task",
+) -> threading.Thread:
+    """Run ``fn()`` in a daemon thread, then ``on_done(result)`` on the GUI thread."""
+    _get_invoker()  # create it now, on the GUI thread
+
+    def deliver(callback: Callable[[Any], None] | None, value: Any) -> None:
+        if callback is None or not shiboken6.isValid(owner):
+            return
+        callback(value)
+
+    def work() -> None:
+        try:
+            result = fn()
+        except Exception as exc:  # reported to the owner, not raised in a thread
+            log.debug("background task %s failed: %s", name, exc)
+            call_on_gui_thread(lambda: deliver(on_error, exc))
+            return
+        call_on_gui_thread(lambda: deliver(on_done, result))
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    return thread

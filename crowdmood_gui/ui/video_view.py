@@ -1,0 +1,268 @@
+"""The live video with a box and a track id on every face.
+
+:class:`VideoView` paints the latest :class:`FrameEvent` it was given. The boxes it draws
+are kept as plain data (:attr:`VideoView.last_boxes`) so tests and tools can check what is
+on screen without reading pixels. It also measures what the operator actually sees:
+display fps (frames painted) and frame-to-paint latency (``time.monotonic()`` when the
+frame is painted minus :attr:`FrameEvent.captured_monotonic`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from crowdmood_gui.core.emotions import EMOTION_COLOURS
+from crowdmood_gui.core.events import FrameEvent
+
+UNKNOWN_COLOUR = "#9E9E9E"  # a track whose expression is not known yet
+
+
+def box_colour(dominant: str | None) -> str:
+    """Box colour for a track: its dominant expression's colour, grey until known."""
+    return EMOTION_COLOURS.get(dominant or "", UNKNOWN_COLOUR)
+
+
+@dataclass(frozen=True, slots=True)
+class DrawnBox:
+    """One box as drawn, in the frame's pixel coordinates."""
+
+    track_id: int
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    colour: str  # "#RRGGBB"
+    label: str  # "#12 HAPPY"
+    dominant: str | None
+
+
+class LatencyHistogram:
+    """Frame-to-paint latencies in 1 ms bins up to 10 s: constant memory for a 30-min soak."""
+
+    MAX_MS = 10_000
+
+    def __init__(self) -> None:
+        self._bins = np.zeros(self.MAX_MS + 1, dtype=np.int64)
+        self.count = 0
+
+    def add(self, latency_s: float) -> None:
+        ms = int(round(latency_s * 1000.0))
+        self._bins[min(max(ms, 0), self.MAX_MS)] += 1
+        self.count += 1
+
+    def percentile(self, q: float) -> float | None:
+        """The q-th percentile (0..100) in milliseconds, None before any sample."""
+        if self.count == 0:
+            return None
+        rank = q / 100.0 * self.count
+        cumulative = np.cumsum(self._bins)
+        return float(np.searchsorted(cumulative, max(rank, 1), side="left"))
+
+    def reset(self) -> None:
+        self._bins[:] = 0
+        self.count = 0
+
+
+def frame_to_qimage(image: np.ndarray) -> tuple[QImage, np.ndarray]:
+    """Wrap a BGR (or grey) uint8 array in a QImage without copying its pixels.
+
+    Returns the image and the array it points into: the caller must keep that array alive
+    as long as the QImage is used. A non-contiguous array is copied once.
+    """
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if not image.flags.c_contiguous:
+        image = np.ascontiguousarray(image)
+    if image.ndim == 2:
+        height, width = image.shape
+        fmt = QImage.Format.Format_Grayscale8
+    elif image.ndim == 3 and image.shape[2] == 3:
+        height, width = image.shape[:2]
+        fmt = QImage.Format.Format_BGR888
+    elif image.ndim == 3 and image.shape[2] == 4:
+        height, width = image.shape[:2]
+        fmt = QImage.Format.Format_ARGB32  # BGRA bytes on little-endian machines
+    else:
+        raise ValueError(f"unsupported frame shape {image.shape}")
+    qimage = QImage(image.data, width, height, image.strides[0], fmt)
+    return qimage, image
+
+
+class VideoView(QWidget):
+    """Paints the latest frame, scaled to fit, with one labelled box per tracked face."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, 180)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self._event: FrameEvent | None = None
+        self._qimage: QImage | None = None
+        self._buffer: np.ndarray | None = None  # the pixels _qimage points into
+        self._boxes: tuple[DrawnBox, ...] = ()
+        self._painted: FrameEvent | None = None  # the last event painted (identity)
+        self._placeholder = "No source. File ▸ Open video…, Open camera… or Open URL…"
+        self._paint_times: deque[float] = deque(maxlen=120)
+        self.latency = LatencyHistogram()
+        self.frames_painted = 0
+        self.frames_set = 0
+        self.first_paint_monotonic: float | None = None
+        self.last_paint_monotonic: float | None = None
+        self._label_font = QFont(self.font())
+        self._label_font.setBold(True)
+        self._label_font.setPointSizeF(max(8.0, self.font().pointSizeF()))
+
+    # --- model --------------------------------------------------------------------------
+
+    def set_frame(self, event: FrameEvent) -> None:
+        """Show ``event`` at the next paint (a frame not painted yet is simply replaced)."""
+        self._qimage, self._buffer = frame_to_qimage(event.image)
+        self._event = event
+        self._boxes = tuple(
+            DrawnBox(
+                track_id=t.track_id,
+                x1=t.x1,
+                y1=t.y1,
+                x2=t.x2,
+                y2=t.y2,
+                colour=box_colour(t.dominant),
+                label=f"#{t.track_id} {t.dominant}" if t.dominant else f"#{t.track_id}",
+                dominant=t.dominant,
+            )
+            for t in event.tracks
+        )
+        self.frames_set += 1
+        self.update()
+
+    def clear(self, message: str | None = None) -> None:
+        """Forget the frame (a new source is opening); show ``message`` instead."""
+        self._event = None
+        self._qimage = None
+        self._buffer = None
+        self._boxes = ()
+        self._painted = None
+        if message is not None:
+            self._placeholder = message
+        self.update()
+
+    def set_placeholder(self, message: str) -> None:
+        self._placeholder = message
+        if self._event is None:
+            self.update()
+
+    @property
+    def placeholder(self) -> str:
+        return self._placeholder
+
+    @property
+    def last_boxes(self) -> tuple[DrawnBox, ...]:
+        """The boxes of the current frame, as drawn (frame pixel coordinates)."""
+        return self._boxes
+
+    @property
+    def current_frame(self) -> FrameEvent | None:
+        return self._event
+
+    def display_fps(self, now: float | None = None) -> float:
+        """Frames painted per second over the last ~2 s (0 when nothing is painting)."""
+        now = time.monotonic() if now is None else now
+        recent = [t for t in self._paint_times if now - t <= 2.0]
+        if len(recent) < 2:
+            return 0.0
+        span = recent[-1] - recent[0]
+        if now - recent[-1] > 1.0 or span <= 0:
+            return 0.0
+        return (len(recent) - 1) / span
+
+    def mean_display_fps(self) -> float:
+        """Frames painted per second between the first and the last paint."""
+        if self.first_paint_monotonic is None or self.last_paint_monotonic is None:
+            return 0.0
+        span = self.last_paint_monotonic - self.first_paint_monotonic
+        return (self.frames_painted - 1) / span if span > 0 and self.frames_painted > 1 else 0.0
+
+    def reset_measurements(self) -> None:
+        self.latency.reset()
+        self._paint_times.clear()
+        self.frames_painted = 0
+        self.frames_set = 0
+        self.first_paint_monotonic = None
+        self.last_paint_monotonic = None
+
+    # --- painting ---------------------------------------------------------------------
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
+        return QSize(800, 450)
+
+    def image_rect(self) -> QRectF:
+        """Where the frame is drawn inside the widget (aspect ratio kept, centred)."""
+        if self._qimage is None:
+            return QRectF()
+        iw, ih = self._qimage.width(), self._qimage.height()
+        ww, wh = self.width(), self.height()
+        if iw <= 0 or ih <= 0 or ww <= 0 or wh <= 0:
+            return QRectF()
+        scale = min(ww / iw, wh / ih)
+        w, h = iw * scale, ih * scale
+        return QRectF((ww - w) / 2.0, (wh - h) / 2.0, w, h)
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt naming)
+        painter = QPainter(self)
+        try:
+            painter.fillRect(self.rect(), QColor("#111111"))
+            if self._qimage is None or self._event is None:
+                painter.setPen(QColor("#BBBBBB"))
+                painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
+                return
+            target = self.image_rect()
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawImage(target, self._qimage)
+            self._paint_boxes(painter, target)
+        finally:
+            painter.end()
+        self._measure_paint()
+
+    def _paint_boxes(self, painter: QPainter, target: QRectF) -> None:
+        if not self._boxes or self._qimage is None:
+            return
+        scale = target.width() / self._qimage.width()
+        painter.setFont(self._label_font)
+        metrics = QFontMetrics(self._label_font)
+        for box in self._boxes:
+            colour = QColor(box.colour)
+            rect = QRectF(
+                target.x() + box.x1 * scale,
+                target.y() + box.y1 * scale,
+                (box.x2 - box.x1) * scale,
+                (box.y2 - box.y1) * scale,
+            )
+            painter.setPen(QPen(colour, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(rect)
+            text_w = metrics.horizontalAdvance(box.label) + 8
+            text_h = metrics.height() + 2
+            top = rect.top() - text_h if rect.top() - text_h >= target.top() else rect.top()
+            label_rect = QRectF(rect.left(), top, text_w, text_h)
+            painter.fillRect(label_rect, colour)
+            painter.setPen(QColor("#000000") if colour.lightness() > 110 else QColor("#FFFFFF"))
+            painter.drawText(label_rect, Qt.AlignmentFlag.AlignCenter, box.label)
+
+    def _measure_paint(self) -> None:
+        event = self._event
+        if event is None or event is self._painted:
+            return  # a repaint of the same frame (resize, expose) is not a displayed frame
+        now = time.monotonic()
+        self._painted = event
+        self.frames_painted += 1
+        self._paint_times.append(now)
+        if self.first_paint_monotonic is None:
+            self.first_paint_monotonic = now
+        self.last_paint_monotonic = now
+        self.latency.add(now - event.captured_monotonic)
