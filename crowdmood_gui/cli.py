@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
+
+# Before anything imports cv2: OpenCV's and FFmpeg's own warnings ("moov atom not found",
+# "can't be used to capture by name") would bury our one-line error messages.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from crowdmood_gui import __version__
 from crowdmood_gui.core.errors import CrowdMoodError

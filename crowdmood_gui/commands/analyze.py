@@ -1,0 +1,221 @@
+"""``crowdmood analyze``: the headless twin of the console.
+
+    crowdmood analyze VIDEO [--out timeline.csv] [--period 1] [--faces-out faces.csv] [--session NAME]
+    crowdmood analyze IMAGE... --format json
+
+A video is analysed frame by frame, faster than real time; an image is analysed whole and
+printed as one Rekognition-shaped JSON document per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from crowdmood_gui.core.errors import CrowdMoodError, InputError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def add_parser(subparsers) -> None:
+    from crowdmood_gui.cli import add_config_arguments
+
+    parser = subparsers.add_parser(
+        "analyze",
+        help="analyse a video (timeline CSV) or images (Rekognition-shaped JSON) without a window",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="VIDEO|IMAGE", help="one video file, or image files")
+    add_config_arguments(parser)
+    parser.add_argument("--out", type=Path, help="timeline CSV (default: standard output)")
+    parser.add_argument("--faces-out", type=Path, help="per-face CSV")
+    parser.add_argument("--period", type=int, choices=(1, 10, 60), default=1, help="timeline period in seconds")
+    parser.add_argument("--format", choices=("csv", "json"), default=None, help="csv (videos) or json (images)")
+    parser.add_argument("--session", help="also record the analysis as a session with this name")
+    parser.add_argument("--interval", type=float, help="seconds between two crops of one face (default 2)")
+    parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    inputs = [Path(p) for p in args.inputs]
+    images = [p for p in inputs if p.suffix.lower() in IMAGE_SUFFIXES]
+    if images and len(images) == len(inputs):
+        return analyze_images(images)
+    if len(inputs) != 1:
+        raise InputError("give either one video file or one or more image files (.jpg, .png, ...)")
+    if args.format == "json":
+        raise InputError("--format json is for images; a video gives a timeline CSV")
+    return analyze_video(args, inputs[0])
+
+
+# --- images ---------------------------------------------------------------------------
+
+
+def analyze_images(paths: list[Path]) -> int:
+    import cv2
+
+    from crowdmood_gui.core.detection import FaceDetector
+    from crowdmood_gui.core.expression import ExpressionModel, face_details
+
+    detector = FaceDetector()
+    model = ExpressionModel()
+    status = 0
+    for path in paths:
+        try:
+            image = _read_image(path, cv2)
+        except InputError as exc:
+            print(f"crowdmood: error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        detections = detector.detect(image)
+        faces = [
+            image[int(d.y1) : int(d.y2), int(d.x1) : int(d.x2)] for d in detections
+        ]
+        probabilities = model.predict(faces) if faces else []
+        details = [
+            face_details(
+                image,
+                (int(d.x1), int(d.y1), int(d.x2), int(d.y2)),
+                probs,
+                d.score,
+                d.landmarks,
+            )
+            for d, probs in zip(detections, probabilities)
+        ]
+        print(json.dumps({"path": str(path), "FaceDetails": details}), flush=True)
+    return status
+
+
+def _read_image(path: Path, cv2) -> "object":
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not an image")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not data:
+        raise InputError(f"{path}: the file is empty")
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: not an image OpenCV can decode (JPEG, PNG, BMP, WebP, TIFF)")
+    return image
+
+
+# --- video ----------------------------------------------------------------------------
+
+
+class _Progress:
+    def __init__(self, label: str, total_s: float | None, enabled: bool) -> None:
+        self.label = label
+        self.total_s = total_s
+        self.enabled = enabled
+        self.started = time.monotonic()
+
+    def __call__(self, media_s: float, frames: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        speed = media_s / elapsed
+        if self.total_s:
+            share = min(1.0, media_s / self.total_s)
+            bar = "#" * int(share * 30)
+            text = f"\r{self.label} [{bar:<30}] {share:4.0%} {media_s:6.1f}/{self.total_s:.1f} s  {frames / elapsed:5.0f} fps  {speed:4.1f}x"
+        else:
+            text = f"\r{self.label} {media_s:6.1f} s  {frames / elapsed:5.0f} fps  {speed:4.1f}x"
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+class _Collector:
+    """Keeps source failures for the exit code; everything else goes to the store."""
+
+    def __init__(self) -> None:
+        self.failure: str | None = None
+        self.errors: list[str] = []
+        self.records: list = []
+
+    def on_frame(self, event) -> None: ...
+
+    def on_record(self, event) -> None:
+        self.records.append((event.record, event.media_time_s))
+
+    def on_timeline(self, period_s, rows) -> None: ...
+
+    def on_stats(self, event) -> None: ...
+
+    def on_source(self, event) -> None:
+        if event.state == "failed":
+            self.failure = event.message
+
+    def on_error(self, event) -> None:
+        self.errors.append(event.message)
+
+    def on_finished(self) -> None: ...
+
+
+def analyze_video(args: argparse.Namespace, path: Path) -> int:
+    from crowdmood_gui.core.capture import SourceSpec, open_source
+    from crowdmood_gui.core.config import load_config
+    from crowdmood_gui.core.export import write_faces_csv, write_timeline_csv
+    from crowdmood_gui.core.pipeline import Pipeline
+    from crowdmood_gui.core.store import SessionStore
+
+    overrides: dict = {"source": {"spec": str(path), "loop": False}, "backend": "local"}
+    if args.interval is not None:
+        overrides["sampling"] = {"interval_s": args.interval}
+    if args.session:
+        overrides["session"] = args.session
+    config = load_config(args.config, overrides)
+
+    # Fail fast, with one line, on a file that cannot be opened at all.
+    spec = SourceSpec.parse(str(path))
+    if spec.kind == "file":
+        probe = open_source(spec)
+        total_s = probe.frame_count / probe.fps if probe.frame_count and probe.fps else None
+        probe.close()
+    else:
+        total_s = None
+
+    if args.session:
+        from crowdmood_gui.core.sessions import create_session
+
+        store = create_session(config, args.session, source=str(path)).open_store()
+    else:
+        store = SessionStore(None)
+
+    collector = _Collector()
+    pipeline = Pipeline(config, collector, realtime=False, store=store, session_name=args.session)
+    enabled = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    progress = _Progress(path.name, total_s, enabled)
+    try:
+        pipeline.run(progress=progress)
+    finally:
+        progress.done()
+    # The store is closed by the pipeline; read back through a fresh handle when on disk.
+    rows = pipeline.aggregator.rows(args.period)
+    records = sorted(collector.records, key=lambda item: (item[1], item[0].key))
+    if args.out:
+        write_timeline_csv(rows, args.out)
+    else:
+        write_timeline_csv(rows, sys.stdout)
+    if args.faces_out:
+        write_faces_csv(records, args.faces_out)
+    for message in collector.errors:
+        print(f"crowdmood: warning: {message}", file=sys.stderr)
+    if collector.failure or pipeline.source_error:
+        print(f"crowdmood: error: {collector.failure or pipeline.source_error} (results up to that point were kept)", file=sys.stderr)
+        return 2
+    return 0

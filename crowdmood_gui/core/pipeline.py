@@ -1,0 +1,522 @@
+"""capture -> detect -> track -> sample -> analyse -> aggregate/store, in plain threads.
+
+Threads (all daemon, all watching one ``stop`` event):
+
+- ``capture``  (core/capture.py) reads the source; live: keeps only the newest frame;
+               analysis mode: a bounded queue, every frame, back-pressure.
+- ``display``  (live only) forwards every captured frame to the observer with the latest
+               boxes (blurred when privacy is on) and offers it to detection, which takes
+               only the newest: display runs at the source rate, detection at its own.
+- ``detect``   detection, tracking, sampling; hands crops to the backend.
+- backend      (backends/*) analyses crops and reports records to this pipeline.
+- ``heartbeat`` 4 Hz: timeline updates, stats, store commits (about once a second).
+
+``stop()`` and the natural end of a file take the same shutdown path: stop the readers,
+let the backend finish what is queued, commit the store, tell the observer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Callable, Protocol
+
+import numpy as np
+
+from crowdmood_gui.core.aggregation import TimelineAggregator
+from crowdmood_gui.core.backends.base import AnalysisBackend, CropJob
+from crowdmood_gui.core.config import AppConfig
+from crowdmood_gui.core.errors import CrowdMoodError, StorageError
+from crowdmood_gui.core.events import (
+    ErrorEvent,
+    FrameEvent,
+    RecordEvent,
+    SourceEvent,
+    StatsEvent,
+    TimelineRow,
+    TrackBox,
+)
+from crowdmood_gui.core.records import CaptureMeta, FaceRecord
+from crowdmood_gui.core.store import SessionStore
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 0.25
+STORE_COMMIT_S = 1.0
+
+
+class PipelineObserver(Protocol):
+    """Called from worker threads; implementations hand over to their own thread."""
+
+    def on_frame(self, event: FrameEvent) -> None: ...
+
+    def on_record(self, event: RecordEvent) -> None: ...
+
+    def on_timeline(self, period_s: int, rows: list[TimelineRow]) -> None: ...
+
+    def on_stats(self, event: StatsEvent) -> None: ...
+
+    def on_source(self, event: SourceEvent) -> None: ...
+
+    def on_error(self, event: ErrorEvent) -> None: ...
+
+    def on_finished(self) -> None: ...
+
+
+class NullObserver:
+    """Accepts every event and ignores it (headless runs override what they need)."""
+
+    def on_frame(self, event: FrameEvent) -> None: ...
+
+    def on_record(self, event: RecordEvent) -> None: ...
+
+    def on_timeline(self, period_s: int, rows: list[TimelineRow]) -> None: ...
+
+    def on_stats(self, event: StatsEvent) -> None: ...
+
+    def on_source(self, event: SourceEvent) -> None: ...
+
+    def on_error(self, event: ErrorEvent) -> None: ...
+
+    def on_finished(self) -> None: ...
+
+
+class _Latest:
+    """A one-frame slot: ``put`` replaces, ``take`` waits for something newer."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item = None
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        with self._cond:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify()
+
+    def take(self, timeout: float):
+        with self._cond:
+            if self._item is None:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+
+class _Rate:
+    """Events per second over a sliding window."""
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self._times: deque[float] = deque()
+        self._window = window_s
+        self._lock = threading.Lock()
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._times.append(now)
+            while self._times and now - self._times[0] > self._window:
+                self._times.popleft()
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            while self._times and now - self._times[0] > self._window:
+                self._times.popleft()
+            if len(self._times) < 2:
+                return 0.0
+            span = max(now - self._times[0], 1e-6)
+            return (len(self._times) - 1) / span if span < self._window else len(self._times) / self._window
+
+
+class Pipeline:
+    """One source, one session. ``realtime=True``: live console (drop stale frames);
+    ``realtime=False``: analysis of a file, every frame, as fast as the machine allows."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        observer: PipelineObserver | None = None,
+        *,
+        backend: AnalysisBackend | None = None,
+        realtime: bool = True,
+        store: SessionStore | None = None,
+        detector=None,
+        frame_tap: Callable[[FrameEvent], None] | None = None,
+        session_name: str | None = None,
+    ) -> None:
+        self.config = config
+        self.observer = observer or NullObserver()
+        self.realtime = realtime
+        self.store = store
+        self.frame_tap = frame_tap  # e.g. the session's video recorder (display thread)
+        self.session_name = session_name or config.session or datetime.now().strftime("session-%Y%m%d-%H%M%S")
+        self._backend = backend
+        self._detector = detector
+        self.aggregator = TimelineAggregator()
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._shutdown_lock = threading.Lock()
+        self._shutdown_started = False
+        self._threads: list[threading.Thread] = []
+        self._capture = None
+        self._detect_slot = _Latest()
+        self._tracks: tuple[TrackBox, ...] = ()
+        self._dominant_by_track: dict[int, str] = {}
+        self._blur = config.privacy.blur_faces
+        self._paused = False
+        self._start_wall = datetime.now(UTC)
+        self._detect_rate = _Rate()
+        self._display_rate = _Rate()
+        self._faces_now = 0
+        self._tracks_now = 0
+        self._records = 0
+        self._last_commit = 0.0
+        self._last_storage_error = 0.0
+        self._frames_processed = 0
+        self._detect_ms: deque[float] = deque(maxlen=300)
+        self._source_done = threading.Event()
+        self._source_failed: str | None = None
+
+    # --- public API -----------------------------------------------------------------
+
+    @property
+    def backend(self) -> AnalysisBackend:
+        return self._backend
+
+    @property
+    def frames_processed(self) -> int:
+        return self._frames_processed
+
+    @property
+    def records_analysed(self) -> int:
+        return self._records
+
+    @property
+    def source_error(self) -> str | None:
+        """The reason the source failed, if it did (``None`` after a normal end)."""
+        return self._source_failed
+
+    def mean_detect_ms(self) -> float | None:
+        samples = list(self._detect_ms)
+        return sum(samples) / len(samples) if samples else None
+
+    def start(self) -> None:
+        """Load the models and start every thread; returns at once (the source opens in
+        the capture thread). Raises :class:`CrowdMoodError` if a model cannot load."""
+        from crowdmood_gui.core.capture import CaptureThread, SourceSpec
+
+        if self._detector is None:
+            from crowdmood_gui.core.detection import FaceDetector
+
+            det = self.config.detection
+            self._detector = FaceDetector(
+                max_side=det.max_side,
+                score_threshold=det.score_threshold,
+                nms_threshold=det.nms_threshold,
+                threads=det.threads,
+            )
+        if self._backend is None:
+            from crowdmood_gui.core.backends.local import LocalBackend
+
+            self._backend = LocalBackend(block_when_full=not self.realtime)
+        from crowdmood_gui.core.sampling import CropSampler
+        from crowdmood_gui.core.tracking import IouTracker
+
+        self._tracker = IouTracker(
+            iou_threshold=self.config.tracking.iou_threshold,
+            max_missed_s=self.config.tracking.max_missed_s,
+        )
+        s = self.config.sampling
+        self._sampler = CropSampler(
+            interval_s=s.interval_s, min_face_px=s.min_face_px, min_sharpness=s.min_sharpness, margin=s.margin
+        )
+        if self.store is not None:
+            self.store.set_meta(
+                session=self.session_name,
+                camera=self.config.camera,
+                source=self.config.source.spec,
+                started_at=self._start_wall.isoformat(),
+                backend=self._backend.name,
+                settings=self.config.model_dump(mode="json"),
+            )
+        spec = SourceSpec.parse(self.config.source.spec)
+        self._capture = CaptureThread(
+            spec,
+            loop=self.config.source.loop,
+            realtime=self.realtime,
+            stop_event=self._stop,
+            on_source_event=self._on_source_event,
+            reconnect_max_backoff_s=self.config.source.reconnect_max_backoff_s,
+            open_timeout_s=self.config.source.open_timeout_s,
+        )
+        self._backend.start(self)
+        self._capture.start()
+        self._spawn("detect", self._detect_loop)
+        if self.realtime:
+            self._spawn("display", self._display_loop)
+        self._spawn("heartbeat", self._heartbeat_loop)
+
+    def pause(self) -> None:
+        self._paused = True
+        if self._capture is not None:
+            self._capture.pause()
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._capture is not None:
+            self._capture.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_privacy(self, blur_faces: bool) -> None:
+        self._blur = bool(blur_faces)
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop every thread within ``timeout_s``; analysed records are committed."""
+        self._shutdown(timeout_s)
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the pipeline has finished (end of file, failure or stop)."""
+        return self._finished.wait(timeout_s)
+
+    def run(self, progress: Callable[[float, int], None] | None = None, drain_timeout_s: float = 600.0) -> None:
+        """Analysis mode: start, process the whole source, finish. ``progress(media_s, frames)``
+        is called about four times a second."""
+        self.start()
+        while not self._source_done.wait(HEARTBEAT_S):
+            if progress is not None:
+                progress(self._last_media_time, self._frames_processed)
+        for thread in self._threads:
+            if thread.name.endswith("detect"):
+                thread.join()
+        if progress is not None:
+            progress(self._last_media_time, self._frames_processed)
+        self._shutdown(drain_timeout_s)
+
+    # --- RecordSink (backend threads) -----------------------------------------------
+
+    def on_record(self, record: FaceRecord, media_time_s: float, thumbnail: np.ndarray | None) -> None:
+        self._records += 1
+        if record.meta.track_id is not None and record.dominant:
+            self._dominant_by_track[record.meta.track_id] = record.dominant
+        if not self._backend.provides_timeline:
+            self.aggregator.add_record(media_time_s, record)
+        if self.store is not None:
+            self.store.add_record(record, media_time_s)
+        self._notify("on_record", RecordEvent(record=record, media_time_s=media_time_s, thumbnail=thumbnail))
+
+    def on_timeline(self, rows: list[TimelineRow]) -> None:
+        by_period: dict[int, list[TimelineRow]] = {}
+        for row in rows:
+            by_period.setdefault(int(row.period_s), []).append(row)
+        if self.store is not None:
+            self.store.upsert_timeline(rows)
+        for period, period_rows in by_period.items():
+            self._notify("on_timeline", period, period_rows)
+
+    def on_error(self, message: str) -> None:
+        self._notify("on_error", ErrorEvent(message=message, where=self._backend.name if self._backend else ""))
+
+    # --- threads --------------------------------------------------------------------
+
+    _last_media_time = 0.0
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=self._guarded(name, target), name=f"crowdmood-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _guarded(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target()
+            except CrowdMoodError as exc:
+                self._notify("on_error", ErrorEvent(message=str(exc), where=name))
+            except Exception as exc:  # a worker must never die silently
+                log.exception("pipeline thread %s crashed", name)
+                self._notify("on_error", ErrorEvent(message=f"internal error in {name}: {exc}", where=name))
+                if name == "detect":
+                    self._source_done.set()
+                    threading.Thread(target=self._shutdown, args=(2.0,), daemon=True).start()
+
+        return run
+
+    def _on_source_event(self, event: SourceEvent) -> None:
+        if event.state == "failed":
+            self._source_failed = event.message
+        self._notify("on_source", event)
+
+    def _next_frame(self, timeout: float):
+        """Analysis mode reads the capture queue; live mode the display thread's slot."""
+        if self.realtime:
+            return self._detect_slot.take(timeout)
+        return self._capture.channel.get(timeout)
+
+    def _capture_finished(self) -> bool:
+        return self._capture is not None and self._capture.channel.exhausted
+
+    def _detect_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self._next_frame(0.1)
+                if frame is None:
+                    if self._capture_finished():
+                        break
+                    continue
+                self._process(frame)
+        finally:
+            self._source_done.set()
+            if self.realtime and not self._stop.is_set():
+                # The file ended (or the source failed for good): finish on our own.
+                threading.Thread(target=self._shutdown, args=(30.0,), name="crowdmood-finish", daemon=True).start()
+
+    def _process(self, frame) -> None:
+        started = time.perf_counter()
+        detections = self._detector.detect(frame.image)
+        self._detect_ms.append((time.perf_counter() - started) * 1000)
+        now_s = frame.media_time_s
+        tracks = self._tracker.update(detections, now_s)
+        samples = self._sampler.select(frame.image, tracks, now_s, wants=self._backend.wants_sample)
+        captured_at = self._start_wall + timedelta(seconds=now_s)
+        for sample in samples:
+            meta = CaptureMeta(
+                session=self.session_name,
+                camera=self.config.camera,
+                captured_at=captured_at,
+                track_id=sample.track_id,
+            )
+            self._backend.submit(
+                CropJob(
+                    image=sample.crop,
+                    face_box=tuple(sample.face_box),
+                    meta=meta,
+                    media_time_s=now_s,
+                    detection_score=float(sample.score),
+                    landmarks=tuple(sample.landmarks or ()),
+                )
+            )
+        boxes = tuple(
+            TrackBox(
+                track_id=t.id,
+                x1=float(t.box[0]),
+                y1=float(t.box[1]),
+                x2=float(t.box[2]),
+                y2=float(t.box[3]),
+                score=float(t.score),
+                dominant=self._dominant_by_track.get(t.id),
+            )
+            for t in tracks
+        )
+        self._tracks = boxes
+        self._faces_now = len(boxes)
+        self._tracks_now = len(self._tracker.active_tracks)
+        self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
+        self._frames_processed += 1
+        self._last_media_time = now_s
+        self._detect_rate.tick()
+
+    def _display_loop(self) -> None:
+        from crowdmood_gui.core.sampling import blur_faces
+
+        while not self._stop.is_set():
+            frame = self._capture.channel.get(0.1)
+            if frame is None:
+                if self._capture_finished():
+                    return
+                continue
+            self._detect_slot.put(frame)
+            tracks = self._tracks
+            image = frame.image
+            if self._blur and tracks:
+                image = blur_faces(image.copy(), [(b.x1, b.y1, b.x2, b.y2) for b in tracks])
+            event = FrameEvent(
+                frame_index=frame.index,
+                media_time_s=frame.media_time_s,
+                captured_monotonic=frame.captured_monotonic,
+                image=image,
+                tracks=tuple(
+                    TrackBox(b.track_id, b.x1, b.y1, b.x2, b.y2, b.score, self._dominant_by_track.get(b.track_id))
+                    for b in tracks
+                ),
+            )
+            if self.frame_tap is not None:
+                try:
+                    self.frame_tap(event)
+                except CrowdMoodError as exc:
+                    self._notify("on_error", ErrorEvent(message=str(exc), where="recording"))
+            self._display_rate.tick()
+            self._notify("on_frame", event)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            self._publish()
+
+    def _publish(self, final: bool = False) -> None:
+        if not self._backend.provides_timeline:
+            for period, rows in self.aggregator.pop_updates().items():
+                if self.store is not None:
+                    self.store.upsert_timeline(rows)
+                self._notify("on_timeline", period, rows)
+        now = time.monotonic()
+        if self.store is not None and (final or now - self._last_commit >= STORE_COMMIT_S):
+            self._last_commit = now
+            try:
+                self.store.flush()
+            except StorageError as exc:
+                if final or now - self._last_storage_error > 30:
+                    self._last_storage_error = now
+                    self._notify("on_error", ErrorEvent(message=str(exc), where="store"))
+        self._notify("on_stats", self.stats())
+
+    def stats(self) -> StatsEvent:
+        b = self._backend.stats() if self._backend else None
+        return StatsEvent(
+            detection_fps=self._detect_rate.rate(),
+            faces=self._faces_now,
+            tracks=self._tracks_now,
+            analysis_queue=b.queue_depth if b else 0,
+            records_analysed=self._records,
+            upload_queue=b.upload_queue if b else None,
+            cost_usd=b.cost_usd if b else None,
+            projected_usd_per_hour=b.projected_usd_per_hour if b else None,
+            analysis_lag_s=b.analysis_lag_s if b else None,
+        )
+
+    def _notify(self, method: str, *args) -> None:
+        try:
+            getattr(self.observer, method)(*args)
+        except Exception:  # an observer bug must not stop the pipeline
+            log.exception("observer %s failed", method)
+
+    # --- the one shutdown path ------------------------------------------------------
+
+    def _shutdown(self, timeout_s: float) -> None:
+        with self._shutdown_lock:
+            already = self._shutdown_started
+            self._shutdown_started = True
+        if already:
+            self._finished.wait(timeout_s)
+            return
+        deadline = time.monotonic() + timeout_s
+        self._stop.set()
+        current = threading.current_thread()
+        for thread in [self._capture, *self._threads]:
+            if thread is not None and thread is not current and thread.is_alive():
+                thread.join(max(0.0, min(1.0, deadline - time.monotonic())))
+        if self._backend is not None:
+            self._backend.stop(max(0.1, deadline - time.monotonic()))
+        self._publish(final=True)
+        if self.store is not None:
+            try:
+                self.store.close()
+            except StorageError as exc:
+                self._notify("on_error", ErrorEvent(message=str(exc), where="store"))
+        self._finished.set()
+        self._notify("on_finished")
