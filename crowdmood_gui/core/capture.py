@@ -557,6 +557,7 @@ class CaptureThread(threading.Thread):
         self.final_state: str | None = None  # "ended" | "failed" once finished
         self.error: str | None = None
         self._live_t0: float | None = None
+        self._last_frame_at = 0.0
 
     # control -----------------------------------------------------------------------
     def stop(self) -> None:
@@ -636,7 +637,11 @@ class CaptureThread(threading.Thread):
             if time.monotonic() - opened_at >= 10.0:
                 attempt = 0
             attempt += 1
-            reason = f"lost {spec.display_name} (no frame within {self.open_timeout_s:g} s)"
+            silent_s = time.monotonic() - self._last_frame_at
+            if silent_s >= self.open_timeout_s * 0.9:
+                reason = f"lost {spec.display_name} (no frame within {self.open_timeout_s:g} s)"
+            else:
+                reason = f"lost {spec.display_name} (the stream was closed)"
             if not self._wait_reconnect(reason, attempt - 1):
                 break
         self._finish("ended", "stopped")
@@ -661,12 +666,14 @@ class CaptureThread(threading.Thread):
         stop = self.stop_event
         pace = self.realtime and not source.is_live
         origin: tuple[float, float] | None = None  # (monotonic, media time) pacing anchor
+        self._last_frame_at = time.monotonic()
         while not stop.is_set():
             if self.paused:
                 if source.is_live:
                     # Keep draining a live stream (else the server stalls or drops us).
                     if source.read() is None:
                         return "dropped"
+                    self._last_frame_at = time.monotonic()
                     continue
                 self._resume.wait(0.1)
                 origin = None  # do not burst to catch up after a pause
@@ -674,6 +681,7 @@ class CaptureThread(threading.Thread):
             frame = source.read()
             if frame is None:
                 return "eof" if not source.is_live else "dropped"
+            self._last_frame_at = time.monotonic()
             if pace:
                 if origin is None:
                     origin = (time.monotonic(), frame.media_time_s)

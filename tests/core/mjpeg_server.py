@@ -3,7 +3,7 @@
 It plays a list of JPEG frames in a loop at ``fps`` (like an IP camera's ``/video`` URL).
 ``stop()`` closes the listening socket *and* drops the connected clients (a camera that
 goes away mid-stream); ``start()`` again serves on the same port, so a reader's reconnect
-finds it. Also :class:`SilentServer`: accepts connections and never answers (a stream
+finds it; ``frozen.set()`` keeps the connection open but sends nothing (a stalled camera). Also :class:`SilentServer`: accepts connections and never answers (a stream
 that hangs on open, to exercise open timeouts).
 """
 
@@ -62,6 +62,7 @@ class MjpegServer:
         self.path = path
         self.frames_sent = 0
         self.connections = 0
+        self.frozen = threading.Event()  # set: keep connections open but send nothing
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -101,6 +102,10 @@ class MjpegServer:
                     next_at = time.monotonic()
                     i = 0
                     while not owner._stopping.is_set():
+                        if owner.frozen.is_set():
+                            owner._stopping.wait(0.05)
+                            next_at = time.monotonic()
+                            continue
                         jpeg = owner.frames[i % len(owner.frames)]
                         part = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                                 f"Content-Length: {len(jpeg)}\r\n\r\n").encode("ascii")

@@ -381,7 +381,7 @@ def test_mjpeg_stream_reconnects_after_the_camera_drops(jpegs):
         t_drop = time.monotonic()
         reconnecting = events.wait_for("reconnecting", timeout=3.0)
         assert time.monotonic() - t_drop < 2.0
-        assert "retrying in" in reconnecting.message
+        assert reconnecting.message.startswith(f"lost {camera.url} (the stream was closed); retrying in")
         time.sleep(0.5)  # at least one more attempt fails against the closed port
         camera.start()
         events.wait_for("open", count=2, timeout=5.0)
@@ -418,3 +418,23 @@ def test_unreachable_stream_gives_up_after_max_attempts():
     thread.join(3.0)
     assert events.states() == ["opening", "reconnecting", "failed"]
     assert events.items[-1].message == f"could not connect to {url} within 1 s"
+
+
+def test_stalled_stream_hits_the_read_timeout_and_reconnects(jpegs):
+    events = Events()
+    with MjpegServer(jpegs, fps=30) as camera:
+        thread = CaptureThread(camera.url, on_source_event=events, open_timeout_s=0.8,
+                               reconnect_initial_backoff_s=0.2)
+        thread.start()
+        events.wait_for("open")
+        assert len(_drain(thread.channel, 5)) == 5
+        camera.frozen.set()  # connected, silent
+        t0 = time.monotonic()
+        reconnecting = events.wait_for("reconnecting", timeout=4.0)
+        took = time.monotonic() - t0
+        assert 0.5 < took < 2.5, took  # the 0.8 s read timeout, not a hang
+        assert "no frame within 0.8 s" in reconnecting.message
+        camera.frozen.clear()
+        events.wait_for("open", count=2, timeout=5.0)
+        assert len(_drain(thread.channel, 5)) == 5
+        _stop_and_join(thread)
