@@ -297,6 +297,7 @@ class Provisioner:
         names: ResourceNames,
         *,
         log: Callable[[str], None] | None = None,
+        on_step: Callable[[StepResult], None] | None = None,
         cancel: threading.Event | None = None,
         state: StateFile | None = None,
         sleep: Callable[[float], Any] | None = None,
@@ -316,6 +317,8 @@ class Provisioner:
         if not self.region:
             raise AwsError("no AWS region chosen: pass --region, set AWS_REGION, or pick one in the wizard")
         self.log = log or (lambda line: None)
+        # Called with a step's result when it starts (status "running") and when it ends.
+        self.on_step = on_step or (lambda result: None)
         self.cancel = cancel or threading.Event()
         self.state = state or StateFile()
         # Default wait: interruptible by Cancel. Tests inject a fake sleep + clock.
@@ -424,8 +427,10 @@ class Provisioner:
             result = StepResult(key, title, self._resource_name(key), "skipped")
             report.steps.append(result)
             if stop:
+                self.on_step(result)
                 continue
-            self.log(f"{title}: working…")
+            result.status = "running"
+            self.on_step(result)
             try:
                 self._check_cancel()
                 status, changes = steps[key]()
@@ -444,6 +449,7 @@ class Provisioner:
                 result.status, result.message = "failed", str(exc)
                 stop = True
             self.log(result.line())
+            self.on_step(result)
         report.made = list(dict.fromkeys(self._run_made))
         if not report.ok and rollback_on_failure and report.made:
             self.log("Rolling back what this run created…")
@@ -936,25 +942,30 @@ class Provisioner:
             if key in keep:
                 report.steps.append(StepResult(key, STEP_TITLES[key], self._resource_name(key), "kept", "existed before setup: left in place"))
                 self.log(report.steps[-1].line())
+                self.on_step(report.steps[-1])
                 continue
             if key not in keys:
                 continue
-            result = StepResult(key, STEP_TITLES[key], self._resource_name(key), "deleted")
+            result = StepResult(key, STEP_TITLES[key], self._resource_name(key), "deleting")
             report.steps.append(result)
+            if report.cancelled:
+                result.status = "skipped"
+                self.on_step(result)
+                continue
+            self.on_step(result)
             try:
                 if not force:
                     self._check_cancel()
                 result.status = "deleted" if deleters[key]() else "absent"
             except Cancelled:
                 result.status, result.message = "cancelled", "cancelled by the user"
-                report.cancelled = True
-                force = True  # the remaining ones are reported as skipped
-                keys = []
+                report.cancelled = True  # the remaining ones are reported as skipped
             except (ClientError, BotoCoreError) as exc:
                 result.status, result.message = "failed", "could not delete: " + describe_aws_error(exc)
             except CrowdMoodError as exc:
                 result.status, result.message = "failed", f"could not delete: {exc}"
             self.log(result.line())
+            self.on_step(result)
         gone = [s.key for s in report.steps if s.status in ("deleted", "absent")]
         self.state.remove_created(self.region, self.names, gone)
         return report
@@ -1235,3 +1246,15 @@ def operator_policy_for(session: boto3.Session, names: ResourceNames, account: s
         except (ClientError, BotoCoreError):
             account = "ACCOUNT_ID"
     return policies.operator_policy_json(names, session.region_name or "REGION", account)
+
+
+def forget_setup(names: ResourceNames, *, config_path: Path | None = None) -> bool:
+    """After a teardown: stop pointing the config at the deleted resources (back to local)."""
+    config = load_config(config_path)
+    if config.aws.bucket != names.bucket:
+        return False
+    data = config.model_dump()
+    data["aws"].update(bucket=None, role=None)
+    data["backend"] = "local"
+    save_config(AppConfig.model_validate(data), config_path)
+    return True

@@ -234,7 +234,7 @@ def test_setup_creates_every_resource_with_its_settings(aws, package):
     assert report.adopted == []
     names = default_names(SUFFIX)
     assert_everything_configured(aws, names)
-    # One progress line per step (plus the "working" lines), and a summary.
+    # One progress line per step, and a summary.
     for _, title in STEPS:
         assert any(line.startswith(title + " (") for line in lines)
     assert lines[-1].startswith("setup succeeded")
