@@ -630,7 +630,13 @@ class CaptureThread(threading.Thread):
             if outcome == "stopped":
                 break
             if not spec.is_live:
-                self._finish("ended", self._end_message(source))
+                # A file that stops well short of its announced length is a failure the
+                # user must hear about, even though every frame read so far is kept.
+                truncated = self._truncation(source)
+                if truncated:
+                    self._finish("failed", truncated)
+                else:
+                    self._finish("ended", f"end of {source.spec.display_name} ({source.frames_read} frames)")
                 return
             # A live stream dropped. Reset the back-off only after a stream that ran a while,
             # so a camera that accepts and drops at once is not hammered every second.
@@ -646,12 +652,13 @@ class CaptureThread(threading.Thread):
                 break
         self._finish("ended", "stopped")
 
-    def _end_message(self, source: FrameSource) -> str:
+    @staticmethod
+    def _truncation(source: FrameSource) -> str | None:
         total = source.frame_count
         got = source.frames_in_pass
         if total and not source.loop and got < total * 0.95 and total - got > 2:
             return f"{source.spec.display_name}: read {got} of {total} frames (the file looks truncated)"
-        return f"end of {source.spec.display_name} ({source.frames_read} frames)"
+        return None
 
     def _wait_reconnect(self, reason: str, attempt: int) -> bool:
         """Report and wait; False when stopped during the wait."""

@@ -416,7 +416,13 @@ class Pipeline:
         )
         self._tracks = boxes
         self._faces_now = len(boxes)
-        self._tracks_now = len(self._tracker.active_tracks)
+        active = self._tracker.active_tracks
+        self._tracks_now = len(active)
+        if self._frames_processed % 300 == 0 and len(self._dominant_by_track) > len(active):
+            # Forget the expressions of people who left (a day-long session sees thousands).
+            alive = {t.id for t in active}
+            for track_id in [k for k in self._dominant_by_track if k not in alive]:
+                self._dominant_by_track.pop(track_id, None)
         self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
         self._frames_processed += 1
         self._last_media_time = now_s

@@ -315,15 +315,16 @@ def test_realtime_file_playback_is_paced_at_its_fps():
     assert span_wall == pytest.approx(span_media, abs=0.1)  # ~1 s for 30 frames at 30 fps
 
 
-def test_truncated_file_ends_and_keeps_what_was_read():
+def test_truncated_file_fails_and_keeps_what_was_read():
     events = Events()
     thread = CaptureThread(str(DATA / "truncated.avi"), realtime=False, on_source_event=events)
     thread.start()
     frames = _drain(thread.channel, 1000)
     thread.join(1.0)
     assert len(frames) == 25
-    ended = events.wait_for("ended")
-    assert "read 25 of 48 frames (the file looks truncated)" in ended.message
+    failed = events.wait_for("failed")
+    assert "read 25 of 48 frames (the file looks truncated)" in failed.message
+    assert thread.error == failed.message
 
 
 def test_bad_file_reports_failed_and_closes_channel(tmp_path):
