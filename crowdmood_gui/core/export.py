@@ -87,3 +87,42 @@ def _write(out: Path | IO[str], header: list[str], rows: Iterable[list[str]]) ->
         writer.writerow(row)
         count += 1
     return count
+
+
+# --- whole-session export (``crowdmood export``, the session browser) --------------------
+
+EXPORT_FILES = ("timeline.csv", "faces.csv", "chart.png", "summary.html")
+
+
+def export_session(session, out_dir: Path, *, period: int = 1, png: bool = True, html: bool = True) -> dict[str, Path]:
+    """Write timeline.csv (``period`` seconds), faces.csv, chart.png and summary.html.
+
+    ``session`` is a :class:`crowdmood_gui.core.sessions.Session`; opened read-mostly (the
+    store's WAL recovery after a crash happens here too). Returns {file name: path}.
+    """
+    from crowdmood_gui.core.sessions import read_meta
+    from crowdmood_gui.core.store import SessionStore
+    from crowdmood_gui.core.summary import render_chart_png, render_html, summarise
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = SessionStore(session.db_path)
+    try:
+        rows_by_period = {p: store.timeline(p) for p in (1, 10, 60)}
+        records = list(store.records())
+    finally:
+        store.close()
+    meta = read_meta(session.db_path)
+    written: dict[str, Path] = {}
+    written["timeline.csv"] = out_dir / "timeline.csv"
+    write_timeline_csv(rows_by_period.get(period) or [], written["timeline.csv"])
+    written["faces.csv"] = out_dir / "faces.csv"
+    write_faces_csv(records, written["faces.csv"])
+    if png or html:
+        summary = summarise(meta, rows_by_period, records, session_id=session.id)
+        if png:
+            written["chart.png"] = render_chart_png(summary.rows, out_dir / "chart.png")
+        if html:
+            written["summary.html"] = out_dir / "summary.html"
+            written["summary.html"].write_text(render_html(summary), encoding="utf-8")
+    return written
