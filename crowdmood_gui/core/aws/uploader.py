@@ -105,7 +105,15 @@ class Uploader:
             if item is None:
                 self.spool.wait(0.5)
                 continue
-            ok = self.upload_one(item)
+            try:
+                ok = self.upload_one(item)
+            except Exception as exc:  # never let a surprise end the uploader: keep the item
+                self.spool.release(item)
+                with self._lock:
+                    self.failures += 1
+                    self.consecutive_failures += 1
+                self._report(f"upload to S3 failed unexpectedly ({type(exc).__name__}: {exc}); retrying")
+                ok = False
             if not ok and not self._stop.is_set():
                 self._stop.wait(backoff_delay(self.consecutive_failures, base_s=self.base_backoff_s, cap_s=self.max_backoff_s))
 

@@ -233,3 +233,23 @@ def test_throughput_to_moto_and_spool_write_time(tmp_path, record_property):
         record_property("uploads_per_s_moto", round(rate, 1))
         print(f"spool write {write_ms:.2f} ms/crop (fsync), upload {rate:.0f} crops/s to moto")
         assert write_ms < 100 and rate > 5
+
+
+def test_a_surprise_exception_does_not_end_the_uploader(tmp_path):
+    class Flaky:
+        calls = 0
+
+        def put_object(self, **_kw):
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise RuntimeError("surprise")
+            return {}
+
+    spool = UploadSpool(tmp_path / "spool")
+    _fill(spool, 2)
+    errors = []
+    up = Uploader(spool, Flaky(), BUCKET, on_error=errors.append, base_backoff_s=0.01)
+    up.start()
+    assert _wait(lambda: spool.depth() == 0)
+    up.stop()
+    assert "surprise" in errors[0] and up.uploaded == 2

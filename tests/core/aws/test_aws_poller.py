@@ -1,0 +1,188 @@
+"""The results poller: one GetMetricData call -> TimelineRows; the GSI -> records, once each."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from aws_fixtures import BUCKET, NAMESPACE, TABLE, CallRecorder, create_faces_table, expect_detect, load_event, rekognition_stub
+from crowdmood_gui.core.aws.poller import ResultsPoller, align_down, align_up, metric_queries, rows_from_results
+from crowdmood_gui.core.emotions import EMOTIONS
+from crowdmood_gui.core.records import SESSION_INDEX, CaptureMeta
+from handler import Clients, Settings, handle
+
+START = datetime(2026, 5, 1, 12, 30, 0, tzinfo=UTC)
+NOW = datetime(2026, 5, 1, 12, 30, 44, 300000, tzinfo=UTC)
+
+
+def test_queries_one_call_ten_series():
+    queries = metric_queries("CrowdMood", "expo", "booth-1", 10)
+    assert [q["Id"] for q in queries] == [e.lower() for e in EMOTIONS] + ["faces", "crops"]
+    assert {q["MetricStat"]["Stat"] for q in queries[:8]} == {"Average"}
+    assert queries[8]["MetricStat"]["Stat"] == "Sum" and queries[9]["MetricStat"]["Stat"] == "SampleCount"
+    for q in queries:
+        metric = q["MetricStat"]["Metric"]
+        assert metric["Namespace"] == "CrowdMood" and q["MetricStat"]["Period"] == 10
+        assert metric["Dimensions"] == [{"Name": "Session", "Value": "expo"}, {"Name": "Camera", "Value": "booth-1"}]
+    assert metric_queries("N", "expo", None, 1)[0]["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "Session", "Value": "expo"}]
+
+
+def test_alignment():
+    assert align_down(NOW, 10) == datetime(2026, 5, 1, 12, 30, 40, tzinfo=UTC)
+    assert align_up(NOW, 60) == datetime(2026, 5, 1, 12, 31, 0, tzinfo=UTC)
+    assert align_up(START, 60) == START
+
+
+def _result(qid, stamps, values):
+    return {"Id": qid, "Label": qid, "Timestamps": stamps, "Values": values, "StatusCode": "Complete"}
+
+
+def test_stubbed_call_pages_and_rows():
+    """Exactly the request we mean (Stubber checks it against the real API model), two pages."""
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    t0, t1 = START + timedelta(seconds=10), START + timedelta(seconds=20)
+    expected = {
+        "MetricDataQueries": metric_queries("CrowdMood", "expo", "booth-1", 10),
+        "StartTime": START,  # the session start, aligned to the period
+        "EndTime": datetime(2026, 5, 1, 12, 30, 50, tzinfo=UTC),
+        "ScanBy": "TimestampAscending",
+    }
+    page1 = {"MetricDataResults": [_result("happy", [t0], [80.0]), _result("faces", [t0, t1], [2.0, 0.0])], "NextToken": "p2"}
+    page2 = {"MetricDataResults": [_result("sad", [t0], [10.0]), _result("crops", [t0, t1], [2.0, 1.0])]}
+    rows_seen = []
+    with Stubber(cw) as stub:
+        stub.add_response("get_metric_data", page1, expected)
+        stub.add_response("get_metric_data", {**page2, "Messages": []}, {**expected, "NextToken": "p2"})
+        poller = ResultsPoller(cw, None, namespace="CrowdMood", table=TABLE, session="expo", camera="booth-1",
+                               session_start=START, period_s=10, clock=lambda: NOW, on_timeline=rows_seen.append)
+        rows = poller.fetch_rows()
+        stub.assert_no_pending_responses()
+    assert [r.t for r in rows] == [10.0, 20.0]
+    first, second = rows
+    assert first.period_s == 10 and first.faces == 2 and first.analysed == 2 and first.tracks == 2
+    assert first.emotions["HAPPY"] == 80.0 and first.emotions["SAD"] == 10.0
+    assert first.emotions["FEAR"] is None  # no datapoint: unknown, not 0
+    assert second.faces == 0 and all(v is None for v in second.emotions.values())  # a crop with no face
+
+
+def test_rows_from_unaligned_timestamps_are_bucketed():
+    stamps = [START + timedelta(seconds=12.7)]
+    rows = rows_from_results([_result("happy", stamps, [50.0]), _result("faces", stamps, [1.0])], START, 10)
+    assert rows[0].t == 10.0
+
+
+class World:
+    """moto S3/DynamoDB/CloudWatch with the real handler writing them."""
+
+    def __init__(self):
+        self.s3 = boto3.client("s3", region_name="us-east-1")
+        self.ddb = boto3.client("dynamodb", region_name="us-east-1")
+        self.cw = boto3.client("cloudwatch", region_name="us-east-1")
+        self.rek, self.stub = rekognition_stub()
+        self.s3.create_bucket(Bucket=BUCKET)
+        create_faces_table(self.ddb)
+        self.clients = Clients(s3=self.s3, dynamodb=self.ddb, cloudwatch=self.cw, rekognition=self.rek)
+
+    def analyse(self, key, meta, response="detect_faces_two_faces.json"):
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=b"jpeg", Metadata=meta.to_s3_metadata())
+        event = load_event("s3_put_duplicate.json")
+        event["Records"][0]["s3"]["object"]["key"] = key.replace(" ", "+")
+        expect_detect(self.stub, BUCKET, key, response)
+        return handle(event, self.clients, Settings(), now=lambda: NOW)
+
+
+@pytest.fixture
+def world():
+    with mock_aws():
+        yield World()
+
+
+def test_chart_rows_from_what_the_lambda_wrote(world):
+    world.analyse("faces/expo/booth-1/a.jpg", CaptureMeta("expo", "booth-1", START + timedelta(seconds=12.25), 1))
+    world.analyse("faces/expo/booth-1/b.jpg", CaptureMeta("expo", "booth-1", START + timedelta(seconds=17.9), 2),
+                  "detect_faces_no_face.json")
+    world.analyse("faces/expo/booth-1/c.jpg", CaptureMeta("expo", "booth-1", START + timedelta(seconds=21), 3))
+    calls = CallRecorder(world.cw, "GetMetricData")
+    poller = ResultsPoller(world.cw, world.ddb, namespace=NAMESPACE, table=TABLE, session="expo", camera="booth-1",
+                           session_start=START, period_s=10, clock=lambda: NOW)
+    rows = poller.fetch_rows()
+    assert len(calls.calls) == 1 and len(calls.calls[0]["MetricDataQueries"]) == 10
+    sent = calls.calls[0]
+    assert {q["MetricStat"]["Metric"]["Namespace"] for q in sent["MetricDataQueries"]} == {NAMESPACE}
+    assert sent["StartTime"] == START and sent["EndTime"].second % 10 == 0
+    by_t = {r.t: r for r in rows}
+    assert set(by_t) == {10.0, 20.0}
+    # 10-20 s: two faces (92.5 and 0 HAPPY) from crop a, crop b had none -> mean over faces.
+    assert by_t[10.0].faces == 2 and by_t[10.0].tracks == 2
+    assert by_t[10.0].emotions["HAPPY"] == pytest.approx(46.25)
+    assert by_t[10.0].emotions["SAD"] == pytest.approx(30.0)
+    assert by_t[10.0].emotions["CONFUSED"] == pytest.approx(0.375)
+    assert by_t[20.0].faces == 2 and by_t[20.0].emotions["HAPPY"] == pytest.approx(46.25)
+    # The session-wide view (no Camera) counts each face once, not once per dimension set.
+    whole = ResultsPoller(world.cw, world.ddb, namespace=NAMESPACE, table=TABLE, session="expo",
+                          session_start=START, period_s=60, clock=lambda: NOW).fetch_rows()
+    assert [(r.t, r.faces, r.tracks) for r in whole] == [(0.0, 4, 3)]
+
+
+def test_records_from_the_gsi_once_each_with_late_arrivals(world):
+    world.analyse("faces/expo/booth-1/a.jpg", CaptureMeta("expo", "booth-1", START + timedelta(seconds=5), 1))
+    world.analyse("faces/expo/booth-2/x.jpg", CaptureMeta("expo", "booth-2", START + timedelta(seconds=6), 9))
+    world.analyse("faces/other/booth-1/z.jpg", CaptureMeta("other", "booth-1", START + timedelta(seconds=6), 9))
+    seen = []
+    poller = ResultsPoller(world.cw, world.ddb, namespace=NAMESPACE, table=TABLE, session="expo", camera="booth-1",
+                           session_start=START, period_s=1, clock=lambda: NOW,
+                           on_record=lambda rec, t, thumb: seen.append((rec.key, t, thumb)))
+    calls = CallRecorder(world.ddb, "Query")
+    poller._poll_items()
+    assert seen == [("faces/expo/booth-1/a.jpg", 5.0, None)]
+    assert calls.calls[0]["IndexName"] == SESSION_INDEX
+    assert poller.last_lag_s == pytest.approx(39.3)
+
+    # A crop captured earlier but analysed late (S3 delivery is unordered), then a new one.
+    world.analyse("faces/expo/booth-1/late.jpg", CaptureMeta("expo", "booth-1", START + timedelta(seconds=3), 4))
+    world.analyse("faces/expo/booth-1/b.jpg", CaptureMeta("expo", "booth-1", START + timedelta(seconds=30), 2))
+    poller._poll_items()
+    poller._poll_items()
+    assert [k for k, _, _ in seen] == ["faces/expo/booth-1/a.jpg", "faces/expo/booth-1/late.jpg", "faces/expo/booth-1/b.jpg"]
+    assert len(poller._seen) == 3
+
+
+def test_errors_are_reported_and_backed_off(world):
+    class Denied:
+        def get_metric_data(self, **_kw):
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "GetMetricData")
+
+    errors = []
+    poller = ResultsPoller(Denied(), world.ddb, namespace=NAMESPACE, table=TABLE, session="expo",
+                           session_start=START, poll_interval_s=0.05, on_error=errors.append)
+    assert poller.poll_once() is False
+    assert "GetMetricData failed: AccessDenied" in errors[0] and "permission" in errors[0]
+    poller.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert poller.stop(2.0) and time.monotonic() - started < 1.0
+    assert poller.polls < 6  # backed off (0.05 s interval, doubling), not hammering
+    assert len(errors) == 1  # one message per outage
+
+
+def test_period_change_rereads_the_window(world):
+    later = NOW + timedelta(minutes=10)
+    poller = ResultsPoller(world.cw, world.ddb, namespace=NAMESPACE, table=TABLE, session="expo",
+                           session_start=START, period_s=1, clock=lambda: later)
+    calls = CallRecorder(world.cw, "GetMetricData")
+    poller.fetch_rows()
+    poller.fetch_rows()
+    assert calls.calls[0]["StartTime"] == START
+    assert calls.calls[1]["StartTime"] == align_down(later - timedelta(seconds=120), 1)  # the revision window
+    poller.set_period(60)
+    poller.fetch_rows()
+    assert calls.calls[2]["StartTime"] == START and calls.calls[2]["MetricDataQueries"][0]["MetricStat"]["Period"] == 60
+    with pytest.raises(ValueError):
+        poller.set_period(5)
