@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import socket
-import threading
 import time
 from datetime import UTC, datetime
 
