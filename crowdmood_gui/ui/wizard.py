@@ -331,6 +331,7 @@ class ReviewPage(QWizardPage):
         self.plan.setReadOnly(True)
         self.tracks = QDoubleSpinBox()
         self.tracks.setRange(0, 100)
+        self.tracks.setDecimals(0)
         self.tracks.setValue(5)
         self.tracks.setSuffix(" faces in view")
         self.tracks.valueChanged.connect(self._update_cost)
@@ -352,18 +353,17 @@ class ReviewPage(QWizardPage):
         layout.addWidget(self.cost)
         layout.addWidget(self.rollback)
         layout.addWidget(self.use_aws)
+        # A commit page: once Create is pressed there is no Back into the settings it used.
+        self.setCommitPage(True)
+        self.setButtonText(QWizard.WizardButton.CommitButton, "Create")
 
     def initializePage(self) -> None:
-        self.w.setButtonText(QWizard.WizardButton.NextButton, "Create")
         provisioner = self.w.make_provisioner()
         text = provisioner.describe_plan()
         text += "\n\nMinimal IAM policy for the console operator's own user:\n"
         text += operator_policy_json(self.w.names, self.w.region, self.w.identity.account if self.w.identity else "ACCOUNT_ID")
         self.plan.setPlainText(text)
         self._update_cost()
-
-    def cleanupPage(self) -> None:
-        self.w.setButtonText(QWizard.WizardButton.NextButton, "&Next >")
 
     def _update_cost(self) -> None:
         cfg = self.w.config
@@ -385,7 +385,6 @@ class ReviewPage(QWizardPage):
     def validatePage(self) -> bool:
         self.w.rollback_on_failure = self.rollback.isChecked()
         self.w.use_aws_backend = self.use_aws.isChecked()
-        self.w.setButtonText(QWizard.WizardButton.NextButton, "&Next >")
         return True
 
 
@@ -636,7 +635,6 @@ class AwsSetupWizard(QWizard):
             page = cls(self)
             self.pages[key] = page
             self.addPage(page)
-        self.currentIdChanged.connect(self._page_changed)
 
     def page_named(self, key: str) -> QWizardPage:
         return self.pages[key]
@@ -648,13 +646,6 @@ class AwsSetupWizard(QWizard):
     @property
     def busy(self) -> bool:
         return any(getattr(p, "job", None) is not None and p.job.running for p in (self.pages["provision"], self.pages["verify"]))
-
-    def _page_changed(self, _id: int) -> None:
-        # No going back into a page whose results a running or finished provisioning depends on.
-        current = self.currentPage()
-        back = self.button(QWizard.WizardButton.BackButton)
-        if current in (self.pages["provision"], self.pages["verify"], self.pages["finish"]):
-            back.setEnabled(False)
 
     def job_finished(self) -> None:
         if self._close_when_idle and not self.busy:

@@ -83,7 +83,8 @@ def handler_invoke(monkeypatch, function: str):
 
 def next_page(qtbot, wizard):
     before = wizard.currentId()
-    next_button = wizard.button(QWizard.WizardButton.NextButton)
+    commit = wizard.button(QWizard.WizardButton.CommitButton)
+    next_button = commit if commit.isVisible() else wizard.button(QWizard.WizardButton.NextButton)
     assert next_button.isEnabled()
     qtbot.mouseClick(next_button, Qt.MouseButton.LeftButton)
     assert wizard.currentId() == before + 1
@@ -131,8 +132,10 @@ def test_wizard_end_to_end(qtbot, aws, monkeypatch, tmp_path):
     assert "crowdmood-faces-wiz001" in plan and "rekognize-faces-wiz001" in plan and "dynamodb:Query" in plan
     assert "per hour" in review.cost.text() and "$" in review.cost.text()
     review.use_aws.setChecked(True)
-    assert wizard.button(QWizard.WizardButton.NextButton).text() == "Create"
+    assert wizard.button(QWizard.WizardButton.CommitButton).text() == "Create"
     next_page(qtbot, wizard)
+    back = wizard.button(QWizard.WizardButton.BackButton)
+    assert not (back.isVisible() and back.isEnabled())
 
     # 5. provision: runs in the background, one line per step.
     provision = wizard.page_named("provision")
