@@ -242,8 +242,10 @@ class SessionRecorder:
         quality: int = DEFAULT_QUALITY,
         queue_size: int = 8,
         commit_interval_s: float = COMMIT_INTERVAL_S,
+        block: bool = False,
     ) -> None:
         self.session = session
+        self.block = block  # offline analysis: wait for room instead of dropping
         self.fps_cap = float(fps_cap)
         self.max_side = int(max_side)
         self.quality = int(quality)
@@ -285,7 +287,10 @@ class SessionRecorder:
             self.stats.frames_skipped_rate += 1
             return False
         try:
-            self._queue.put_nowait(event)
+            if self.block:
+                self._queue.put(event, timeout=5.0)
+            else:
+                self._queue.put_nowait(event)
         except queue.Full:
             self.stats.frames_dropped_queue += 1
             return False
@@ -448,3 +453,150 @@ class VideoIndex:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+# --- wiring helpers -------------------------------------------------------------------
+
+
+class _SessionEndObserver:
+    """Forwards every pipeline event; on ``on_finished`` closes the recorder and marks
+    the session ended (releasing its lock) before telling the real observer."""
+
+    def __init__(self, inner: Any, session: "Session", recorder: SessionRecorder | None) -> None:
+        self._inner = inner
+        self.session = session
+        self.recorder = recorder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def on_finished(self) -> None:
+        from crowdmood_gui.core.sessions import mark_ended
+
+        try:
+            if self.recorder is not None:
+                self.recorder.close()
+            mark_ended(self.session)
+        except Exception:
+            log.exception("closing session %s failed", self.session.id)
+        finally:
+            self._inner.on_finished()
+
+
+def recording_pipeline_factory(
+    config: Any,
+    observer: Any,
+    *,
+    record_video: bool = False,
+    fps_cap: float = DEFAULT_FPS_CAP,
+    max_side: int = DEFAULT_MAX_SIDE,
+    quality: int = DEFAULT_QUALITY,
+) -> Any:
+    """A live :class:`~crowdmood_gui.core.pipeline.Pipeline` recording into a new session
+    (records, timeline, and the displayed video when ``record_video``). Drop-in for
+    ``MainWindow(pipeline_factory=...)``; runs off the GUI thread. The session is closed
+    (recorder flushed, ``ended_at`` written, lock released) on every shutdown path."""
+    from datetime import datetime
+
+    from crowdmood_gui.core.pipeline import Pipeline
+    from crowdmood_gui.core.sessions import _write_meta, create_session
+
+    name = config.session or datetime.now().strftime("session-%Y%m%d-%H%M%S")
+    session = create_session(config, name, source=config.source.spec)
+    recorder = None
+    if record_video:
+        recorder = SessionRecorder(session, fps_cap=fps_cap, max_side=max_side, quality=quality)
+    _write_meta(session, record_video=bool(record_video), blur_faces=bool(config.privacy.blur_faces))
+    wrapped = _SessionEndObserver(observer, session, recorder)
+    pipeline = Pipeline(config, wrapped, store=session.open_store(), session_name=session.id,
+                        frame_tap=recorder.write if recorder is not None else None)
+    pipeline.session = session  # for the window: title, "open in replay" after stop
+    pipeline.recorder = recorder
+    return pipeline
+
+
+class _TapDetector:
+    """Wraps a detector in analysis mode to record every processed frame with the
+    pipeline's tracks. The pipeline calls ``frame_tap`` on its display thread only (live
+    mode); in analysis mode frames are processed one by one on the detect thread, so the
+    tracks of frame N are final when ``detect`` is called for frame N+1."""
+
+    def __init__(self, inner: Any, recorder: SessionRecorder, blur: bool = False) -> None:
+        self.inner = inner
+        self.recorder = recorder
+        self.blur = blur
+        self.pipeline: Any = None
+        self._pending: tuple[int, np.ndarray] | None = None
+        self._count = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def finish_previous(self) -> None:
+        if self._pending is None or self.pipeline is None:
+            return
+        n, image = self._pending
+        self._pending = None
+        tracks = getattr(self.pipeline, "_tracks", ())
+        t = float(getattr(self.pipeline, "_last_media_time", 0.0))
+        if self.blur and tracks:
+            from crowdmood_gui.core.sampling import blur_faces
+
+            image = blur_faces(image.copy(), [(b.x1, b.y1, b.x2, b.y2) for b in tracks])
+        self.recorder.write(FrameEvent(frame_index=n, media_time_s=t, captured_monotonic=time.monotonic(),
+                                       image=image, tracks=tuple(tracks)))
+
+    def detect(self, image: np.ndarray):
+        self.finish_previous()
+        self._pending = (self._count, image)
+        self._count += 1
+        return self.inner.detect(image)
+
+
+def analyse_video_into_session(
+    config: Any,
+    video: Path,
+    session: "Session",
+    *,
+    progress: Any = None,
+    pipeline_ready: Any = None,
+    fps_cap: float = 30.0,
+    max_side: int = DEFAULT_MAX_SIDE,
+    quality: int = DEFAULT_QUALITY,
+) -> int:
+    """Analyse a video file with the local model into ``session`` (records, timeline and
+    the frames with their boxes), as fast as the machine allows. Returns the records count.
+    ``progress(media_s, frames)``; ``pipeline_ready(pipeline)`` lets a caller keep a handle
+    to cancel (``pipeline.stop()``)."""
+    from crowdmood_gui.core.detection import FaceDetector
+    from crowdmood_gui.core.pipeline import Pipeline
+    from crowdmood_gui.core.sessions import _write_meta
+
+    cfg = config.model_copy(update={"backend": "local"}, deep=True)
+    cfg.source.spec = str(video)
+    cfg.source.loop = False
+    det = cfg.detection
+    recorder = SessionRecorder(session, fps_cap=fps_cap, max_side=max_side, quality=quality, block=True)
+    detector = _TapDetector(FaceDetector(max_side=det.max_side, score_threshold=det.score_threshold,
+                                         nms_threshold=det.nms_threshold, threads=det.threads), recorder,
+                             blur=cfg.privacy.blur_faces)
+    pipeline = Pipeline(cfg, None, realtime=False, store=session.open_store(), detector=detector,
+                        session_name=session.id)
+    detector.pipeline = pipeline
+    if pipeline_ready is not None:
+        pipeline_ready(pipeline)
+    try:
+        pipeline.run(progress=progress)
+        detector.finish_previous()
+    finally:
+        recorder.close()
+        _write_meta(session, record_video=True, analysed_offline=True)
+    if pipeline.source_error:
+        raise _input_error(Path(video), pipeline.source_error)
+    return pipeline.records_analysed
+
+
+def _input_error(video: Path, message: str) -> Exception:
+    from crowdmood_gui.core.errors import InputError
+
+    return InputError(f"{video.name}: {message}")

@@ -1,0 +1,594 @@
+"""Replay: a recorded session (video from its index, chart from its stored timeline, boxes
+as they were shown live) or any video file (analysed first with the local model, in a
+background thread behind a progress dialog, into a temporary session).
+
+Playback is driven by a QTimer on the GUI thread: the position advances with wall time ×
+speed, and the frame shown is the last recorded frame at or before the position (one
+``seek`` + ``read`` + ``cv2.imdecode``, ~1 ms). The chart's cursor is the position; the
+chart is drawn once per load or period change, moving the cursor costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QSlider,
+    QSplitter,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from crowdmood_gui.core.config import AppConfig
+from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS, EXPRESSION_DISCLAIMER
+from crowdmood_gui.core.events import FrameEvent, TimelineRow, TrackBox
+from crowdmood_gui.core.recording import VideoIndex
+from crowdmood_gui.core.sessions import Session, is_locked, open_session, read_meta
+from crowdmood_gui.core.summary import chart_period, fmt_clock
+from crowdmood_gui.ui.video_view import VideoView
+
+log = logging.getLogger(__name__)
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+PERIODS = (1, 10, 60)
+TICK_MS = 15
+FACES_COLOUR = "#CFCFCF"
+CURSOR_COLOUR = "#FFFFFF"
+
+
+@dataclass
+class ReplayData:
+    """Everything replay needs from a session, loaded once (off the GUI thread if wanted)."""
+
+    session: Session
+    meta: dict[str, Any]
+    timelines: dict[int, list[TimelineRow]]
+    index: VideoIndex
+    labels: dict[int, tuple[np.ndarray, list[str]]]  # track id -> (times, dominant) from records
+    duration_s: float
+
+    @classmethod
+    def load(cls, session: Session) -> "ReplayData":
+        from crowdmood_gui.core.store import SessionStore
+
+        live = is_locked(session)  # never rewrite a session another process records into
+        store = SessionStore(session.db_path)
+        try:
+            timelines = {p: store.timeline(p) for p in PERIODS}
+            rows = store._db.execute(  # labels only: no need to parse every face's JSON
+                "SELECT track_id, media_time_s, dominant FROM records WHERE track_id IS NOT NULL AND dominant IS NOT NULL "
+                "ORDER BY track_id, media_time_s"
+            ).fetchall()
+        finally:
+            if not live:
+                store.close()
+            else:
+                store._db.close()
+        labels: dict[int, tuple[list[float], list[str]]] = {}
+        for track_id, t, dominant in rows:
+            times, values = labels.setdefault(int(track_id), ([], []))
+            times.append(float(t))
+            values.append(dominant)
+        index = VideoIndex(session.path, recover_tail=not live)
+        ends = [index.duration_s]
+        finest = next((p for p in PERIODS if timelines.get(p)), None)  # a 60-s row would add up to a minute
+        if finest is not None:
+            ends.append(timelines[finest][-1].t + finest)
+        return cls(
+            session=session,
+            meta=read_meta(session.db_path),
+            timelines=timelines,
+            index=index,
+            labels={k: (np.asarray(t), v) for k, (t, v) in labels.items()},
+            duration_s=max(ends),
+        )
+
+    def label(self, track_id: int, t: float) -> str | None:
+        entry = self.labels.get(track_id)
+        if entry is None:
+            return None
+        times, values = entry
+        i = int(np.searchsorted(times, t + 0.5, side="right")) - 1
+        return values[i] if i >= 0 else None
+
+
+class _SeekViewBox(pg.ViewBox):
+    """Click or drag with the left button: seek. Wheel: zoom the time axis."""
+
+    seek_requested = Signal(float)
+
+    def mouseClickEvent(self, ev):  # noqa: N802 (pyqtgraph naming)
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.seek_requested.emit(float(self.mapSceneToView(ev.scenePos()).x()))
+        else:
+            super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph naming)
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.seek_requested.emit(float(self.mapSceneToView(ev.scenePos()).x()))
+        else:
+            ev.ignore()
+
+
+class ReplayChart(QWidget):
+    """The session's expression lines (1-px pens) and faces count, with a position cursor."""
+
+    seek_requested = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        from crowdmood_gui.ui.chart import SessionTimeAxis
+
+        super().__init__(parent)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("#161616")
+        self.legend = pg.LegendItem(colCount=4, labelTextColor="#DDDDDD", verSpacing=-4, horSpacing=12)
+        self.graphics.addItem(self.legend, row=0, col=0)
+        self.view = _SeekViewBox()
+        self.faces_view = _SeekViewBox()
+        self.plot = self.graphics.addPlot(row=1, col=0, viewBox=self.view, axisItems={"bottom": SessionTimeAxis("bottom")})
+        self.faces_plot = self.graphics.addPlot(row=2, col=0, viewBox=self.faces_view,
+                                                axisItems={"bottom": SessionTimeAxis("bottom")})
+        self.graphics.ci.layout.setRowStretchFactor(1, 4)
+        self.graphics.ci.layout.setRowStretchFactor(2, 1)
+        self.faces_plot.setXLink(self.plot)
+        for plot in (self.plot, self.faces_plot):
+            plot.setMouseEnabled(x=True, y=False)
+            plot.hideButtons()
+            plot.setMenuEnabled(False)
+            plot.showGrid(x=True, y=True, alpha=0.15)
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.getAxis("left").setWidth(44)
+        self.plot.setYRange(0, 100, padding=0.02)
+        self.plot.setLabel("left", "%")
+        self.faces_plot.setLabel("left", "faces")
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for name in EMOTIONS:
+            curve = self.plot.plot([], [], pen=pg.mkPen(EMOTION_COLOURS[name], width=1), connect="finite")
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="peak")
+            self.curves[name] = curve
+            self.legend.addItem(curve, name.title())
+        self.faces_curve = self.faces_plot.plot([], [], pen=pg.mkPen(FACES_COLOUR, width=1), connect="finite")
+        self.cursor = pg.InfiniteLine(0.0, angle=90, movable=True, pen=pg.mkPen(CURSOR_COLOUR, width=1))
+        self.faces_cursor = pg.InfiniteLine(0.0, angle=90, movable=False, pen=pg.mkPen(CURSOR_COLOUR, width=1))
+        self.plot.addItem(self.cursor, ignoreBounds=True)
+        self.faces_plot.addItem(self.faces_cursor, ignoreBounds=True)
+        self.cursor.sigDragged.connect(lambda line: self.seek_requested.emit(float(line.value())))
+        self.view.seek_requested.connect(self.seek_requested)
+        self.faces_view.seek_requested.connect(self.seek_requested)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.graphics)
+        self.duration_s = 0.0
+
+    def set_rows(self, rows: list[TimelineRow], duration_s: float) -> None:
+        self.duration_s = max(duration_s, 1.0)
+        x = np.fromiter((r.t + r.period_s / 2 for r in rows), float, len(rows))
+        for name, curve in self.curves.items():
+            y = np.fromiter((np.nan if r.emotions.get(name) is None else r.emotions[name] for r in rows), float, len(rows))
+            curve.setData(x, y, connect="finite")
+        self.faces_curve.setData(x, np.fromiter((r.faces for r in rows), float, len(rows)))
+        self.plot.setXRange(0, self.duration_s, padding=0.01)
+        self.faces_plot.setYRange(0, max([1] + [r.faces for r in rows]), padding=0.05)
+
+    def set_cursor(self, t: float) -> None:
+        self.cursor.blockSignals(True)
+        self.cursor.setValue(t)
+        self.cursor.blockSignals(False)
+        self.faces_cursor.setValue(t)
+
+    def cursor_position(self) -> float:
+        return float(self.cursor.value())
+
+
+class ReplayWidget(QWidget):
+    """Video + chart + transport. Signals: ``position_changed(float seconds)``."""
+
+    position_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.data: ReplayData | None = None
+        self._position = 0.0
+        self._frame = -1
+        self._speed = 1.0
+        self._playing = False
+        self._origin = (0.0, 0.0)  # (monotonic, position) when play started or seeked
+        self.seek_ms: list[float] = []  # measured seek-to-frame-shown times (ms)
+
+        self.video = VideoView()
+        self.video.set_placeholder("No session loaded")
+        self.chart = ReplayChart()
+        self.chart.seek_requested.connect(self.seek)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.video)
+        splitter.addWidget(self.chart)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 4)
+
+        sp = QStyle.StandardPixmap
+        self.play_button = self._button(sp.SP_MediaPlay, "Play / pause (Space)", self.toggle_play)
+        self.back_button = self._button(sp.SP_MediaSeekBackward, "Previous frame (Left)", lambda: self.step(-1))
+        self.forward_button = self._button(sp.SP_MediaSeekForward, "Next frame (Right)", lambda: self.step(1))
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.setToolTip("Position")
+        self.slider.valueChanged.connect(lambda ms: self.seek(ms / 1000.0) if self.slider.isSliderDown() else None)
+        self.slider.sliderReleased.connect(lambda: self.seek(self.slider.value() / 1000.0))
+        self.slider.actionTriggered.connect(lambda _a: QTimer.singleShot(0, lambda: self.seek(self.slider.value() / 1000.0)))
+        self.speed_box = QComboBox()
+        for s in SPEEDS:
+            self.speed_box.addItem(f"{s:g}×", s)
+        self.speed_box.setCurrentIndex(SPEEDS.index(1.0))
+        self.speed_box.setToolTip("Playback speed")
+        self.speed_box.currentIndexChanged.connect(lambda i: self.set_speed(SPEEDS[i]))
+        self.period_box = QComboBox()
+        for p in PERIODS:
+            self.period_box.addItem({1: "1 s", 10: "10 s", 60: "1 min"}[p], p)
+        self.period_box.setToolTip("Chart period")
+        self.period_box.currentIndexChanged.connect(lambda i: self.set_period(PERIODS[i]))
+        self.time_label = QLabel("0:00 / 0:00")
+        self.frame_label = QLabel("")
+        self.frame_label.setStyleSheet("color: #9A9A9A;")
+        transport = QHBoxLayout()
+        for w in (self.play_button, self.back_button, self.forward_button):
+            transport.addWidget(w)
+        transport.addWidget(self.slider, 1)
+        transport.addWidget(self.time_label)
+        transport.addWidget(self.frame_label)
+        transport.addSpacing(8)
+        transport.addWidget(QLabel("Speed"))
+        transport.addWidget(self.speed_box)
+        transport.addWidget(QLabel("Period"))
+        transport.addWidget(self.period_box)
+        disclaimer = QLabel(EXPRESSION_DISCLAIMER)
+        disclaimer.setStyleSheet("color: #9A9A9A;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(transport)
+        layout.addWidget(disclaimer)
+
+        for key, slot in ((Qt.Key.Key_Space, self.toggle_play), (Qt.Key.Key_Left, lambda: self.step(-1)),
+                          (Qt.Key.Key_Right, lambda: self.step(1))):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self._tick)
+
+    def _button(self, icon, tip: str, slot) -> QToolButton:
+        button = QToolButton()
+        button.setIcon(self.style().standardIcon(icon))
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        return button
+
+    # --- loading --------------------------------------------------------------------
+
+    def load(self, data: ReplayData) -> None:
+        self.pause()
+        if self.data is not None and self.data is not data:
+            self.data.index.close()
+        self.data = data
+        self._frame = -1
+        self.slider.setRange(0, int(round(data.duration_s * 1000)))
+        period = chart_period(data.duration_s, [p for p in PERIODS if data.timelines.get(p)] or [1])
+        self.period_box.blockSignals(True)
+        self.period_box.setCurrentIndex(PERIODS.index(period))
+        self.period_box.blockSignals(False)
+        self.chart.set_rows(data.timelines.get(period, []), data.duration_s)
+        if not len(data.index):
+            self.video.clear("This session has no recorded video: the chart and the CSV exports are available.")
+        self.seek(0.0)
+
+    def load_session(self, session: Session) -> None:
+        self.load(ReplayData.load(session))
+
+    def set_period(self, period: int) -> None:
+        if self.data is not None:
+            self.chart.set_rows(self.data.timelines.get(period, []), self.data.duration_s)
+            self.chart.set_cursor(self._position)
+
+    # --- transport ------------------------------------------------------------------
+
+    @property
+    def position(self) -> float:
+        return self._position
+
+    @property
+    def current_frame_index(self) -> int:
+        return self._frame
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    def set_speed(self, speed: float) -> None:
+        speed = min(max(float(speed), SPEEDS[0]), SPEEDS[-1])
+        self._origin = (time.monotonic(), self._position)
+        self._speed = speed
+        if self.speed_box.currentData() != speed and speed in SPEEDS:
+            self.speed_box.setCurrentIndex(SPEEDS.index(speed))
+
+    def play(self) -> None:
+        if self.data is None:
+            return
+        if self._position >= self.data.duration_s - 1e-3:
+            self.seek(0.0)
+        self._playing = True
+        self._origin = (time.monotonic(), self._position)
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+        self._timer.start()
+
+    def pause(self) -> None:
+        self._playing = False
+        self._timer.stop()
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+
+    def toggle_play(self) -> None:
+        self.pause() if self._playing else self.play()
+
+    def seek(self, t: float) -> None:
+        started = time.perf_counter()
+        self._show(t)
+        self._origin = (time.monotonic(), self._position)
+        self.seek_ms.append((time.perf_counter() - started) * 1000)
+
+    def step(self, frames: int) -> None:
+        """Pause and move by whole recorded frames (seconds of timeline without video)."""
+        self.pause()
+        if self.data is None:
+            return
+        index = self.data.index
+        if len(index):
+            n = min(max(self._frame + frames, 0), len(index) - 1)
+            self._show(float(index.times[n]))
+        else:
+            self._show(self._position + frames)
+        self._origin = (time.monotonic(), self._position)
+
+    def _tick(self) -> None:
+        if self.data is None:
+            return
+        t = self._origin[1] + (time.monotonic() - self._origin[0]) * self._speed
+        if t >= self.data.duration_s:
+            self._show(self.data.duration_s)
+            self.pause()
+            return
+        self._show(t)
+
+    def _show(self, t: float) -> None:
+        data = self.data
+        if data is None:
+            return
+        t = min(max(float(t), 0.0), data.duration_s)
+        self._position = t
+        index = data.index
+        if len(index):
+            n = index.frame_at_time(t)
+            if n != self._frame:
+                self._frame = n
+                event = index.event(n)
+                if event is not None:
+                    tracks = tuple(
+                        b if b.dominant else TrackBox(b.track_id, b.x1, b.y1, b.x2, b.y2, b.score, data.label(b.track_id, event.media_time_s))
+                        for b in event.tracks
+                    )
+                    self.video.set_frame(FrameEvent(n, event.media_time_s, event.captured_monotonic, event.image, tracks))
+            self.frame_label.setText(f"frame {self._frame + 1}/{len(index)}")
+        self.chart.set_cursor(t)
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(round(t * 1000)))
+        self.slider.blockSignals(False)
+        self.time_label.setText(f"{fmt_clock(t)} / {fmt_clock(data.duration_s)}")
+        self.position_changed.emit(t)
+
+    def close_data(self) -> None:
+        self.pause()
+        if self.data is not None:
+            self.data.index.close()
+
+
+class ReplayWindow(QMainWindow):
+    """A top-level window around :class:`ReplayWidget`, with export actions."""
+
+    def __init__(self, config: AppConfig, parent: QWidget | None = None, *, temp_dir: Path | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.temp_dir = temp_dir  # an analysed video file's temporary session: removed on close
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.replay = ReplayWidget()
+        self.setCentralWidget(self.replay)
+        self.resize(1280, 760)
+        menu = self.menuBar().addMenu("&Replay")
+        menu.addAction("&Export…", self.export_dialog)
+        menu.addSeparator()
+        menu.addAction("&Close", self.close)
+        self.statusBar()
+
+    def load_session(self, session: Session) -> None:
+        started = time.perf_counter()
+        self.replay.load_session(session)
+        name = self.replay.data.meta.get("name") or session.id
+        self.setWindowTitle(f"Replay: {name}")
+        self.statusBar().showMessage(f"opened in {(time.perf_counter() - started) * 1000:.0f} ms", 5000)
+
+    def export_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        if self.replay.data is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export the session into a folder")
+        if folder:
+            self.export_to(Path(folder))
+
+    def export_to(self, folder: Path) -> dict[str, Path]:
+        from crowdmood_gui.core.export import export_session
+
+        written = export_session(self.replay.data.session, folder)
+        self.statusBar().showMessage(f"exported {len(written)} files to {folder}", 8000)
+        return written
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        self.replay.close_data()
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        super().closeEvent(event)
+
+
+# --- entry points for the main window ---------------------------------------------------
+
+_open_windows: list[QWidget] = []  # keep top-level windows alive without a parent
+
+
+def _keep(window: QWidget) -> None:
+    _open_windows.append(window)
+    window.destroyed.connect(lambda *_: _open_windows.remove(window) if window in _open_windows else None)
+
+
+def open_replay(parent: QWidget | None, config: AppConfig, path_or_session: Session | str | Path) -> ReplayWindow | None:
+    """Open a replay window for a session (a :class:`Session`, a session id/name, or a
+    session folder) or analyse a video file first (progress dialog, cancellable).
+    Returns the window (already shown) or ``None`` when the analysis was cancelled/failed
+    (the window then appears when the analysis ends)."""
+    target = path_or_session
+    session: Session | None = None
+    if isinstance(target, Session):
+        session = target
+    else:
+        path = Path(target)
+        if path.is_dir() and (path / "session.db").exists():
+            session = Session(id=path.name, path=path)
+        elif not path.is_file():
+            session = open_session(config, str(target))  # InputError when unknown
+    if session is not None:
+        window = ReplayWindow(config, parent)
+        window.load_session(session)
+        window.show()
+        _keep(window)
+        return window
+    analyse_and_replay(parent, config, Path(target))
+    return None
+
+
+class _Analysis:
+    """A video file analysed into a temporary session in a background thread."""
+
+    def __init__(self, config: AppConfig, video: Path) -> None:
+        self.config = config
+        self.video = video
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="crowdmood-replay-"))
+        self.session = Session(id=video.stem, path=self.temp_dir / "session")
+        self.pipeline: Any = None
+        self.cancelled = False
+        self.media_s = 0.0
+        self.total_s: float | None = None
+
+    def run(self) -> int:
+        from crowdmood_gui.core.capture import SourceSpec, open_source
+        from crowdmood_gui.core.recording import analyse_video_into_session
+        from crowdmood_gui.core.store import SessionStore
+
+        probe = open_source(SourceSpec.parse(str(self.video)))  # InputError: one line
+        self.total_s = probe.frame_count / probe.fps if probe.frame_count and probe.fps else None
+        probe.close()
+        self.session.path.mkdir(parents=True)
+        store = SessionStore(self.session.db_path)
+        store.set_meta(name=self.video.name, source=str(self.video))
+        store.close()
+
+        def progress(media_s: float, _frames: int) -> None:
+            self.media_s = media_s
+
+        def ready(pipeline) -> None:
+            self.pipeline = pipeline
+            if self.cancelled:
+                pipeline.stop(1.0)
+
+        return analyse_video_into_session(self.config, self.video, self.session, progress=progress, pipeline_ready=ready)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.pipeline is not None:
+            threading.Thread(target=self.pipeline.stop, args=(2.0,), daemon=True).start()
+
+
+def analyse_and_replay(parent: QWidget | None, config: AppConfig, video: Path, *, on_window=None) -> _Analysis:
+    """Analyse ``video`` in the background with a progress dialog, then open the replay."""
+    from crowdmood_gui.ui.tasks import run_in_background
+
+    job = _Analysis(config, video)
+    dialog = QProgressDialog(f"Analysing {video.name}…", "Cancel", 0, 1000, parent)
+    dialog.setWindowTitle("Analysing video")
+    dialog.setMinimumDuration(300)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    dialog.canceled.connect(job.cancel)
+    timer = QTimer(dialog)
+    timer.setInterval(200)
+
+    def update() -> None:
+        if job.total_s:
+            dialog.setValue(int(min(1.0, job.media_s / job.total_s) * 1000))
+        dialog.setLabelText(f"Analysing {video.name}… {fmt_clock(job.media_s)}" + (f" / {fmt_clock(job.total_s)}" if job.total_s else ""))
+
+    timer.timeout.connect(update)
+    timer.start()
+
+    def finish_dialog() -> None:
+        timer.stop()
+        dialog.canceled.disconnect(job.cancel)  # QProgressDialog.close() emits canceled
+        dialog.close()
+        dialog.deleteLater()
+
+    def done(_count: int) -> None:
+        finish_dialog()
+        if job.cancelled:
+            shutil.rmtree(job.temp_dir, ignore_errors=True)
+            return
+        window = ReplayWindow(config, parent, temp_dir=job.temp_dir)
+        window.load_session(job.session)
+        window.setWindowTitle(f"Replay: {video.name} (analysed)")
+        window.show()
+        _keep(window)
+        if on_window is not None:
+            on_window(window)
+
+    def failed(exc: BaseException) -> None:
+        finish_dialog()
+        shutil.rmtree(job.temp_dir, ignore_errors=True)
+        if not job.cancelled:
+            QMessageBox.warning(parent, "Cannot analyse the video", str(exc))
+
+    job.thread = run_in_background(job.run, done, owner=dialog, on_error=failed, name="crowdmood-replay-analysis")
+    dialog.show()
+    return job

@@ -1,0 +1,299 @@
+"""Session browser: list (name, start, duration, records, disk usage, video), rename,
+delete (with confirmation; refused while recording), replay, export, and import of an
+AWS-mode session's records from DynamoDB.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from crowdmood_gui.core.config import AppConfig
+from crowdmood_gui.core.errors import CrowdMoodError
+from crowdmood_gui.core.sessions import (
+    SessionInfo,
+    delete_session,
+    import_from_dynamodb,
+    list_sessions,
+    rename_session,
+    sessions_root,
+)
+from crowdmood_gui.core.summary import fmt_clock
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("Name", "Started", "Duration", "Records", "Disk", "Video", "Source")
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def _default_dynamodb(config: AppConfig):
+    from crowdmood_gui.core.aws.clients import client, make_session
+
+    return client(make_session(config.aws), "dynamodb")
+
+
+class _Item(QTableWidgetItem):
+    """Sorts by a hidden key (numbers, times) instead of the shown text."""
+
+    def __init__(self, text: str, key: Any = None) -> None:
+        super().__init__(text)
+        self.key = key if key is not None else text
+        self.setFlags(self.flags() & ~Qt.ItemFlag.ItemIsEditable)
+
+    def __lt__(self, other) -> bool:
+        try:
+            return self.key < other.key
+        except TypeError:
+            return str(self.key) < str(other.key)
+
+
+class SessionBrowser(QDialog):
+    """``dynamodb_factory(config) -> boto3 DynamoDB client`` is replaceable (tests)."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        parent: QWidget | None = None,
+        *,
+        dynamodb_factory: Callable[[AppConfig], Any] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.dynamodb_factory = dynamodb_factory or _default_dynamodb
+        self.infos: list[SessionInfo] = []
+        self.setWindowTitle("Sessions")
+        self.resize(980, 480)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
+        self.table.setSortingEnabled(True)
+        self.table.doubleClicked.connect(lambda _i: self.replay_selected())
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.summary = QLabel()
+        self.summary.setStyleSheet("color: #9A9A9A;")
+
+        self.replay_button = QPushButton("&Replay")
+        self.rename_button = QPushButton("Re&name…")
+        self.delete_button = QPushButton("&Delete…")
+        self.export_button = QPushButton("&Export…")
+        self.import_button = QPushButton("&Import from DynamoDB…")
+        self.video_button = QPushButton("Analyse a &video file…")
+        self.refresh_button = QPushButton("Re&fresh")
+        self.replay_button.clicked.connect(self.replay_selected)
+        self.rename_button.clicked.connect(self.rename_selected)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.export_button.clicked.connect(self.export_selected)
+        self.import_button.clicked.connect(self.import_dialog)
+        self.video_button.clicked.connect(self.open_video_dialog)
+        self.refresh_button.clicked.connect(self.refresh)
+        buttons = QHBoxLayout()
+        for b in (self.replay_button, self.rename_button, self.delete_button, self.export_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        for b in (self.import_button, self.video_button, self.refresh_button):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary)
+        layout.addLayout(buttons)
+        self.last_message = ""
+        self.replay_windows: list[QWidget] = []
+        self.refresh()
+
+    # --- listing --------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        selected = self.selected()
+        self.infos = list_sessions(self.config)
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(self.infos))
+        for row, info in enumerate(self.infos):
+            started = info.started.astimezone().strftime("%Y-%m-%d %H:%M") if info.started else "—"
+            video = "yes" if info.has_video else "no"
+            if info.recording:
+                video += " · recording"
+            cells = [
+                _Item(info.name, info.name.lower()),
+                _Item(started, info.started.timestamp() if info.started else 0.0),
+                _Item(fmt_clock(info.duration_s), info.duration_s),
+                _Item(str(info.records), info.records),
+                _Item(human_bytes(info.disk_bytes), info.disk_bytes),
+                _Item(video),
+                _Item(info.source),
+            ]
+            cells[0].setData(Qt.ItemDataRole.UserRole, info.id)
+            cells[0].setToolTip(f"{info.id}\n{info.path}")
+            for col, cell in enumerate(cells):
+                if col in (2, 3, 4):
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, cell)
+        self.table.setSortingEnabled(True)
+        total = sum(i.disk_bytes for i in self.infos)
+        self.summary.setText(f"{len(self.infos)} sessions, {human_bytes(total)} in {sessions_root(self.config)}")
+        if selected is not None:
+            self.select(selected.id)
+        self._update_buttons()
+
+    def select(self, session_id: str) -> bool:
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == session_id:
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def selected(self) -> SessionInfo | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return None
+        session_id = self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+        return next((i for i in self.infos if i.id == session_id), None)
+
+    def _update_buttons(self) -> None:
+        info = self.selected()
+        for b in (self.replay_button, self.rename_button, self.export_button):
+            b.setEnabled(info is not None)
+        self.delete_button.setEnabled(info is not None and not info.recording)
+
+    def _error(self, title: str, exc: BaseException) -> None:
+        self.last_message = str(exc)
+        QMessageBox.warning(self, title, str(exc))
+
+    # --- actions --------------------------------------------------------------------
+
+    def replay_selected(self):
+        from crowdmood_gui.ui.replay import open_replay
+
+        info = self.selected()
+        if info is None:
+            return None
+        try:
+            window = open_replay(self.parentWidget(), self.config, info.path)
+        except CrowdMoodError as exc:
+            self._error("Cannot open the session", exc)
+            return None
+        if window is not None:
+            self.replay_windows.append(window)
+        return window
+
+    def rename_selected(self, new_name: str | None = None) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        if new_name is None:
+            new_name, ok = QInputDialog.getText(self, "Rename session", "Name:", text=info.name)
+            if not ok:
+                return
+        try:
+            rename_session(self.config, info.id, new_name)
+        except CrowdMoodError as exc:
+            self._error("Cannot rename the session", exc)
+            return
+        self.refresh()
+
+    def delete_selected(self, *, confirm: bool = True) -> bool:
+        info = self.selected()
+        if info is None:
+            return False
+        if confirm:
+            answer = QMessageBox.question(
+                self, "Delete session",
+                f"Delete the session “{info.name}” ({fmt_clock(info.duration_s)}, {info.records} records, "
+                f"{human_bytes(info.disk_bytes)})?\nThis cannot be undone.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        try:
+            delete_session(self.config, info.id)
+        except CrowdMoodError as exc:
+            self._error("Cannot delete the session", exc)
+            return False
+        self.refresh()
+        return True
+
+    def export_selected(self, folder: Path | None = None) -> dict[str, Path] | None:
+        from crowdmood_gui.core.export import export_session
+        from crowdmood_gui.core.sessions import Session
+
+        info = self.selected()
+        if info is None:
+            return None
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self, f"Export “{info.name}” into a folder")
+            if not chosen:
+                return None
+            folder = Path(chosen)
+        try:
+            written = export_session(Session(info.id, info.path), folder)
+        except (CrowdMoodError, OSError) as exc:
+            self._error("Export failed", exc)
+            return None
+        self.last_message = f"exported {', '.join(written)} to {folder}"
+        return written
+
+    def import_dialog(self, session_name: str | None = None) -> None:
+        if session_name is None:
+            session_name, ok = QInputDialog.getText(
+                self, "Import from DynamoDB",
+                f"Session name the records were captured under (table {self.config.aws.table}):",
+            )
+            if not ok or not session_name.strip():
+                return
+        try:
+            session, count = import_from_dynamodb(
+                self.config, session_name.strip(), dynamodb=self.dynamodb_factory(self.config)
+            )
+        except CrowdMoodError as exc:
+            self._error("Import failed", exc)
+            return
+        except Exception as exc:  # botocore configuration problems
+            self._error("Import failed", exc)
+            return
+        self.last_message = f"imported {count} records into {session.id}"
+        self.refresh()
+        self.select(session.id)
+
+    def open_video_dialog(self) -> None:
+        from crowdmood_gui.ui.replay import analyse_and_replay
+
+        path, _ = QFileDialog.getOpenFileName(self, "Analyse a video file", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm *.mjpeg);;All files (*)")
+        if path:
+            analyse_and_replay(self.parentWidget(), self.config, Path(path))
+
+
+def open_session_browser(parent: QWidget | None, config: AppConfig) -> SessionBrowser:
+    """Show the (non-modal) session browser; returns it."""
+    browser = SessionBrowser(config, parent)
+    browser.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    browser.show()
+    return browser
