@@ -344,8 +344,11 @@ def import_from_dynamodb(
     from crowdmood_gui.core.aggregation import TimelineAggregator
     from crowdmood_gui.core.records import SESSION_INDEX, item_to_record
 
+    from boto3.dynamodb.types import TypeDeserializer
+
     table = table or config.aws.table
     index = index or SESSION_INDEX
+    deserializer = TypeDeserializer()
     records = []
     kwargs: dict[str, Any] = {
         "TableName": table,
@@ -358,7 +361,8 @@ def import_from_dynamodb(
         while True:
             page = dynamodb.query(**kwargs)
             for item in page.get("Items", []):
-                records.append(item_to_record(item))
+                plain = {k: deserializer.deserialize(v) for k, v in item.items()}  # client form -> Decimals
+                records.append(item_to_record(plain))
             if progress is not None:
                 progress(len(records))
             last = page.get("LastEvaluatedKey")

@@ -237,7 +237,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def render_html(summary: SessionSummary) -> str:
-    e = html.escape
+    e = lambda text: html.escape(text, quote=False)  # noqa: E731 (text content only, never attributes)
     legend = "".join(
         f'<span class="key"><i style="background:{EMOTION_COLOURS[k]}"></i>{k.title()}</span>' for k in EMOTIONS
     )

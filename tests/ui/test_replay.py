@@ -109,8 +109,7 @@ def test_playback_advances_at_the_chosen_speed_and_stops_at_the_end(qtbot, recor
 
 def test_replay_window_exports_csv_that_reads_back(qtbot, recorded, tmp_path):
     config, session = recorded
-    window = open_replay(None, config, session.id)
-    qtbot.addWidget(window)
+    window = open_replay(None, config, session.id)  # closed (and deleted) below
     written = window.export_to(tmp_path / "out")
     assert set(written) == {"timeline.csv", "faces.csv", "chart.png", "summary.html"}
     with written["timeline.csv"].open() as handle:
@@ -153,8 +152,7 @@ def test_a_video_file_is_analysed_then_replayed(qtbot, data_dir):
     windows = []
     job = analyse_and_replay(None, config, data_dir / "single_face.mp4", on_window=windows.append)
     qtbot.waitUntil(lambda: bool(windows), timeout=30000)
-    window = windows[0]
-    qtbot.addWidget(window)
+    window = windows[0]  # closed (and deleted) below
     widget = window.replay
     assert len(widget.data.index) == 72  # every frame of the file (30 fps <= cap)
     assert widget.data.timelines[1]

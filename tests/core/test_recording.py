@@ -1,0 +1,151 @@
+"""Session video: MJPEG + index, crash safety (SIGKILL a recording process), recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from crowdmood_gui.core.config import load_config
+from crowdmood_gui.core.events import FrameEvent, TrackBox
+from crowdmood_gui.core.recording import SessionRecorder, VideoIndex, read_comment, recover
+from crowdmood_gui.core.sessions import create_session, list_sessions, open_session
+
+
+def _event(i: int, t: float, w: int = 1280, h: int = 720) -> FrameEvent:
+    image = np.full((h, w, 3), (i * 7) % 255, np.uint8)
+    image[:, : (i * 13) % w] = 200
+    return FrameEvent(i, t, time.monotonic(), image, (TrackBox(3, 100, 100, 300, 340, 0.9, "HAPPY"),))
+
+
+def test_recorder_caps_rate_and_size_and_the_index_reads_back(tmp_path):
+    session = create_session(load_config(), "rec")
+    rec = SessionRecorder(session, fps_cap=10, max_side=640, quality=80, block=True)
+    accepted = sum(rec.write(_event(i, i / 30)) for i in range(90))  # 3 s at 30 fps
+    stats = rec.close()
+    assert 28 <= accepted <= 32 and stats.frames_written == accepted
+    index = VideoIndex(session.path)
+    assert len(index) == accepted
+    frame = index.read(5)
+    assert frame.shape == (360, 640, 3)
+    [box] = index.boxes(5)
+    assert (box.track_id, box.dominant) == (3, "HAPPY") and box.x1 == pytest.approx(50)  # scaled with the frame
+    assert index.frame_at_time(1.0) == int(np.searchsorted(index.times, 1.0, side="right")) - 1
+    assert read_comment(index.read_bytes(7))["n"] == 7
+    index.close()
+
+
+def test_write_never_blocks_the_display_thread(tmp_path):
+    session = create_session(load_config(), "drop")
+    rec = SessionRecorder(session, fps_cap=1000, queue_size=2)
+    started = time.perf_counter()
+    results = [rec.write(_event(i, i / 1000, 1920, 1080)) for i in range(200)]
+    elapsed = time.perf_counter() - started
+    rec.close()
+    assert elapsed < 0.2  # 200 calls; encoding happens elsewhere
+    assert results.count(False) > 0 and rec.stats.frames_dropped_queue > 0
+
+
+def test_recover_indexes_an_unindexed_tail_and_cuts_a_torn_frame(tmp_path):
+    session = create_session(load_config(), "tail")
+    rec = SessionRecorder(session, fps_cap=100, block=True, commit_interval_s=1000)
+    for i in range(10):
+        rec.write(_event(i, i / 10, 320, 240))
+    rec.close()  # commits 10 rows
+    db = sqlite3.connect(session.db_path)
+    db.execute("DELETE FROM frames WHERE n >= 6")  # as if the last commit never happened
+    db.commit()
+    db.close()
+    with session.video_path.open("ab") as handle:
+        handle.write(b"\xff\xd8\xff\xfe\x00\x10{\"n\":10,\"t\"")  # a frame torn by SIGKILL
+    report = recover(session.path)
+    assert (report.recovered, report.truncated_bytes) == (4, 17)
+    index = VideoIndex(session.path)
+    assert len(index) == 10 and index.times[9] == pytest.approx(0.9)
+    assert all(index.read(n) is not None for n in range(10))
+    # Recording again appends after the recovered frames.
+    rec = SessionRecorder(session, fps_cap=100, block=True)
+    rec.write(_event(10, 1.0, 320, 240))
+    rec.close()
+    assert len(VideoIndex(session.path)) == 11
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from crowdmood_gui.core.config import load_config
+    from crowdmood_gui.core.pipeline import NullObserver
+    from crowdmood_gui.core.recording import recording_pipeline_factory
+
+    class Out(NullObserver):
+        last = 0.0
+        def on_frame(self, event):
+            if event.media_time_s - self.last >= 0.1:
+                self.last = event.media_time_s
+                print(f"t {event.media_time_s:.3f}", flush=True)
+
+    config = load_config(None, {"source": {"spec": sys.argv[1], "loop": True}, "session": "crash test",
+                                "sampling": {"interval_s": 0.5}})
+    pipeline = recording_pipeline_factory(config, Out(), record_video=True)
+    print("session", pipeline.session.id, flush=True)
+    pipeline.start()
+    time.sleep(120)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_killed_recording_keeps_everything_up_to_the_last_second(tmp_path, data_dir):
+    script = tmp_path / "record.py"
+    script.write_text(CHILD)
+    proc = subprocess.Popen([sys.executable, str(script), str(data_dir / "single_face.mp4")],
+                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    last_t = 0.0
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("session "), line
+        session_id = line.split()[1]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("t "):
+                last_t = float(line.split()[1])
+            if last_t >= 4.5:  # nearly two loops of the 2.4-s file: records, timeline, video
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    config = load_config()
+    [info] = list_sessions(config)
+    assert info.id == session_id and not info.recording  # the dead process's lock is stale
+    session = open_session(config, session_id)
+    store = session.open_store()
+    try:
+        records = list(store.records())
+        timeline = store.timeline(1)
+    finally:
+        store.close()
+    assert len(records) >= 3
+    assert timeline and timeline[-1].t >= last_t - 2.0  # committed about once a second
+    index = VideoIndex(session.path)  # recovers the unindexed tail
+    assert len(index) >= 30
+    assert index.times[-1] >= last_t - 1.5
+    for n in (0, len(index) // 2, len(index) - 1):
+        assert index.read(n) is not None, n
+    # The MJPEG itself is a clean stream: OpenCV's FFmpeg demuxer reads it frame by frame.
+    import cv2
+
+    cap = cv2.VideoCapture(str(session.video_path), cv2.CAP_FFMPEG)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and frame is not None
