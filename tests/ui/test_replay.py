@@ -162,3 +162,98 @@ def test_a_video_file_is_analysed_then_replayed(qtbot, data_dir):
     temp = job.temp_dir
     window.close()
     assert not temp.exists()
+
+
+def make_two_hour_session(config, frames: int = 4000, index_rows: int | None = None):
+    """A synthetic 2-hour session: 7200 1-s timeline rows (and 10-s, 60-s), 3600 records,
+    an MJPEG of ``frames`` small frames spread over 2 h (``index_rows`` > frames: extra
+    index rows reuse those bytes, to measure a 15-fps index of 108 000 rows)."""
+    import json
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    import cv2
+    import numpy as np
+
+    from crowdmood_gui.core.aggregation import TimelineAggregator
+    from crowdmood_gui.core.emotions import EMOTIONS
+    from crowdmood_gui.core.records import CaptureMeta, FaceRecord, FaceResult
+    from crowdmood_gui.core.recording import FRAMES_SCHEMA, with_comment
+    from crowdmood_gui.core.sessions import create_session, mark_ended
+
+    session = create_session(config, "two hours", lock=False)
+    rng = np.random.default_rng(1)
+    start = datetime(2025, 1, 1, 18, tzinfo=UTC)
+    agg = TimelineAggregator()
+    store = session.open_store()
+    for i in range(3600):
+        t = i * 2.0 + 0.5
+        vec = rng.dirichlet(np.ones(len(EMOTIONS))) * 100
+        emotions = dict(zip(EMOTIONS, map(float, vec)))
+        face = FaceResult({"Left": 0.2, "Top": 0.2, "Width": 0.3, "Height": 0.3}, emotions, max(emotions, key=emotions.get), 99.0)
+        record = FaceRecord(f"k{i}", CaptureMeta("two-hours", "booth-1", start + timedelta(seconds=t), i % 40), (face,))
+        store.add_record(record, t)
+        agg.add_record(t, record)
+    for s in range(7200):
+        agg.observe_frame(float(s), 3, [s % 40, (s + 1) % 40, (s + 2) % 40])
+    for p in agg.periods:
+        store.upsert_timeline(agg.rows(p))
+    store.set_meta(started_at=start.isoformat())
+    store.close()
+    jpegs = []
+    for k in range(16):
+        image = np.full((270, 480, 3), 30 + k * 12, np.uint8)
+        cv2.putText(image, str(k), (200, 150), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 3)
+        jpegs.append(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
+    rows, offset = [], 0
+    box = json.dumps([[1, 150.0, 60.0, 300.0, 240.0, 0.99, "HAPPY"]])
+    with session.video_path.open("wb") as video:
+        for n in range(frames):
+            t = n * 7200.0 / frames
+            data = with_comment(jpegs[n % 16], {"n": n, "t": t, "i": n, "b": json.loads(box)})
+            video.write(data)
+            rows.append((n, offset, len(data), t, n, box))
+            offset += len(data)
+    total = index_rows or frames
+    for n in range(frames, total):  # extra rows reuse existing bytes (index size only)
+        src = rows[n % frames]
+        rows.append((n, src[1], src[2], n * 7200.0 / total, n, box))
+    if index_rows:
+        rows = [(n, r[1], r[2], n * 7200.0 / total, n, box) for n, r in enumerate(rows)]
+    db = sqlite3.connect(session.db_path)
+    db.executescript(FRAMES_SCHEMA)
+    db.executemany("INSERT INTO frames VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    mark_ended(session, start + timedelta(hours=2))
+    return session
+
+
+@pytest.mark.parametrize("index_rows", [None, 108_000], ids=["4000-frames", "108k-index"])
+def test_a_two_hour_session_opens_under_2s_and_seeks_under_200ms(qtbot, index_rows):
+    import random
+    import time
+
+    config = load_config()
+    session = make_two_hour_session(config, index_rows=index_rows)
+    started = time.perf_counter()
+    window = open_replay(None, config, session)  # load + first frame + chart
+    qtbot.waitExposed(window)
+    open_s = time.perf_counter() - started
+    widget = window.replay
+    assert widget.data.duration_s == pytest.approx(7200)
+    times = []
+    rnd = random.Random(3)
+    for _ in range(50):
+        t = rnd.uniform(0, 7200)
+        started = time.perf_counter()
+        widget.seek(t)
+        widget.repaint()  # include painting the frame and the cursor
+        times.append(time.perf_counter() - started)
+        _agree(widget)
+    times.sort()
+    print(f"\n2-hour session ({len(widget.data.index)} index rows): open {open_s * 1000:.0f} ms, "
+          f"seek median {times[25] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms")
+    window.close()
+    assert open_s < 2.0
+    assert times[-1] < 0.2
