@@ -36,6 +36,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--period", type=int, choices=(1, 10, 60), default=1, help="timeline period in seconds")
     parser.add_argument("--format", choices=("csv", "json"), default=None, help="csv (videos) or json (images)")
     parser.add_argument("--session", help="also record the analysis as a session with this name")
+    parser.add_argument("--record-video", action="store_true", default=None,
+                        help="with --session: keep the video (with boxes, blurred if privacy is on) for replay")
     parser.add_argument("--interval", type=float, help="seconds between two crops of one face (default 2)")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
     parser.set_defaults(func=run)
@@ -189,21 +191,36 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
     else:
         total_s = None
 
+    recorder = session = None
     if args.session:
+        from crowdmood_gui.core.recording import SessionRecorder
         from crowdmood_gui.core.sessions import create_session
 
-        store = create_session(config, args.session, source=str(path)).open_store()
+        session = create_session(config, args.session, source=str(path))
+        store = session.open_store()
+        record = config.recording.record_video if args.record_video is None else args.record_video
+        if record:
+            rec = config.recording
+            recorder = SessionRecorder(session, fps_cap=rec.fps_cap, max_side=rec.max_side,
+                                       quality=rec.jpeg_quality, block=True)
     else:
         store = SessionStore(None)
 
     collector = _Collector()
-    pipeline = Pipeline(config, collector, realtime=False, store=store, session_name=args.session)
+    pipeline = Pipeline(config, collector, realtime=False, store=store, session_name=args.session,
+                        frame_tap=recorder.write if recorder is not None else None)
     enabled = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     progress = _Progress(path.name, total_s, enabled)
     try:
         pipeline.run(progress=progress)
     finally:
         progress.done()
+        if recorder is not None:
+            recorder.close()
+        if session is not None:
+            from crowdmood_gui.core.sessions import mark_ended
+
+            mark_ended(session)
     # The store is closed by the pipeline; read back through a fresh handle when on disk.
     rows = pipeline.aggregator.rows(args.period)
     records = sorted(collector.records, key=lambda item: (item[1], item[0].key))

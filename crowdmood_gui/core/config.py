@@ -83,6 +83,14 @@ class PrivacyConfig(_Section):
     keep_crops: bool = False  # write analysed crops to disk
 
 
+class RecordingConfig(_Section):
+    # Keep the displayed video (blurred when privacy is on) with the session, for replay.
+    record_video: bool = False
+    fps_cap: float = Field(15.0, gt=0, le=60)
+    max_side: int = Field(960, ge=160, le=3840)
+    jpeg_quality: int = Field(80, ge=30, le=100)
+
+
 class UiConfig(_Section):
     period_s: Literal[1, 10, 60] = 1
     window_s: Literal[300, 1800, 7200] = 300
@@ -100,6 +108,7 @@ class AppConfig(_Section):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
 
     def data_home(self) -> Path:

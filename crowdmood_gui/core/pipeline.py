@@ -40,6 +40,7 @@ from crowdmood_gui.core.events import (
     TrackBox,
 )
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord
+from crowdmood_gui.core.sampling import blur_faces
 from crowdmood_gui.core.store import SessionStore
 
 log = logging.getLogger(__name__)
@@ -424,13 +425,14 @@ class Pipeline:
             for track_id in [k for k in self._dominant_by_track if k not in alive]:
                 self._dominant_by_track.pop(track_id, None)
         self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
+        if not self.realtime and self.frame_tap is not None:
+            # Analysis mode has no display thread: record each frame with its own boxes.
+            self._tap(self._frame_event(frame, boxes))
         self._frames_processed += 1
         self._last_media_time = now_s
         self._detect_rate.tick()
 
     def _display_loop(self) -> None:
-        from crowdmood_gui.core.sampling import blur_faces
-
         while not self._stop.is_set():
             frame = self._capture.channel.get(0.1)
             if frame is None:
@@ -438,27 +440,34 @@ class Pipeline:
                     return
                 continue
             self._detect_slot.put(frame)
-            tracks = self._tracks
-            image = frame.image
-            if self._blur and tracks:
-                image = blur_faces(image.copy(), [(b.x1, b.y1, b.x2, b.y2) for b in tracks])
-            event = FrameEvent(
-                frame_index=frame.index,
-                media_time_s=frame.media_time_s,
-                captured_monotonic=frame.captured_monotonic,
-                image=image,
-                tracks=tuple(
-                    TrackBox(b.track_id, b.x1, b.y1, b.x2, b.y2, b.score, self._dominant_by_track.get(b.track_id))
-                    for b in tracks
-                ),
-            )
+            event = self._frame_event(frame, self._tracks)
             if self.frame_tap is not None:
-                try:
-                    self.frame_tap(event)
-                except CrowdMoodError as exc:
-                    self._notify("on_error", ErrorEvent(message=str(exc), where="recording"))
+                self._tap(event)
             self._display_rate.tick()
             self._notify("on_frame", event)
+
+    def _frame_event(self, frame, tracks: tuple[TrackBox, ...]) -> FrameEvent:
+        """The frame as shown and recorded: latest expressions on the boxes, faces blurred
+        when privacy is on (on a copy: the detector keeps the original)."""
+        image = frame.image
+        if self._blur and tracks:
+            image = blur_faces(image.copy(), [(b.x1, b.y1, b.x2, b.y2) for b in tracks])
+        return FrameEvent(
+            frame_index=frame.index,
+            media_time_s=frame.media_time_s,
+            captured_monotonic=frame.captured_monotonic,
+            image=image,
+            tracks=tuple(
+                TrackBox(b.track_id, b.x1, b.y1, b.x2, b.y2, b.score, self._dominant_by_track.get(b.track_id))
+                for b in tracks
+            ),
+        )
+
+    def _tap(self, event: FrameEvent) -> None:
+        try:
+            self.frame_tap(event)
+        except CrowdMoodError as exc:
+            self._notify("on_error", ErrorEvent(message=str(exc), where="recording"))
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):

@@ -515,44 +515,6 @@ def recording_pipeline_factory(
     return pipeline
 
 
-class _TapDetector:
-    """Wraps a detector in analysis mode to record every processed frame with the
-    pipeline's tracks. The pipeline calls ``frame_tap`` on its display thread only (live
-    mode); in analysis mode frames are processed one by one on the detect thread, so the
-    tracks of frame N are final when ``detect`` is called for frame N+1."""
-
-    def __init__(self, inner: Any, recorder: SessionRecorder, blur: bool = False) -> None:
-        self.inner = inner
-        self.recorder = recorder
-        self.blur = blur
-        self.pipeline: Any = None
-        self._pending: tuple[int, np.ndarray] | None = None
-        self._count = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def finish_previous(self) -> None:
-        if self._pending is None or self.pipeline is None:
-            return
-        n, image = self._pending
-        self._pending = None
-        tracks = getattr(self.pipeline, "_tracks", ())
-        t = float(getattr(self.pipeline, "_last_media_time", 0.0))
-        if self.blur and tracks:
-            from crowdmood_gui.core.sampling import blur_faces
-
-            image = blur_faces(image.copy(), [(b.x1, b.y1, b.x2, b.y2) for b in tracks])
-        self.recorder.write(FrameEvent(frame_index=n, media_time_s=t, captured_monotonic=time.monotonic(),
-                                       image=image, tracks=tuple(tracks)))
-
-    def detect(self, image: np.ndarray):
-        self.finish_previous()
-        self._pending = (self._count, image)
-        self._count += 1
-        return self.inner.detect(image)
-
-
 def analyse_video_into_session(
     config: Any,
     video: Path,
@@ -568,26 +530,19 @@ def analyse_video_into_session(
     the frames with their boxes), as fast as the machine allows. Returns the records count.
     ``progress(media_s, frames)``; ``pipeline_ready(pipeline)`` lets a caller keep a handle
     to cancel (``pipeline.stop()``)."""
-    from crowdmood_gui.core.detection import FaceDetector
     from crowdmood_gui.core.pipeline import Pipeline
     from crowdmood_gui.core.sessions import _write_meta
 
     cfg = config.model_copy(update={"backend": "local"}, deep=True)
     cfg.source.spec = str(video)
     cfg.source.loop = False
-    det = cfg.detection
     recorder = SessionRecorder(session, fps_cap=fps_cap, max_side=max_side, quality=quality, block=True)
-    detector = _TapDetector(FaceDetector(max_side=det.max_side, score_threshold=det.score_threshold,
-                                         nms_threshold=det.nms_threshold, threads=det.threads), recorder,
-                             blur=cfg.privacy.blur_faces)
-    pipeline = Pipeline(cfg, None, realtime=False, store=session.open_store(), detector=detector,
+    pipeline = Pipeline(cfg, None, realtime=False, store=session.open_store(), frame_tap=recorder.write,
                         session_name=session.id)
-    detector.pipeline = pipeline
     if pipeline_ready is not None:
         pipeline_ready(pipeline)
     try:
         pipeline.run(progress=progress)
-        detector.finish_previous()
     finally:
         recorder.close()
         _write_meta(session, record_video=True, analysed_offline=True)

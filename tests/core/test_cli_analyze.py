@@ -112,3 +112,19 @@ def test_console_script_entry_point_runs(tmp_path):
     exe = shutil.which("crowdmood") or str(Path(sys.executable).with_name("crowdmood"))
     proc = subprocess.run([exe, "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("crowdmood ")
+
+
+def test_analyze_records_a_session_with_video(data_dir, tmp_path):
+    from crowdmood_gui.core.config import AppConfig
+    from crowdmood_gui.core.recording import VideoIndex
+    from crowdmood_gui.core.sessions import list_sessions
+
+    code = main(["analyze", str(data_dir / "single_face.mp4"), "--session", "Expo Monday",
+                 "--record-video", "--out", str(tmp_path / "t.csv")])
+    assert code == 0
+    (info,) = list_sessions(AppConfig())
+    assert info.name == "Expo Monday" and info.records == 2 and info.has_video and not info.recording
+    index = VideoIndex(info.path)
+    # 72 frames at 30 fps, recorded at most 15 fps: every other frame, boxes included.
+    assert 30 <= len(index) <= 40
+    assert index.duration_s == pytest.approx(2.4, abs=0.2)

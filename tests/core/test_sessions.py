@@ -15,6 +15,7 @@ from crowdmood_gui.core.config import load_config
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord, FaceResult, SESSION_INDEX, record_to_item
 from crowdmood_gui.core.sessions import (
+    sessions_root,
     acquire_lock,
     create_session,
     delete_session,
@@ -138,7 +139,9 @@ def test_cli_list_export_and_errors(tmp_path, capsys, data_dir):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no session 'no-such-session'" in err
     assert main(["sessions", "rename", "cli-run", "Renamed"]) == 0
-    assert main(["sessions", "delete", "cli-run", "--yes"]) == 2  # this process still holds it (analyze ran in-process)
+    # analyze ended the session (lock released), so it can be deleted.
+    assert main(["sessions", "delete", "cli-run", "--yes"]) == 0
+    assert not (sessions_root(load_config()) / "cli-run").exists()
     capsys.readouterr()
 
 
