@@ -175,7 +175,10 @@ def run_console(args: Any) -> int:
     wakeup.start(250)
     wakeup.timeout.connect(lambda: None)
 
-    window.show()
+    screen = app.primaryScreen()
+    if screen is not None:  # fill the screen even without a window manager (Xvfb, kiosks)
+        window.resize(screen.availableGeometry().size())
+    window.showMaximized()  # a booth console owns its screen
     QTimer.singleShot(0, lambda: window.open_source(config.source.spec, config.source.loop))
     exit_after = getattr(args, "exit_after", None)
     if exit_after is not None:

@@ -198,6 +198,17 @@ class SessionTimeAxis(pg.AxisItem):
         return out
 
 
+class CountAxis(pg.AxisItem):
+    """Whole numbers only (a number of faces has no 0.5)."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph naming)
+        levels = [(spacing, [v for v in values if float(v).is_integer()])
+                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        if not levels:
+            levels = [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+        return levels
+
+
 class EmotionChart(QWidget):
     """Period/window selectors, the legend, the emotion lines and the faces count below.
 
@@ -257,7 +268,9 @@ class EmotionChart(QWidget):
         self.legend = pg.LegendItem(colCount=4, labelTextColor="#DDDDDD", verSpacing=-4, horSpacing=12)
         self.graphics.addItem(self.legend, row=0, col=0)
         self.plot = self.graphics.addPlot(row=1, col=0, axisItems={"bottom": SessionTimeAxis("bottom")})
-        self.faces_plot = self.graphics.addPlot(row=2, col=0, axisItems={"bottom": SessionTimeAxis("bottom")})
+        self.faces_plot = self.graphics.addPlot(
+            row=2, col=0, axisItems={"bottom": SessionTimeAxis("bottom"), "left": CountAxis("left")}
+        )
         self.graphics.ci.layout.setRowStretchFactor(1, 4)
         self.graphics.ci.layout.setRowStretchFactor(2, 1)
         self.faces_plot.setXLink(self.plot)

@@ -12,6 +12,7 @@ flushed by ``Pipeline.stop``).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
@@ -58,7 +59,27 @@ IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paus
 
 
 def default_pipeline_factory(config: AppConfig, observer: Any) -> Any:
-    """The real pipeline, recording into a new session folder (runs off the GUI thread)."""
+    """The real pipeline, recording into a new session folder (runs off the GUI thread).
+
+    Uses core/recording.py's factory (records, timeline, optional video; the session is
+    marked ended and unlocked on every shutdown path); a plain recording session if that
+    module is not there."""
+    try:
+        from crowdmood_gui.core.recording import recording_pipeline_factory
+    except ImportError:
+        recording_pipeline_factory = None
+    if recording_pipeline_factory is not None:
+        rec = getattr(config, "recording", None)
+        kwargs = {}
+        if rec is not None:
+            kwargs = {
+                "record_video": rec.record_video,
+                "fps_cap": rec.fps_cap,
+                "max_side": rec.max_side,
+                "quality": rec.jpeg_quality,
+            }
+        return recording_pipeline_factory(config, observer, **kwargs)
+
     from crowdmood_gui.core.pipeline import Pipeline
     from crowdmood_gui.core.sessions import create_session
 
@@ -239,6 +260,7 @@ class MainWindow(QMainWindow):
         self.act_open_camera = self._action("Open &camera…", lambda: self.show_source_dialog(0), "Ctrl+Shift+O", icon=sp.SP_ComputerIcon, tip="Open a camera")
         self.act_open_url = self._action("Open &URL…", lambda: self.show_source_dialog(2), "Ctrl+U", icon=sp.SP_DriveNetIcon, tip="Open an RTSP or HTTP MJPEG stream")
         self.act_settings = self._action("&Settings…", self.show_settings, "Ctrl+,", icon=sp.SP_FileDialogDetailedView, tip="Analysis and privacy settings")
+        self.act_sessions = self._action("Sess&ions…", self.show_sessions, "Ctrl+Shift+S", icon=sp.SP_DirIcon, tip="Recorded sessions: replay, export, delete")
         self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_start = self._action("&Start", self.start_or_resume, "F5", icon=sp.SP_MediaPlay, tip="Start (or resume) the session (F5)")
         self.act_pause = self._action("&Pause", self.toggle_pause, Qt.Key.Key_Space, icon=sp.SP_MediaPause, tip="Pause / resume (Space)")
@@ -260,6 +282,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
+        file_menu.addAction(self.act_sessions)
         file_menu.addAction(self.act_settings)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
@@ -732,13 +755,21 @@ class MainWindow(QMainWindow):
             wizard.open_teardown_dialog(self, self.config)
 
     def _wizard_module(self):
+        return self._optional_module("crowdmood_gui.ui.wizard", "The AWS setup wizard")
+
+    def _optional_module(self, name: str, what: str):
+        """A UI module built by another part of the project, imported on first use."""
         try:
-            from crowdmood_gui.ui import wizard
+            return importlib.import_module(name)
         except ImportError as exc:
-            log.info("AWS wizard not importable: %s", exc)
-            self.show_message("AWS setup", "The AWS setup wizard is not available in this build yet.", QMessageBox.Icon.Information)
+            log.info("%s not importable: %s", name, exc)
+            self.show_message("Not available", f"{what} is not available in this build yet.", QMessageBox.Icon.Information)
             return None
-        return wizard
+
+    def show_sessions(self) -> None:
+        module = self._optional_module("crowdmood_gui.ui.session_browser", "The session browser")
+        if module is not None:
+            self.session_browser = module.open_session_browser(self, self.config)
 
     def show_about(self) -> None:
         from crowdmood_gui.ui.about import AboutDialog

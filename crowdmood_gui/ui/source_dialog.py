@@ -49,7 +49,7 @@ def probe_cameras() -> list[int]:
     return list(probe_camera_indices())
 
 
-def test_url(url: str, timeout_s: float = 8.0) -> str:
+def check_stream_url(url: str, timeout_s: float = 8.0) -> str:
     """Open ``url``, read one frame, close. Returns a one-line description; raises on failure.
 
     Runs in a background thread (it can block up to ``timeout_s``)."""
@@ -86,7 +86,7 @@ class SourceDialog(QDialog):
         initial_tab: int | None = None,
         loop: bool = True,
         probe=probe_cameras,
-        tester=test_url,
+        tester=check_stream_url,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Open a video source")

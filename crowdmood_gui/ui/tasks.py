@@ -80,7 +80,8 @@ def run_in_background(
             result = fn()
         except Exception as exc:  # reported to the owner, not raised in a thread
             log.debug("background task %s failed: %s", name, exc)
-            call_on_gui_thread(lambda: deliver(on_error, exc))
+            error = exc  # `exc` is unbound when the except block ends
+            call_on_gui_thread(lambda: deliver(on_error, error))
             return
         call_on_gui_thread(lambda: deliver(on_done, result))
 

@@ -1,0 +1,87 @@
+"""The window on the real pipeline and the real demo video (local models)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from crowdmood_gui.core.config import load_config
+from crowdmood_gui.ui.main_window import IDLE, RUNNING, default_pipeline_factory
+
+ROOT = Path(__file__).parents[2]
+DEMO = ROOT / "resources" / "demo" / "demo.mp4"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def real_window(make_window):
+    pytest.importorskip("crowdmood_gui.core.pipeline")
+    return make_window(factory=default_pipeline_factory)
+
+
+def test_demo_video_boxes_chart_period_and_clean_stop(real_window, qtbot, _isolated_home):
+    window = real_window
+    assert window.open_source(str(DEMO), loop=True)
+    qtbot.waitUntil(lambda: window.state == RUNNING, timeout=5000)
+
+    # A face is boxed, with its track id, then coloured by its expression.
+    qtbot.waitUntil(lambda: len(window.video.last_boxes) >= 1, timeout=5000)
+    qtbot.waitUntil(lambda: any(b.dominant for b in window.video.last_boxes), timeout=8000)
+    box = window.video.last_boxes[0]
+    assert box.track_id >= 1 and box.label.startswith(f"#{box.track_id}")
+    assert box.x2 > box.x1 and box.y2 > box.y1
+
+    # The chart gains points, and switching period redraws from received rows.
+    qtbot.waitUntil(lambda: len(window.chart.curve_data(None)[0]) >= 2, timeout=8000)
+    qtbot.waitUntil(lambda: len(window.chart.curve_data("HAPPY")[0]) >= 1, timeout=8000)
+    window.chart.set_period(10)
+    x, _ = window.chart.curve_data(None)
+    assert len(x) >= 1 and all(t % 10 == 0 for t in x)
+    window.chart.set_period(1)
+
+    qtbot.waitUntil(lambda: window.faces.count() >= 1, timeout=8000)
+    qtbot.waitUntil(lambda: window.status_texts()["faces"] == "Faces 1", timeout=3000)
+    assert window.video.latency.count > 10
+
+    # Closing stops every pipeline thread within 2 s and every record is in the store.
+    pipeline = window.pipeline
+    with qtbot.waitSignal(window.closed, timeout=5000):
+        started = time.monotonic()
+        window.close()
+    assert time.monotonic() - started < 2.0
+    assert pipeline.wait(0)
+    records = window.measurements()["records_analysed"]
+    assert records >= 1
+    store = pipeline.session.open_store()
+    try:
+        assert store.record_count() == records
+    finally:
+        store.close()
+
+
+def test_a_missing_file_shows_an_error_and_the_window_keeps_working(real_window, qtbot, tmp_path):
+    window = real_window
+    window.open_source(str(tmp_path / "nope.mp4"))
+    qtbot.waitUntil(lambda: window.message_box is not None and window.message_box.isVisible(), timeout=5000)
+    assert "nope.mp4" in window.message_box.text()
+    qtbot.waitUntil(lambda: window.state == IDLE, timeout=5000)
+    window.message_box.close()
+    window.open_source(str(DEMO))
+    qtbot.waitUntil(lambda: window.video.frames_painted > 5, timeout=5000)
+
+
+def test_stop_button_returns_within_2_s_and_the_session_is_closed(real_window, qtbot):
+    from crowdmood_gui.core.sessions import is_locked
+
+    window = real_window
+    window.open_source(str(DEMO))
+    qtbot.waitUntil(lambda: window.video.frames_painted > 10, timeout=5000)
+    pipeline = window.pipeline
+    started = time.monotonic()
+    window.act_stop.trigger()
+    qtbot.waitUntil(lambda: window.state == IDLE, timeout=3000)
+    assert time.monotonic() - started < 2.0
+    assert not is_locked(pipeline.session)
