@@ -208,9 +208,11 @@ class Pipeline:
                 threads=det.threads,
             )
         if self._backend is None:
-            from crowdmood_gui.core.backends.local import LocalBackend
+            from crowdmood_gui.core.backends import make_backend
 
-            self._backend = LocalBackend(block_when_full=not self.realtime)
+            self._backend = make_backend(
+                self.config, session=self.session_name, session_start=self._start_wall, realtime=self.realtime
+            )
         from crowdmood_gui.core.sampling import CropSampler
         from crowdmood_gui.core.tracking import IouTracker
 
@@ -264,6 +266,11 @@ class Pipeline:
 
     def set_privacy(self, blur_faces: bool) -> None:
         self._blur = bool(blur_faces)
+
+    def set_chart_period(self, period_s: int) -> None:
+        """The chart shows ``period_s``: a backend that computes lines remotely fetches it."""
+        if self._backend is not None:
+            self._backend.set_period(int(period_s))
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Stop every thread within ``timeout_s``; analysed records are committed."""

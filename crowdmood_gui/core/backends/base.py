@@ -68,6 +68,10 @@ class AnalysisBackend(ABC):
         """Budget gate asked by the sampler before it cuts a crop. Local: always yes."""
         return True
 
+    def set_period(self, period_s: int) -> None:
+        """The chart's period changed. Backends that compute the lines remotely (AWS:
+        CloudWatch) fetch that period from now on; local aggregation keeps them all."""
+
     @abstractmethod
     def stats(self) -> BackendStats: ...
 
