@@ -45,15 +45,22 @@ class _Bucket:
 class TimelineAggregator:
     """Thread-safe: frames are observed by the detection thread, records by the backend's."""
 
-    def __init__(self, periods: Iterable[int] = PERIODS) -> None:
+    def __init__(self, periods: Iterable[int] = PERIODS, *, retain_s: float | None = None) -> None:
+        """``retain_s``: forget periods that ended this long before the newest observation,
+        once their rows were handed out by :meth:`pop_updates` (a live console stores and
+        draws rows as they come; a day of 1 s buckets would otherwise cost ~300 MB).
+        ``None`` keeps everything (``analyze`` reads all rows at the end)."""
         self.periods = tuple(sorted(set(int(p) for p in periods)))
         if not self.periods or min(self.periods) <= 0:
             raise ValueError("periods must be positive whole seconds")
+        self.retain_s = retain_s
         self._buckets: dict[int, dict[int, _Bucket]] = {p: {} for p in self.periods}
         self._dirty: dict[int, set[int]] = {p: set() for p in self.periods}
+        self._latest_t = 0.0
         self._lock = threading.Lock()
 
     def _bucket(self, period: int, t: float) -> tuple[int, _Bucket]:
+        self._latest_t = max(self._latest_t, t)
         index = math.floor(max(t, 0.0) / period)
         bucket = self._buckets[period].get(index)
         if bucket is None:
@@ -89,11 +96,19 @@ class TimelineAggregator:
         with self._lock:
             out: dict[int, list[TimelineRow]] = {}
             for period, dirty in self._dirty.items():
+                buckets = self._buckets[period]
                 if dirty:
-                    buckets = self._buckets[period]
                     out[period] = [buckets[i].row(i * period, period) for i in sorted(dirty)]
                     dirty.clear()
+                if self.retain_s is not None:
+                    horizon = self._latest_t - self.retain_s
+                    for index in [i for i in buckets if (i + 1) * period < horizon]:
+                        del buckets[index]  # already handed out: the store and the chart have it
             return out
+
+    def bucket_count(self) -> int:
+        with self._lock:
+            return sum(len(b) for b in self._buckets.values())
 
     def rows(self, period: int) -> list[TimelineRow]:
         with self._lock:

@@ -133,6 +133,7 @@ class Frame:
     captured_monotonic: float  # time.monotonic() when read: latency = now - this
     image: np.ndarray  # BGR uint8, H x W x 3
     loop: int = 0  # how many times a looping file restarted before this frame
+    captured_wall: float = 0.0  # time.time() when read: the capture time of a live frame
 
 
 def _sane_fps(value: float) -> float | None:
@@ -237,7 +238,7 @@ class FrameSource:
                 self._live_t0 = now
             media_t = now - self._live_t0
         frame = Frame(index=self.frames_read, media_time_s=media_t, captured_monotonic=now,
-                      image=image, loop=self.loops)
+                      image=image, loop=self.loops, captured_wall=time.time())
         self.frames_read += 1
         self._loop_frames += 1
         return frame
@@ -700,7 +701,7 @@ class CaptureThread(threading.Thread):
                 elif delay < -0.5:  # fell far behind (slow disk, suspended): re-anchor
                     origin = (time.monotonic(), frame.media_time_s)
                 # A paced file behaves like a camera: "captured" when it is due, not when decoded.
-                frame = replace(frame, captured_monotonic=time.monotonic())
+                frame = replace(frame, captured_monotonic=time.monotonic(), captured_wall=time.time())
             if source.is_live:
                 if self._live_t0 is None:
                     self._live_t0 = frame.captured_monotonic

@@ -46,6 +46,7 @@ from crowdmood_gui.core.store import SessionStore
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 0.25
+LIVE_RETAIN_S = 900.0
 STORE_COMMIT_S = 1.0
 
 
@@ -144,7 +145,8 @@ class Pipeline:
         self.session_name = session_name or config.session or datetime.now().strftime("session-%Y%m%d-%H%M%S")
         self._backend = backend
         self._detector = detector
-        self.aggregator = TimelineAggregator()
+        # Live: keep 15 min of buckets for late records; analysis: keep all (read at the end).
+        self.aggregator = TimelineAggregator(retain_s=LIVE_RETAIN_S if realtime else None)
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._shutdown_lock = threading.Lock()
@@ -168,6 +170,8 @@ class Pipeline:
         self._detect_ms: deque[float] = deque(maxlen=300)
         self._source_done = threading.Event()
         self._source_failed: str | None = None
+        self._live_source = False
+        self._privacy_boxes: tuple[tuple[float, float, float, float], ...] = ()
 
     # --- public API -----------------------------------------------------------------
 
@@ -234,6 +238,7 @@ class Pipeline:
                 settings=self.config.model_dump(mode="json"),
             )
         spec = SourceSpec.parse(self.config.source.spec)
+        self._live_source = spec.is_live
         self._capture = CaptureThread(
             spec,
             loop=self.config.source.loop,
@@ -378,7 +383,12 @@ class Pipeline:
         now_s = frame.media_time_s
         tracks = self._tracker.update(detections, now_s)
         samples = self._sampler.select(frame.image, tracks, now_s, wants=self._backend.wants_sample)
-        captured_at = self._start_wall + timedelta(seconds=now_s)
+        if self._live_source and frame.captured_wall:
+            # A live frame's capture time is when it was read, whatever opening or
+            # reconnecting cost before it (media time counts from the first frame).
+            captured_at = datetime.fromtimestamp(frame.captured_wall, UTC)
+        else:
+            captured_at = self._start_wall + timedelta(seconds=now_s)
         for sample in samples:
             meta = CaptureMeta(
                 session=self.session_name,
@@ -412,12 +422,17 @@ class Pipeline:
         self._faces_now = len(boxes)
         active = self._tracker.active_tracks
         self._tracks_now = len(active)
+        # Blur every live track, not only those detected in this frame: a face the
+        # detector misses for a frame must not flash unblurred on screen or in the video.
+        self._privacy_boxes = tuple(tuple(float(v) for v in t.box[:4]) for t in active)
         if self._frames_processed % 300 == 0 and len(self._dominant_by_track) > len(active):
             # Forget the expressions of people who left (a day-long session sees thousands).
+            # list(): backend threads add entries concurrently.
             alive = {t.id for t in active}
-            for track_id in [k for k in self._dominant_by_track if k not in alive]:
+            for track_id in [k for k in list(self._dominant_by_track) if k not in alive]:
                 self._dominant_by_track.pop(track_id, None)
-        self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
+        if not self._backend.provides_timeline:
+            self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
         if not self.realtime and self.frame_tap is not None:
             # Analysis mode has no display thread: record each frame with its own boxes.
             self._tap(self._frame_event(frame, boxes))
@@ -443,8 +458,9 @@ class Pipeline:
         """The frame as shown and recorded: latest expressions on the boxes, faces blurred
         when privacy is on (on a copy: the detector keeps the original)."""
         image = frame.image
-        if self._blur and tracks:
-            image = blur_faces(image.copy(), [(b.x1, b.y1, b.x2, b.y2) for b in tracks])
+        boxes = self._privacy_boxes or tuple((b.x1, b.y1, b.x2, b.y2) for b in tracks)
+        if self._blur and boxes:
+            image = blur_faces(image.copy(), list(boxes))
         return FrameEvent(
             frame_index=frame.index,
             media_time_s=frame.media_time_s,
@@ -467,7 +483,7 @@ class Pipeline:
             self._publish()
 
     def _publish(self, final: bool = False) -> None:
-        if not self._backend.provides_timeline:
+        if self._backend is None or not self._backend.provides_timeline:
             for period, rows in self.aggregator.pop_updates().items():
                 if self.store is not None:
                     self.store.upsert_timeline(rows)
@@ -514,17 +530,21 @@ class Pipeline:
             return
         deadline = time.monotonic() + timeout_s
         self._stop.set()
-        current = threading.current_thread()
-        for thread in [self._capture, *self._threads]:
-            if thread is not None and thread is not current and thread.is_alive():
-                thread.join(max(0.0, min(1.0, deadline - time.monotonic())))
-        if self._backend is not None:
-            self._backend.stop(max(0.1, deadline - time.monotonic()))
-        self._publish(final=True)
-        if self.store is not None:
-            try:
-                self.store.close()
-            except StorageError as exc:
-                self._notify("on_error", ErrorEvent(message=str(exc), where="store"))
-        self._finished.set()
-        self._notify("on_finished")
+        try:
+            current = threading.current_thread()
+            for thread in [self._capture, *self._threads]:
+                if thread is not None and thread is not current and thread.is_alive():
+                    thread.join(max(0.0, min(1.0, deadline - time.monotonic())))
+            if self._backend is not None:
+                self._backend.stop(max(0.1, deadline - time.monotonic()))
+            self._publish(final=True)
+        except Exception:  # whatever failed, the store is closed and observers are told
+            log.exception("pipeline shutdown failed")
+        finally:
+            if self.store is not None:
+                try:
+                    self.store.close()
+                except StorageError as exc:
+                    self._notify("on_error", ErrorEvent(message=str(exc), where="store"))
+            self._finished.set()
+            self._notify("on_finished")

@@ -71,3 +71,26 @@ def test_all_eight_types_in_every_row():
 def test_rejects_bad_periods():
     with pytest.raises(ValueError):
         TimelineAggregator(periods=(0,))
+
+
+def test_live_retention_forgets_old_buckets_after_handing_them_out():
+    agg = TimelineAggregator(periods=(1, 60), retain_s=120)
+    for second in range(3600):  # an hour of frames, 20 people
+        agg.observe_frame(second + 0.5, 20, range(20))
+        if second % 10 == 0:
+            agg.pop_updates()
+    agg.pop_updates()
+    ones = [r.t for r in agg.rows(1)]
+    assert len(ones) <= 125 and ones[-1] == 3599  # ~2 minutes kept, not 3600 buckets
+    assert agg.bucket_count() < 140
+    # A late record for a recent period still lands in its bucket.
+    agg.add_record(3550.2, record({"HAPPY": 70.0}))
+    assert agg.pop_updates()[1][0].t == 3550
+
+
+def test_without_retention_everything_is_kept():
+    agg = TimelineAggregator(periods=(1,))
+    for second in range(500):
+        agg.observe_frame(second, 1, [1])
+        agg.pop_updates()
+    assert len(agg.rows(1)) == 500

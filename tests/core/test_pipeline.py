@@ -145,3 +145,45 @@ def test_a_broken_observer_does_not_stop_the_pipeline(data_dir):
     pipeline = Pipeline(config_for(data_dir / "single_face.mp4"), observer, realtime=False)
     pipeline.run()
     assert pipeline.frames_processed == 72 and len(observer.records) == 2
+
+
+def test_live_capture_time_is_when_the_frame_was_read(data_dir):
+    """Not pipeline construction time: model loading or a slow connect must not shift it."""
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from mjpeg_server import MjpegServer, jpeg_frames_from_video
+
+    jpegs = jpeg_frames_from_video(data_dir / "single_face.mp4", max_frames=60, width=640)
+    with MjpegServer(jpegs, fps=30) as camera:
+        observer = Recorder()
+        pipeline = Pipeline(config_for(camera.url), observer, realtime=True)
+        time.sleep(2.0)  # e.g. the window took its time before starting
+        pipeline.start()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not observer.records:
+            time.sleep(0.02)
+        received = datetime.now(UTC)
+        pipeline.stop()
+    assert observer.records
+    lag = (received - observer.records[0].record.meta.captured_at).total_seconds()
+    assert 0 <= lag < 1.0, f"capture time is {lag:.2f} s before the record arrived"
+
+
+def test_a_pipeline_that_failed_to_start_still_stops_cleanly(tmp_path):
+    from crowdmood_gui.core.errors import ConfigError
+
+    observer = Recorder()
+    config = AppConfig(backend="aws")  # no bucket: the backend cannot be built
+    store = SessionStore(tmp_path / "f.db")
+    pipeline = Pipeline(config, observer, store=store)
+    with pytest.raises(ConfigError):
+        pipeline.start()
+    pipeline.stop(0.5)
+    assert pipeline.wait(1.0) and observer.finished == 1
+    import sqlite3
+
+    with pytest.raises(sqlite3.ProgrammingError):  # the store was closed
+        store._db.execute("SELECT 1")
