@@ -262,7 +262,8 @@ class SessionRecorder:
             self._db = _connect(Path(session.path) / "session.db")
             row = self._db.execute("SELECT MAX(n) FROM frames").fetchone()
             self._next_n = 0 if row[0] is None else row[0] + 1
-            self._file = self.path.open("ab")
+            # Unbuffered: a failed write (full disk) is seen here, at once, and undone.
+            self._file = self.path.open("ab", buffering=0)
             self._offset = self._file.tell()
             self._db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('video', ?)",
@@ -326,13 +327,29 @@ class SessionRecorder:
         boxes = boxes_to_json(event.tracks, scale)
         data = with_comment(jpeg, {"n": self._next_n, "t": round(event.media_time_s, 4), "i": event.frame_index, "b": boxes})
         self.stats.encode_ms_total += (time.perf_counter() - started) * 1000
-        self._file.write(data)
+        self._append(data)
         self._pending.append((self._next_n, self._offset, len(data), float(event.media_time_s), int(event.frame_index),
                               json.dumps(boxes, separators=(",", ":"))))
         self._offset += len(data)
         self._next_n += 1
         self.stats.frames_written += 1
         self.stats.bytes_written += len(data)
+
+    def _append(self, data: bytes) -> None:
+        """Write one frame whole or not at all: on failure the file is cut back to the end
+        of the last good frame, so the index never points into a torn JPEG."""
+        view = memoryview(data)
+        try:
+            while view:
+                written = self._file.write(view)
+                view = view[written:]
+        except OSError:
+            try:
+                os.ftruncate(self._file.fileno(), self._offset)
+                self._file.seek(self._offset)
+            except OSError:
+                log.exception("could not cut the video back after a failed write")
+            raise
 
     def _commit(self) -> None:
         self._last_commit = time.monotonic()

@@ -181,15 +181,46 @@ class SessionStore:
         return f"could not save to {self.path}: {text} (results kept in memory, retrying)"
 
     def close(self) -> None:
+        """Commit and close. If the last commit fails, what is still buffered is written as
+        JSON lines to the first place that takes it (next to the database, the temporary
+        directory, the home directory) and the error names that file."""
         with self._lock:
             try:
                 self.flush()
+            except StorageError as exc:
+                spilled = self._spill()
+                where = f"{self.pending} unsaved results were written to {spilled}" if spilled else (
+                    f"{self.pending} unsaved results could not be written anywhere")
+                raise StorageError(f"{exc}; {where}") from None
             finally:
                 try:
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 except sqlite3.Error:
                     pass
                 self._db.close()
+
+    def _spill(self) -> Path | None:
+        import tempfile
+        import time as _time
+
+        lines = [json.dumps({"table": "records", "row": list(r)}) for r in self._pending_records.values()]
+        lines += [json.dumps({"table": "timeline", "row": list(r)}) for r in self._pending_timeline.values()]
+        lines += [json.dumps({"table": "meta", "row": [k, v]}) for k, v in self._pending_meta.items()]
+        name = f"crowdmood-unsaved-{_time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+        places = [self.path.parent if self.path else None, Path(tempfile.gettempdir()), Path.home()]
+        for place in places:
+            if place is None:
+                continue
+            target = place / name
+            try:
+                target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                return target
+            except OSError:
+                try:
+                    target.unlink(missing_ok=True)
+                except OSError:
+                    pass
+        return None
 
     # --- reads ----------------------------------------------------------------------
 

@@ -149,3 +149,38 @@ def test_a_killed_recording_keeps_everything_up_to_the_last_second(tmp_path, dat
     ok, frame = cap.read()
     cap.release()
     assert ok and frame is not None
+
+
+def test_a_failed_write_is_cut_back_and_later_frames_stay_decodable(tmp_path):
+    import errno
+
+    session = create_session(load_config(), "torn")
+    rec = SessionRecorder(session, fps_cap=1000, max_side=320, quality=70, block=True)
+    real = rec._file
+
+    class FullOnce:
+        """Writes half of one frame, then fails like a full disk."""
+
+        def __init__(self):
+            self.failed = False
+
+        def write(self, data):
+            if not self.failed and rec.stats.frames_written == 3:
+                self.failed = True
+                real.write(bytes(data[: len(data) // 2]))
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real.write(data)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    rec._file = FullOnce()
+    for i in range(8):
+        rec.write(_event(i, i / 10, 640, 360))
+    stats = rec.close()
+    assert stats.errors == 1 and stats.frames_written == 7
+    index = VideoIndex(session.path, recover_tail=False)
+    assert len(index) == 7
+    for n in range(7):  # every indexed frame decodes: none points into the torn bytes
+        assert index.read(n).shape == (180, 320, 3)
+    index.close()

@@ -1,4 +1,5 @@
 import sqlite3
+from pathlib import Path
 from datetime import UTC, datetime
 
 import pytest
@@ -110,3 +111,21 @@ def test_in_memory_store_for_headless_runs():
     store.flush()
     assert store.record_count() == 1
     store.close()
+
+
+def test_close_on_a_full_disk_spills_what_is_buffered(tmp_path, monkeypatch):
+    import json
+
+    store = SessionStore(tmp_path / "full.db")
+    for i in range(3):
+        store.add_record(make_record(f"faces/{i}.jpg", i, 10.0), float(i))
+
+    def full(*args, **kwargs):
+        raise StorageError("the disk holding x is full")
+
+    monkeypatch.setattr(store, "flush", full)
+    with pytest.raises(StorageError, match=r"3 unsaved results were written to .*crowdmood-unsaved-.*\.jsonl") as err:
+        store.close()
+    spilled = Path(str(err.value).rsplit(" to ", 1)[1])
+    rows = [json.loads(line) for line in spilled.read_text().splitlines()]
+    assert sorted(r["row"][0] for r in rows if r["table"] == "records") == ["faces/0.jpg", "faces/1.jpg", "faces/2.jpg"]
