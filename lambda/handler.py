@@ -282,8 +282,15 @@ def _existing(obj, item, clients, settings, *, now, lease_until):
 # --- the batch --------------------------------------------------------------------------
 
 
-def send_metrics(batch: list[records.FaceRecord], clients: Clients, settings: Settings, summary: Summary) -> None:
-    datums = records.build_metric_data(batch)
+def send_metrics(batch: list[records.FaceRecord], clients: Clients, settings: Settings, summary: Summary,
+                 *, now: datetime) -> None:
+    sendable, out_of_window = records.split_by_metric_window(batch, now)
+    for record in out_of_window:
+        # Stored in DynamoDB, but CloudWatch refuses its timestamp: say so, do not retry forever.
+        logger.warning("capture time outside CloudWatch's accepted range: item kept, metrics not sent",
+                       extra={"event": "metrics_out_of_window", "key": record.key,
+                              "captured_at": records.iso_utc(record.meta.captured_at)})
+    datums = records.build_metric_data(sendable)
     for chunk in records.metric_batches(datums):
         clients.cloudwatch.put_metric_data(Namespace=settings.namespace, MetricData=chunk)
         summary.metric_calls += 1
@@ -376,7 +383,7 @@ def handle(
 
     if to_send:
         try:
-            send_metrics(to_send, clients, settings, summary)
+            send_metrics(to_send, clients, settings, summary, now=now())
         except (ClientError, BotoCoreError) as exc:
             _mark(to_send, clients, settings, state="released")
             logger.error("put_metric_data failed: the event will be retried",

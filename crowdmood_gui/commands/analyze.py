@@ -175,6 +175,11 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
     from crowdmood_gui.core.pipeline import Pipeline
     from crowdmood_gui.core.store import SessionStore
 
+    # Before minutes of analysis: an output that cannot be written is a user error now.
+    for target in (args.out, args.faces_out):
+        if target is not None:
+            _check_writable(target)
+
     overrides: dict = {"source": {"spec": str(path), "loop": False}, "backend": "local"}
     if args.interval is not None:
         overrides["sampling"] = {"interval_s": args.interval}
@@ -224,15 +229,32 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
     # The store is closed by the pipeline; read back through a fresh handle when on disk.
     rows = pipeline.aggregator.rows(args.period)
     records = sorted(collector.records, key=lambda item: (item[1], item[0].key))
-    if args.out:
-        write_timeline_csv(rows, args.out)
-    else:
-        write_timeline_csv(rows, sys.stdout)
-    if args.faces_out:
-        write_faces_csv(records, args.faces_out)
+    try:
+        if args.out:
+            write_timeline_csv(rows, args.out)
+        else:
+            write_timeline_csv(rows, sys.stdout)
+        if args.faces_out:
+            write_faces_csv(records, args.faces_out)
+    except OSError as exc:
+        raise InputError(f"cannot write {exc.filename or 'the output'}: {exc.strerror}") from None
     for message in collector.errors:
         print(f"crowdmood: warning: {message}", file=sys.stderr)
     if collector.failure or pipeline.source_error:
         print(f"crowdmood: error: {collector.failure or pipeline.source_error} (results up to that point were kept)", file=sys.stderr)
         return 2
     return 0
+
+
+def _check_writable(path: Path) -> None:
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name for the CSV")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+    if not existed:
+        path.unlink(missing_ok=True)

@@ -250,6 +250,26 @@ def build_metric_data(records: Sequence[FaceRecord]) -> list[dict[str, Any]]:
     return datums
 
 
+# PutMetricData accepts timestamps from two weeks ago to two hours ahead; keep a margin.
+METRIC_MAX_AGE = timedelta(days=14) - timedelta(hours=1)
+METRIC_MAX_AHEAD = timedelta(hours=2) - timedelta(minutes=10)
+
+
+def split_by_metric_window(
+    records: Sequence[FaceRecord], now: datetime
+) -> tuple[list[FaceRecord], list[FaceRecord]]:
+    """(records CloudWatch will accept, records it would reject for their timestamp).
+
+    A crop spooled through a two-week outage, or from a booth whose clock runs fast, would
+    otherwise make the whole ``put_metric_data`` call fail on every retry.
+    """
+    accepted, rejected = [], []
+    for record in records:
+        delta = now - record.meta.captured_at
+        (accepted if -METRIC_MAX_AHEAD <= delta <= METRIC_MAX_AGE else rejected).append(record)
+    return accepted, rejected
+
+
 def metric_batches(datums: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Split datums into as few ``put_metric_data`` calls as the API allows."""
     return _chunks(list(datums), MAX_DATUMS_PER_CALL)

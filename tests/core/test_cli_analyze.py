@@ -128,3 +128,16 @@ def test_analyze_records_a_session_with_video(data_dir, tmp_path):
     # 72 frames at 30 fps, recorded at most 15 fps: every other frame, boxes included.
     assert 30 <= len(index) <= 40
     assert index.duration_s == pytest.approx(2.4, abs=0.2)
+
+
+@pytest.mark.parametrize("target", ["dir", "under-a-file"])
+def test_unwritable_output_fails_before_analysing(data_dir, tmp_path, capsys, target):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    out = tmp_path if target == "dir" else blocker / "t.csv"
+    started = __import__("time").monotonic()
+    code = main(["analyze", str(data_dir / "single_face.mp4"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert str(out) in err
+    assert __import__("time").monotonic() - started < 1.0  # refused up front, not after the video

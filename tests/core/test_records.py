@@ -150,3 +150,15 @@ def test_naive_times_are_rejected():
         records.iso_utc(datetime(2026, 1, 1))
     assert records.parse_time("2026-01-01T00:00:00") is None
     assert records.parse_time("2026-01-01T00:00:00Z") == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_split_by_metric_window():
+    from datetime import UTC, datetime, timedelta
+
+    from crowdmood_gui.core.records import CaptureMeta, FaceRecord, split_by_metric_window
+
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    ages = [timedelta(0), timedelta(days=13), timedelta(days=15), -timedelta(hours=1), -timedelta(hours=3)]
+    recs = [FaceRecord(f"k{i}", CaptureMeta("s", "c", now - age)) for i, age in enumerate(ages)]
+    ok, refused = split_by_metric_window(recs, now)
+    assert [r.key for r in ok] == ["k0", "k1", "k3"] and [r.key for r in refused] == ["k2", "k4"]

@@ -363,3 +363,19 @@ def test_clients_are_lazy_and_injectable():
     assert "rekognition" not in clients._clients
     with pytest.raises(TypeError):
         Clients(sns=object())
+
+
+def test_a_capture_time_cloudwatch_would_refuse_keeps_the_item_and_sends_the_rest(env, capsys):
+    old = CAPTURE1 - timedelta(days=20)  # spooled through a long outage
+    env.put_crop(KEY1, CaptureMeta("expo-2026", "booth-1", old, 7))
+    env.put_crop(KEY2, CaptureMeta("séance 1", "booth A", CAPTURE2, 3))
+    expect_detect(env.stub, BUCKET, KEY1, "detect_faces_two_faces.json")
+    expect_detect(env.stub, BUCKET, KEY2, "detect_faces_no_face.json")
+
+    summary = env.run(load_event("s3_put_batch.json"))  # no exception: nothing to retry
+
+    assert summary["processed"] == 2
+    assert env.item(KEY1)["metrics_state"] == "sent" and env.item(KEY1)["captured_at"].startswith("2026-04-11")
+    assert {d["Timestamp"] for d in env.metrics.datums} == {CAPTURE2}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [l["key"] for l in lines if l.get("event") == "metrics_out_of_window"] == [KEY1]
