@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
         self._detection_count = 0
         self.session_started_monotonic: float | None = None
         self.first_frame_delay_s: float | None = None
+        self.first_frame_wall: float | None = None  # time.time() of the first frame painted-ready
         self.errors: deque[str] = deque(maxlen=50)
         self.message_box: QMessageBox | None = None
         self.kiosk = None
@@ -546,6 +547,8 @@ class MainWindow(QMainWindow):
             return
         if self.first_frame_delay_s is None and self.session_started_monotonic is not None:
             self.first_frame_delay_s = time.monotonic() - self.session_started_monotonic
+            if self.first_frame_wall is None:
+                self.first_frame_wall = time.time()
         self.video.set_frame(event)
 
     def _on_record(self, event: RecordEvent) -> None:
@@ -672,7 +675,8 @@ class MainWindow(QMainWindow):
     def show_source_dialog(self, tab: int | None = None) -> None:
         from crowdmood_gui.ui.source_dialog import SourceDialog
 
-        dialog = SourceDialog(self, last_sources=self.config.ui.last_sources, initial_tab=tab, loop=self.config.source.loop)
+        remembered = self.config.ui.last_sources or [self.config.source.spec]
+        dialog = SourceDialog(self, last_sources=remembered, initial_tab=tab, loop=self.config.source.loop)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
         def accepted() -> None:
@@ -712,7 +716,7 @@ class MainWindow(QMainWindow):
         if "show_recent_faces" in privacy:
             self.act_faces.setChecked(privacy["show_recent_faces"])
             self.faces.set_showing(privacy["show_recent_faces"])
-        if "sampling" in changes or "detection" in changes:
+        if {"sampling", "detection", "recording"} & set(changes):
             self.statusBar().showMessage("Analysis settings saved: they apply at the next start.", 8000)
 
     def set_recent_faces_visible(self, visible: bool) -> None:

@@ -1,4 +1,4 @@
-"""Settings ▸ the pipeline knobs, validated by the pydantic config and saved with it.
+"""File ▸ Settings: the pipeline knobs, validated by the pydantic config and saved with it.
 
 The spin boxes take their limits from the config models' own constraints, and the final
 word is ``AppConfig.model_validate``: the dialog never accepts what the config would
@@ -98,12 +98,16 @@ class SettingsDialog(QDialog):
         self.keep_crops.setChecked(config.privacy.keep_crops)
         self.show_faces = QCheckBox("Show the recent faces strip")
         self.show_faces.setChecked(config.privacy.show_recent_faces)
+        self.record_video = QCheckBox("Record the displayed video with the session (for replay)")
+        self.record_video.setChecked(config.recording.record_video)
+        self.record_video.setToolTip("Blurred too when faces are blurred")
 
         pipeline_box = QGroupBox("Analysis (applies at the next start)")
         form = QFormLayout(pipeline_box)
         form.addRow("Sampling interval", self.interval)
         form.addRow("Minimum face size", self.min_face)
         form.addRow("Detection resolution", self.max_side)
+        form.addRow("", self.record_video)
         privacy_box = QGroupBox("Privacy (applies now)")
         privacy = QVBoxLayout(privacy_box)
         privacy.addWidget(self.blur)
@@ -127,6 +131,7 @@ class SettingsDialog(QDialog):
         return {
             "sampling": {"interval_s": round(self.interval.value(), 3), "min_face_px": self.min_face.value()},
             "detection": {"max_side": self.max_side.value()},
+            "recording": {"record_video": self.record_video.isChecked()},
             "privacy": {
                 "blur_faces": self.blur.isChecked(),
                 "keep_crops": self.keep_crops.isChecked(),

@@ -115,6 +115,7 @@ class VideoView(QWidget):
         self.frames_set = 0
         self.first_paint_monotonic: float | None = None
         self.last_paint_monotonic: float | None = None
+        self._pen_cache: dict[str, tuple[QColor, QPen, QPen]] = {}
         self._label_font = QFont(self.font())
         self._label_font.setBold(True)
         self._label_font.setPointSizeF(max(8.0, self.font().pointSizeF()))
@@ -235,24 +236,33 @@ class VideoView(QWidget):
         scale = target.width() / self._qimage.width()
         painter.setFont(self._label_font)
         metrics = QFontMetrics(self._label_font)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
         for box in self._boxes:
-            colour = QColor(box.colour)
+            colour, pen, text_pen = self._pens(box.colour)
             rect = QRectF(
                 target.x() + box.x1 * scale,
                 target.y() + box.y1 * scale,
                 (box.x2 - box.x1) * scale,
                 (box.y2 - box.y1) * scale,
             )
-            painter.setPen(QPen(colour, 2))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(pen)
             painter.drawRect(rect)
             text_w = metrics.horizontalAdvance(box.label) + 8
             text_h = metrics.height() + 2
             top = rect.top() - text_h if rect.top() - text_h >= target.top() else rect.top()
             label_rect = QRectF(rect.left(), top, text_w, text_h)
             painter.fillRect(label_rect, colour)
-            painter.setPen(QColor("#000000") if colour.lightness() > 110 else QColor("#FFFFFF"))
+            painter.setPen(text_pen)
             painter.drawText(label_rect, Qt.AlignmentFlag.AlignCenter, box.label)
+
+    def _pens(self, colour_name: str) -> tuple[QColor, QPen, QPen]:
+        """(colour, box pen, label text pen) per colour, made once (paint runs 30 times a second)."""
+        cached = self._pen_cache.get(colour_name)
+        if cached is None:
+            colour = QColor(colour_name)
+            text = QColor("#000000") if colour.lightness() > 110 else QColor("#FFFFFF")
+            cached = self._pen_cache[colour_name] = (colour, QPen(colour, 2), QPen(text))
+        return cached
 
     def _measure_paint(self) -> None:
         event = self._event

@@ -203,6 +203,7 @@ def test_settings_apply_and_persist(make_window, qtbot):
     dialog.max_side.setValue(480)
     dialog.blur.setChecked(True)
     dialog.show_faces.setChecked(False)
+    dialog.record_video.setChecked(True)
     dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
     assert window.pipeline.blur is True  # privacy applies at once
     assert window.faces.count() == 0 and not window.faces.showing
@@ -210,6 +211,7 @@ def test_settings_apply_and_persist(make_window, qtbot):
     assert saved.sampling.interval_s == 3.5
     assert saved.detection.max_side == 480
     assert saved.privacy.blur_faces is True and saved.privacy.show_recent_faces is False
+    assert saved.recording.record_video is True
     # The next session starts with the new settings.
     window.act_stop.trigger()
     qtbot.waitUntil(lambda: window.state == IDLE, timeout=3000)
