@@ -58,6 +58,9 @@ PipelineFactory = Callable[[AppConfig, Any], Any]
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
 
 
+AWS_STATUS_KEYS = ("uploads", "lag", "cost")
+
+
 def default_pipeline_factory(config: AppConfig, observer: Any) -> Any:
     """The real pipeline, recording into a new session folder (runs off the GUI thread).
 
@@ -194,6 +197,7 @@ class MainWindow(QMainWindow):
         self.chart = EmotionChart(self.store, period_s=config.ui.period_s, window_s=config.ui.window_s)
         self.chart.set_local_backend(config.backend == "local")
         self.chart.period_changed.connect(lambda p: self._persist(lambda c: setattr(c.ui, "period_s", p)))
+        self.chart.period_changed.connect(self._forward_period)
         self.chart.window_changed.connect(lambda w: self._persist(lambda c: setattr(c.ui, "window_s", w)))
         self.faces = RecentFacesStrip(showing=config.privacy.show_recent_faces)
         self.banner = MessageBanner()
@@ -230,15 +234,15 @@ class MainWindow(QMainWindow):
         self.source_label = QLabel("No source")
         bar.addWidget(self.source_label, 1)
         self.status_labels: dict[str, QLabel] = {}
-        for key in ("display", "detection", "faces", "tracks", "queue", "uploads", "cost"):
+        for key in ("display", "detection", "faces", "tracks", "queue", "uploads", "lag", "cost"):
             label = QLabel()
             label.setObjectName(f"status_{key}")
             label.setContentsMargins(8, 0, 8, 0)
             bar.addPermanentWidget(label)
             self.status_labels[key] = label
         aws = self.config.backend == "aws"
-        self.status_labels["uploads"].setVisible(aws)
-        self.status_labels["cost"].setVisible(aws)
+        for key in AWS_STATUS_KEYS:
+            self.status_labels[key].setVisible(aws)
         self._refresh_status()
 
     def _action(self, text: str, slot, shortcut=None, *, icon=None, checkable=False, tip: str = "") -> QAction:
@@ -416,6 +420,9 @@ class MainWindow(QMainWindow):
 
     def _start(self, config: AppConfig) -> None:
         if self._closing:
+            return
+        if config.backend == "aws" and not config.aws.bucket:
+            self.offer_aws_setup()
             return
         bridge = SignalBridge(self)
         bridge.frame_ready.connect(self._on_frame_ready)
@@ -617,10 +624,14 @@ class MainWindow(QMainWindow):
         labels["queue"].setText(f"Queue {s.analysis_queue}" if s else "Queue –")
         labels["queue"].setToolTip("Face crops waiting for analysis")
         aws = self.config.backend == "aws" or (s is not None and s.upload_queue is not None)
-        labels["uploads"].setVisible(aws)
-        labels["cost"].setVisible(aws)
+        for key in AWS_STATUS_KEYS:
+            labels[key].setVisible(aws)
         if aws:
             labels["uploads"].setText(f"Uploads {s.upload_queue}" if s and s.upload_queue is not None else "Uploads –")
+            labels["uploads"].setToolTip("Face crops waiting on disk for upload to S3")
+            lag = s.analysis_lag_s if s else None
+            labels["lag"].setText(f"Lag {lag:.0f} s" if lag is not None else "Lag –")
+            labels["lag"].setToolTip("Capture to result: upload, Lambda, Rekognition, DynamoDB")
             cost = f"${s.cost_usd:.3f}" if s and s.cost_usd is not None else "$–"
             rate = f" (~${s.projected_usd_per_hour:.2f}/h)" if s and s.projected_usd_per_hour is not None else ""
             labels["cost"].setText(f"Cost {cost}{rate}")
@@ -748,15 +759,60 @@ class MainWindow(QMainWindow):
             self.kiosk.chart.set_local_backend(self.config.backend == "local")
         self.kiosk.show_on_best_screen()
 
+    def _forward_period(self, period_s: int) -> None:
+        # The AWS backend polls CloudWatch for one period: the one on screen.
+        if self._pipeline is not None and hasattr(self._pipeline, "set_chart_period"):
+            self._pipeline.set_chart_period(period_s)
+
+    def offer_aws_setup(self) -> QMessageBox:
+        """The AWS backend is chosen but nothing is provisioned: offer the wizard, or the
+        local model, instead of failing to start."""
+        self.video.clear("The AWS backend is not set up yet.")
+        self.source_label.setText("Not started")
+        self._set_state(IDLE)
+        box = QMessageBox(QMessageBox.Icon.Question, "Set up AWS",
+                          "The AWS backend is chosen, but no AWS resources are set up yet.\n\n"
+                          "The setup wizard creates them in a few minutes (and can remove them again). "
+                          "Or keep going with the on-device model: nothing leaves this computer.", parent=self)
+        setup = box.addButton("Open the setup wizard…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Use the local model", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(setup)
+
+        def chosen(_result: int) -> None:
+            if box.clickedButton() is setup:
+                self.open_aws_setup()
+            else:
+                self._persist(lambda c: setattr(c, "backend", "local"))
+            if self.config.backend == "local" or self.config.aws.bucket:
+                self.open_source(self.config.source.spec, self.config.source.loop)
+
+        box.finished.connect(chosen)
+        box.open()
+        self.aws_offer_box = box
+        return box
+
     def open_aws_setup(self) -> None:
         wizard = self._wizard_module()
-        if wizard is not None:
-            wizard.open_setup_wizard(self, self.config)
+        if wizard is not None and wizard.open_setup_wizard(self, self.config, self.config_path):
+            self._reload_aws_settings()
 
     def open_aws_teardown(self) -> None:
         wizard = self._wizard_module()
         if wizard is not None:
-            wizard.open_teardown_dialog(self, self.config)
+            wizard.open_teardown_dialog(self, self.config, self.config_path)
+            self._reload_aws_settings()
+
+    def _reload_aws_settings(self) -> None:
+        """Setup and teardown write the AWS section (and maybe the backend) to the file."""
+        try:
+            on_disk = load_config(self.config_path)
+        except CrowdMoodError as exc:
+            self._report_error(f"Settings not reloaded: {exc}")
+            return
+        self.config.aws = on_disk.aws
+        self.config.backend = on_disk.backend
+        self.chart.set_local_backend(self.config.backend == "local")
+        self._refresh_status()
 
     def _wizard_module(self):
         return self._optional_module("crowdmood_gui.ui.wizard", "The AWS setup wizard")

@@ -774,11 +774,12 @@ class TeardownDialog(QDialog):
 # --- entry points for the main window --------------------------------------------------
 
 
-def open_setup_wizard(parent: QWidget | None, config: AppConfig) -> bool:
-    """Run the wizard modally; True when the user finished (settings written)."""
-    wizard = AwsSetupWizard(config, parent=parent)
+def open_setup_wizard(parent: QWidget | None, config: AppConfig, config_path: Path | None = None) -> bool:
+    """Run the wizard modally; True when the user finished (settings written to ``config_path``,
+    default: the user config)."""
+    wizard = AwsSetupWizard(config, parent=parent, config_path=config_path)
     return wizard.exec() == QDialog.DialogCode.Accepted
 
 
-def open_teardown_dialog(parent: QWidget | None, config: AppConfig) -> None:
-    TeardownDialog(config, parent=parent).exec()
+def open_teardown_dialog(parent: QWidget | None, config: AppConfig, config_path: Path | None = None) -> None:
+    TeardownDialog(config, parent=parent, config_path=config_path).exec()

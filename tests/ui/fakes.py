@@ -74,6 +74,7 @@ class FakePipeline:
         self.stop_calls = 0
         self.records_analysed = 0
         self.frames_sent = 0
+        self.chart_periods: list[int] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._finished = False
@@ -93,6 +94,9 @@ class FakePipeline:
 
     def set_privacy(self, blur_faces: bool) -> None:
         self.blur = blur_faces
+
+    def set_chart_period(self, period_s: int) -> None:
+        self.chart_periods.append(period_s)
 
     def stop(self, timeout_s: float = 2.0) -> None:
         self.stop_calls += 1

@@ -270,13 +270,27 @@ def test_setup_menu_opens_the_wizard_with_the_config(make_window, monkeypatch):
 
     calls = []
     fake = types.ModuleType("crowdmood_gui.ui.wizard")
-    fake.open_setup_wizard = lambda parent, config: calls.append(("setup", parent, config)) or True
-    fake.open_teardown_dialog = lambda parent, config: calls.append(("teardown", parent, config))
+    def fake_setup(parent, config, config_path):
+        calls.append(("setup", parent, config, config_path))
+        # What the wizard does on Finish: write the AWS settings to the config file.
+        from crowdmood_gui.core.config import save_config
+
+        on_disk = load_config(config_path)
+        on_disk.aws.bucket = "crowdmood-faces-new"
+        on_disk.backend = "aws"
+        save_config(on_disk, config_path)
+        return True
+
+    fake.open_setup_wizard = fake_setup
+    fake.open_teardown_dialog = lambda parent, config, config_path: calls.append(("teardown", parent, config, config_path))
     monkeypatch.setitem(sys.modules, "crowdmood_gui.ui.wizard", fake)
     window = make_window(show=False)
+    config = window.config
     window.act_aws_setup.trigger()
+    assert window.config.aws.bucket == "crowdmood-faces-new" and window.config.backend == "aws"  # reloaded
     window.act_aws_teardown.trigger()
-    assert calls == [("setup", window, window.config), ("teardown", window, window.config)]
+    assert [c[0] for c in calls] == ["setup", "teardown"]
+    assert all(c[1] is window and c[2] is config and c[3] == window.config_path for c in calls)
 
 
 def test_sessions_menu_opens_the_browser(make_window, monkeypatch):
@@ -320,3 +334,31 @@ def test_an_exception_in_a_slot_is_shown_not_fatal(make_window, qtbot):
     except ValueError as exc:
         hook(type(exc), exc, exc.__traceback__)
     assert "ValueError: boom" in window.message_box.text()
+
+
+def test_aws_chosen_but_not_set_up_offers_the_wizard_or_local(make_window, qtbot):
+    config = load_config(overrides={"backend": "aws"})
+    window = make_window(config=config)
+    count = len(FakePipeline.instances)
+    window.open_source(DEMO)
+    qtbot.waitUntil(lambda: getattr(window, "aws_offer_box", None) is not None and window.aws_offer_box.isVisible())
+    assert len(FakePipeline.instances) == count  # nothing started against an unset AWS
+    box = window.aws_offer_box
+    local = [b for b in box.buttons() if b.text() == "Use the local model"][0]
+    local.click()
+    qtbot.waitUntil(lambda: window.state == RUNNING, timeout=3000)
+    assert window.config.backend == "local" and load_config().backend == "local"
+
+
+def test_aws_status_shows_lag_and_chart_period_reaches_the_pipeline(make_window, qtbot):
+    config = load_config(overrides={"backend": "aws", "aws": {"bucket": "crowdmood-faces-x"}})
+    window = make_window(config=config)
+    window.open_source(DEMO)
+    qtbot.waitUntil(lambda: window.state == RUNNING)
+    from crowdmood_gui.core.events import StatsEvent
+
+    window._on_stats(StatsEvent(detection_fps=9.5, faces=1, tracks=1, analysis_queue=0, records_analysed=3,
+                                upload_queue=0, cost_usd=0.0, analysis_lag_s=7.4))
+    assert window.status_texts()["lag"] == "Lag 7 s"
+    window.chart.set_period(60)
+    assert window.pipeline.chart_periods[-1] == 60
