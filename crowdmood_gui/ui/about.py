@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from crowdmood_gui import __version__
@@ -29,6 +31,20 @@ def model_licences(models_dir: Path = MODELS_DIR) -> list[tuple[str, str]]:
     return found
 
 
+def markdown_body(text: str) -> str:
+    """Markdown as the HTML of a body (Qt's own renderer: tables, code, links), so it can
+    sit inside the About page instead of showing as raw ``| pipes |`` and ``# hashes``."""
+    doc = QTextDocument()
+    doc.setMarkdown(text)
+    full = doc.toHtml()
+    match = re.search(r"<body[^>]*>(.*)</body>", full, re.S)
+    if not match:
+        return f"<pre style='white-space: pre-wrap'>{html.escape(text)}</pre>"
+    # Its headings sit under "Models and licences": no bigger than that one.
+    body = re.sub(r"font-size:[^;\"]*;?", "", match.group(1))  # Qt writes heading sizes inline
+    return re.sub(r"<(/?)h[1-3]\b", r"<\1h4", body)
+
+
 def about_html(models_dir: Path = MODELS_DIR) -> str:
     parts = [
         f"<h2>crowdmood {html.escape(__version__)}</h2>",
@@ -42,7 +58,10 @@ def about_html(models_dir: Path = MODELS_DIR) -> str:
     if not licences:
         parts.append(f"<p>No model licence files found in {html.escape(str(models_dir))}.</p>")
     for title, text in licences:
-        parts.append(f"<h4>{html.escape(title)}</h4><pre style='white-space: pre-wrap'>{html.escape(text)}</pre>")
+        if title == "Models":  # resources/models/README.md: Markdown (a table), not plain text
+            parts.append(markdown_body(text))
+        else:
+            parts.append(f"<h4>{html.escape(title)}</h4><pre style='white-space: pre-wrap'>{html.escape(text)}</pre>")
     parts.append("<p>Built with Qt for Python (PySide6, LGPL), pyqtgraph (MIT), OpenCV (Apache 2.0), "
                  "ONNX Runtime (MIT), NumPy (BSD).</p>")
     return "\n".join(parts)
@@ -52,7 +71,7 @@ class AboutDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, models_dir: Path = MODELS_DIR) -> None:
         super().__init__(parent)
         self.setWindowTitle("About crowdmood")
-        self.resize(640, 560)
+        self.resize(900, 640)  # the models table has six columns
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(True)
         self.browser.setHtml(about_html(models_dir))

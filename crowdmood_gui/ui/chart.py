@@ -19,11 +19,12 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.events import TimelineRow
+from crowdmood_gui.ui.video_view import scaled_font
 
 PERIODS: tuple[int, ...] = (1, 10, 60)
 WINDOWS: tuple[int, ...] = (300, 1800, 7200)
@@ -186,7 +187,15 @@ def gapped_line(x: np.ndarray, y: np.ndarray, max_gap: float) -> tuple[np.ndarra
 
 
 class SessionTimeAxis(pg.AxisItem):
-    """Seconds from the session start as m:ss or h:mm:ss."""
+    """Seconds from the session start as m:ss or h:mm:ss, on whole seconds only (a short
+    session would otherwise get ticks every 0.5 s, all labelled alike: 0:02 0:02 0:02)."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph naming)
+        levels = [(spacing, [v for v in values if float(v).is_integer()])
+                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        if not levels and maxVal - minVal < 1e6:
+            levels = [(1.0, [float(v) for v in range(max(0, math.ceil(minVal)), math.floor(maxVal) + 1)])]
+        return levels
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph naming)
         out = []
@@ -318,8 +327,7 @@ class EmotionChart(QWidget):
         for label in (self.confused_note, self.disclaimer):
             label.setStyleSheet("color: #9A9A9A;")
         if large:
-            font = QFont(self.font())
-            font.setPointSizeF(font.pointSizeF() * 1.6)
+            font = scaled_font(self.font(), 1.6)
             for widget in (title, self.disclaimer, self.confused_note):
                 widget.setFont(font)
             for plot in (self.plot, self.faces_plot):

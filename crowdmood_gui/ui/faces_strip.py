@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLay
 
 from crowdmood_gui.core.emotions import EMOTION_COLOURS
 from crowdmood_gui.core.events import RecordEvent
-from crowdmood_gui.ui.video_view import UNKNOWN_COLOUR, frame_to_qimage
+from crowdmood_gui.ui.video_view import UNKNOWN_COLOUR, frame_to_qimage, scaled_font
 
 THUMB_PX = 72
 
@@ -38,9 +38,7 @@ class _Tile(QFrame):
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption = QLabel()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        font = self.caption.font()
-        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
-        self.caption.setFont(font)
+        self.caption.setFont(scaled_font(self.caption.font(), 0.85, minimum=7.0))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(2)

@@ -21,8 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -114,6 +114,27 @@ def validate_source(spec: str) -> str | None:
     except CrowdMoodError as exc:
         return str(exc)
     return None
+
+
+def full_screen_icon(colour: str = "#E8EAED") -> QIcon:
+    """Four corner brackets. The style's SP_TitleBarMaxButton is drawn for a title bar:
+    on the dark toolbar it showed as an empty dark square."""
+    icon = QIcon()
+    for size in (16, 24, 32):
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(QColor(colour), max(1.5, size / 12))
+        painter.setPen(pen)
+        m, arm = size * 0.15, size * 0.3
+        lo, hi = m, size - m
+        for x, y, dx, dy in ((lo, lo, 1, 1), (hi, lo, -1, 1), (lo, hi, 1, -1), (hi, hi, -1, -1)):
+            painter.drawLine(QPointF(x, y), QPointF(x + dx * arm, y))
+            painter.drawLine(QPointF(x, y), QPointF(x, y + dy * arm))
+        painter.end()
+        icon.addPixmap(pixmap)
+    return icon
 
 
 class MessageBanner(QFrame):
@@ -270,7 +291,7 @@ class MainWindow(QMainWindow):
         self.act_start = self._action("&Start", self.start_or_resume, "F5", icon=sp.SP_MediaPlay, tip="Start (or resume) the session (F5)")
         self.act_pause = self._action("&Pause", self.toggle_pause, Qt.Key.Key_Space, icon=sp.SP_MediaPause, tip="Pause / resume (Space)")
         self.act_stop = self._action("S&top", lambda: self.stop_session(), "Shift+F5", icon=sp.SP_MediaStop, tip="Stop the session (Shift+F5)")
-        self.act_full_screen = self._action("&Full screen", self.toggle_full_screen, Qt.Key.Key_F11, checkable=True, icon=sp.SP_TitleBarMaxButton, tip="Full screen (F11)")
+        self.act_full_screen = self._action("&Full screen", self.toggle_full_screen, Qt.Key.Key_F11, checkable=True, icon=full_screen_icon(), tip="Full screen (F11)")
         self.act_kiosk = self._action("&Kiosk chart window", self.show_kiosk, "Ctrl+K", icon=sp.SP_DesktopIcon, tip="A big chart for a second screen (Ctrl+K)")
         self.act_faces = self._action("&Recent faces", self.set_recent_faces_visible, "Ctrl+R", checkable=True, tip="Show analysed faces (off for privacy)")
         self.act_faces.setChecked(self.config.privacy.show_recent_faces)

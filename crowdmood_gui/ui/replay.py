@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -44,6 +44,7 @@ from crowdmood_gui.core.events import FrameEvent, TimelineRow, TrackBox
 from crowdmood_gui.core.recording import VideoIndex
 from crowdmood_gui.core.sessions import Session, is_locked, open_session, read_meta
 from crowdmood_gui.core.summary import chart_period, fmt_clock
+from crowdmood_gui.ui.chart import gapped_line
 from crowdmood_gui.ui.video_view import VideoView
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class ReplayChart(QWidget):
     seek_requested = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        from crowdmood_gui.ui.chart import SessionTimeAxis
+        from crowdmood_gui.ui.chart import CountAxis, SessionTimeAxis
 
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
@@ -148,7 +149,7 @@ class ReplayChart(QWidget):
         self.faces_view = _SeekViewBox()
         self.plot = self.graphics.addPlot(row=1, col=0, viewBox=self.view, axisItems={"bottom": SessionTimeAxis("bottom")})
         self.faces_plot = self.graphics.addPlot(row=2, col=0, viewBox=self.faces_view,
-                                                axisItems={"bottom": SessionTimeAxis("bottom")})
+                                                axisItems={"bottom": SessionTimeAxis("bottom"), "left": CountAxis("left")})
         self.graphics.ci.layout.setRowStretchFactor(1, 4)
         self.graphics.ci.layout.setRowStretchFactor(2, 1)
         self.faces_plot.setXLink(self.plot)
@@ -186,12 +187,18 @@ class ReplayChart(QWidget):
     def set_rows(self, rows: list[TimelineRow], duration_s: float) -> None:
         self.duration_s = max(duration_s, 1.0)
         x = np.fromiter((r.t + r.period_s / 2 for r in rows), float, len(rows))
+        period = rows[0].period_s if rows else 1
+        max_gap = max(5.0 * period, 10.0)
         for name, curve in self.curves.items():
             y = np.fromiter((np.nan if r.emotions.get(name) is None else r.emotions[name] for r in rows), float, len(rows))
-            curve.setData(x, y, connect="finite")
+            # As live: join the analysed periods (a period without an analysed face is not a
+            # gap, or sparse sampling would leave only invisible single points), break the
+            # line over long gaps.
+            cx, cy = gapped_line(x, y, max_gap)
+            curve.setData(cx, cy, connect="finite")
         self.faces_curve.setData(x, np.fromiter((r.faces for r in rows), float, len(rows)))
         self.plot.setXRange(0, self.duration_s, padding=0.01)
-        self.faces_plot.setYRange(0, max([1] + [r.faces for r in rows]), padding=0.05)
+        self.faces_plot.setYRange(0, max([1] + [r.faces for r in rows]) * 1.15, padding=0.0)
 
     def set_cursor(self, t: float) -> None:
         self.cursor.blockSignals(True)
@@ -541,6 +548,20 @@ class _Analysis:
         if self.pipeline is not None:
             threading.Thread(target=self.pipeline.stop, args=(2.0,), daemon=True).start()
 
+    def shutdown(self, timeout_s: float) -> None:
+        """The application quits: stop the analysis, wait up to ``timeout_s``, clean up."""
+        thread = getattr(self, "thread", None)
+        if thread is None or not thread.is_alive():
+            return
+        self.cancelled = True
+        if self.pipeline is not None:
+            try:
+                self.pipeline.stop(timeout_s)
+            except Exception:  # quitting anyway
+                log.debug("stopping the replay analysis failed", exc_info=True)
+        thread.join(timeout_s)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
 
 def analyse_and_replay(parent: QWidget | None, config: AppConfig, video: Path, *, on_window=None) -> _Analysis:
     """Analyse ``video`` in the background with a progress dialog, then open the replay."""
@@ -570,7 +591,14 @@ def analyse_and_replay(parent: QWidget | None, config: AppConfig, video: Path, *
         dialog.close()
         dialog.deleteLater()
 
+    def forget_quit_hook() -> None:
+        try:
+            getattr(job, "thread_done", lambda: None)()
+        except (RuntimeError, TypeError):  # already disconnected
+            pass
+
     def done(_count: int) -> None:
+        forget_quit_hook()
         finish_dialog()
         if job.cancelled:
             shutil.rmtree(job.temp_dir, ignore_errors=True)
@@ -584,11 +612,21 @@ def analyse_and_replay(parent: QWidget | None, config: AppConfig, video: Path, *
             on_window(window)
 
     def failed(exc: BaseException) -> None:
+        forget_quit_hook()
         finish_dialog()
         shutil.rmtree(job.temp_dir, ignore_errors=True)
         if not job.cancelled:
             QMessageBox.warning(parent, "Cannot analyse the video", str(exc))
 
     job.thread = run_in_background(job.run, done, owner=dialog, on_error=failed, name="crowdmood-replay-analysis")
+    # Quitting mid-analysis: stop the pipeline and wait for it (bounded) instead of killing
+    # a daemon thread half-way through a SQLite write, and remove the temporary session.
+    app = QCoreApplication.instance()
+    if app is not None:
+        def on_quit() -> None:
+            job.shutdown(2.0)
+
+        app.aboutToQuit.connect(on_quit)
+        job.thread_done = lambda: app.aboutToQuit.disconnect(on_quit)
     dialog.show()
     return job

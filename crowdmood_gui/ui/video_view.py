@@ -29,6 +29,18 @@ def box_colour(dominant: str | None) -> str:
     return EMOTION_COLOURS.get(dominant or "", UNKNOWN_COLOUR)
 
 
+def scaled_font(font: QFont, factor: float, minimum: float = 0.0) -> QFont:
+    """A copy of ``font`` ``factor`` times bigger, whether it is sized in points or in
+    pixels (``pointSizeF()`` is -1 for a pixel-sized font: scaling it would warn
+    "QFont::setPointSizeF: Point size <= 0" and leave the default size)."""
+    out = QFont(font)
+    if font.pointSizeF() > 0:
+        out.setPointSizeF(max(minimum, font.pointSizeF() * factor))
+    elif font.pixelSize() > 0:
+        out.setPixelSize(max(1, round(max(minimum * 96 / 72, font.pixelSize() * factor))))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class DrawnBox:
     """One box as drawn, in the frame's pixel coordinates."""
@@ -116,9 +128,8 @@ class VideoView(QWidget):
         self.first_paint_monotonic: float | None = None
         self.last_paint_monotonic: float | None = None
         self._pen_cache: dict[str, tuple[QColor, QPen, QPen]] = {}
-        self._label_font = QFont(self.font())
+        self._label_font = scaled_font(self.font(), 1.0, minimum=8.0)
         self._label_font.setBold(True)
-        self._label_font.setPointSizeF(max(8.0, self.font().pointSizeF()))
 
     # --- model --------------------------------------------------------------------------
 

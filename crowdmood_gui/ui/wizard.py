@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -56,6 +57,19 @@ from crowdmood_gui.core.emotions import EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.errors import CrowdMoodError
 
 ENV_PROFILE_LABEL = "environment / default credential chain"
+# Readable on the console's dark palette and on a light one.
+ERROR_COLOUR = "#EF7A74"
+OK_COLOUR = "#81C995"
+# regions.CREDENTIALS_ADVICE as steps (one long wrapped sentence was clipped in the page).
+CREDENTIALS_ADVICE_HTML = (
+    "<b>No working AWS credentials.</b> Do one of these, then press <i>Check again</i>:"
+    "<ul style='margin-left: 12px'>"
+    "<li>an access key: run <code>aws configure</code> in a terminal;</li>"
+    "<li>IAM Identity Center (SSO): run <code>aws configure sso</code>, then <code>aws sso login</code>;</li>"
+    "<li>or start crowdmood with <code>AWS_ACCESS_KEY_ID</code> and <code>AWS_SECRET_ACCESS_KEY</code> set.</li>"
+    "</ul>"
+    "Setup needs an identity allowed to create S3, DynamoDB, IAM, Lambda,<br>Logs and CloudWatch resources."
+)
 SessionFactory = Callable[[str | None, str | None], Any]
 
 STATUS_MARKS = {
@@ -106,15 +120,31 @@ class BackgroundJob:
 
     def start(self, fn: Callable[[_Relay], Any]) -> None:
         self._busy = True
+        relay = self.relay
+
         def body():
             try:
-                result = fn(self.relay)
+                result = fn(relay)
             except Exception as exc:  # delivered as a value: the GUI shows it
                 result = exc
-            self.relay.done.emit(result)
+            try:
+                relay.done.emit(result)
+            except RuntimeError:  # the page (and its relay) was deleted meanwhile: no one to tell
+                pass
 
         self.thread = threading.Thread(target=body, name="aws-setup", daemon=True)
         self.thread.start()
+
+
+def _safe(emit: Callable[..., Any]) -> Callable[..., None]:
+    """A relay signal's emit that is a no-op once the relay is gone (a window closed while
+    the worker still logs): the provisioning itself must not fail because of it."""
+    def call(*args: Any) -> None:
+        try:
+            emit(*args)
+        except RuntimeError:
+            pass
+    return call
 
 
 def _copy_step(result: StepResult) -> StepResult:
@@ -151,13 +181,24 @@ class CredentialsPage(QWizardPage):
         self.identity.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.advice = QLabel("")
         self.advice.setObjectName("advice")
-        self.advice.setWordWrap(True)
+        self.advice.setWordWrap(False)  # explicit lines: a wrapped rich-text label got one line too few
+        self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # commands to copy
+        # The box is a frame around the label: stylesheet padding on a word-wrapped QLabel
+        # makes Qt under-estimate its height and clip the last line.
+        self.advice_box = QFrame()
+        self.advice_box.setObjectName("adviceBox")
+        self.advice_box.setStyleSheet("QFrame#adviceBox { background: rgba(255, 183, 77, 0.12); border: 1px solid #8D6E3F;"
+                                      " border-radius: 4px; }")
+        box_layout = QVBoxLayout(self.advice_box)
+        box_layout.setContentsMargins(10, 8, 10, 8)
+        box_layout.addWidget(self.advice)
+        self.advice_box.hide()
         self.recheck = QPushButton("Check again")
         self.recheck.clicked.connect(self.check)
         form = QFormLayout(self)
         form.addRow("Profile:", self.profile)
         form.addRow("Identity:", self.identity)
-        form.addRow(self.advice)
+        form.addRow(self.advice_box)
         form.addRow(self.recheck)
         self.job = BackgroundJob(self)
         self.job.relay.done.connect(self._checked)
@@ -174,7 +215,9 @@ class CredentialsPage(QWizardPage):
         profile = self.profile.currentData()
         region = self.w.config.aws.region or None
         self.identity.setText("checking…")
+        self.identity.setStyleSheet("")
         self.advice.setText("")
+        self.advice_box.hide()
         self.completeChanged.emit()
         factory = self.w.session_factory
 
@@ -195,14 +238,18 @@ class CredentialsPage(QWizardPage):
             return
         if len(result) == 2:
             self.w.identity = None
-            self.identity.setText(f"not usable: {_error_text(result[1])}")
-            self.advice.setText(regions.CREDENTIALS_ADVICE)
+            self.identity.setText(f"✗ not usable: {_error_text(result[1])}")
+            self.identity.setStyleSheet(f"color: {ERROR_COLOUR}")
+            self.advice.setText(CREDENTIALS_ADVICE_HTML)
+            self.advice_box.show()
         else:
             _, session, identity = result
             self.w.identity = identity
             self.w.profile_region = session.region_name
-            self.identity.setText(identity.describe())
+            self.identity.setText(f"✓ {identity.describe()}")
+            self.identity.setStyleSheet(f"color: {OK_COLOUR}")
             self.advice.setText("")
+            self.advice_box.hide()
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
@@ -260,6 +307,7 @@ class NamesPage(QWizardPage):
         self.new_suffix = QPushButton("New suffix")
         self.new_suffix.clicked.connect(lambda: self.suffix.setText(naming.random_suffix()))
         self.suffix_error = QLabel("")
+        self.suffix_error.setStyleSheet(f"color: {ERROR_COLOUR}")
         grid.addWidget(QLabel("Suffix:"), 0, 0)
         grid.addWidget(self.suffix, 0, 1)
         grid.addWidget(self.new_suffix, 0, 2)
@@ -272,7 +320,7 @@ class NamesPage(QWizardPage):
             edit.setObjectName(key)
             error = QLabel("")
             error.setObjectName(f"{key}_error")
-            error.setStyleSheet("color: #b00020")
+            error.setStyleSheet(f"color: {ERROR_COLOUR}")
             edit.textChanged.connect(self._changed)
             grid.addWidget(QLabel(labels[key]), 2 * row, 0)
             grid.addWidget(edit, 2 * row, 1, 1, 2)
@@ -358,7 +406,12 @@ class ReviewPage(QWizardPage):
         self.setButtonText(QWizard.WizardButton.CommitButton, "Create")
 
     def initializePage(self) -> None:
-        provisioner = self.w.make_provisioner()
+        try:
+            provisioner = self.w.make_provisioner()
+        except Exception as exc:  # a bad region or name: say so instead of an empty page
+            self.plan.setPlainText(f"Cannot plan the setup: {_error_text(exc)}\nGo back and fix it.")
+            self._update_cost()
+            return
         text = provisioner.describe_plan()
         text += "\n\nMinimal IAM policy for the console operator's own user:\n"
         text += operator_policy_json(self.w.names, self.w.region, self.w.identity.account if self.w.identity else "ACCOUNT_ID")
@@ -464,15 +517,20 @@ class ProvisionPage(QWizardPage):
         self.cancel_button.setEnabled(True)
         self.retry_button.setEnabled(False)
         self.completeChanged.emit()
-        provisioner = self.w.make_provisioner(cancel=self.cancel_event)
         rollback = self.w.rollback_on_failure
+        make = self.w.make_provisioner
+        cancel = self.cancel_event
 
         def work(relay: _Relay) -> Report:
-            provisioner.log = relay.line.emit
-            provisioner.on_step = lambda result: relay.step.emit(_copy_step(result))
+            # Built here: a boto3 session loads botocore's data (slow), and a bad region or
+            # name raises, which must reach the status line, not a Qt virtual.
+            provisioner = make(cancel=cancel)
+            self.w.provisioner = provisioner
+            provisioner.log = _safe(relay.line.emit)
+            step = _safe(relay.step.emit)
+            provisioner.on_step = lambda result: step(_copy_step(result))
             return provisioner.run(rollback_on_failure=rollback)
 
-        self.w.provisioner = provisioner
         self.job.start(work)
 
     def cancel(self) -> None:
@@ -534,11 +592,12 @@ class VerifyPage(QWizardPage):
         self.again.setEnabled(False)
         self.result_label.setText("uploading the test face and waiting for its result…")
         self.completeChanged.emit()
-        provisioner = self.w.make_provisioner(cancel=self.w.verify_cancel)
+        make, cancel = self.w.make_provisioner, self.w.verify_cancel
         invoke, timeout = self.w.invoke, self.w.verify_timeout_s
 
         def work(relay: _Relay) -> VerifyResult:
-            provisioner.log = relay.line.emit
+            provisioner = make(cancel=cancel)
+            provisioner.log = _safe(relay.line.emit)
             return provisioner.verify(invoke=invoke, timeout_s=timeout)
 
         self.job.start(work)
@@ -610,6 +669,7 @@ class AwsSetupWizard(QWizard):
     ):
         super().__init__(parent)
         self.setWindowTitle("Set up the AWS backend")
+        self.resize(780, 580)  # the review, provision and policy pages show long text
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.config = config
@@ -683,6 +743,7 @@ class TeardownDialog(QDialog):
                  *, config_path: Path | None = None, provisioner_kwargs: dict[str, Any] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Remove the AWS resources")
+        self.resize(680, 520)
         self.config = config
         self.session_factory = session_factory
         self.config_path = config_path
@@ -690,7 +751,10 @@ class TeardownDialog(QDialog):
         self.names = names_from_config(config)
         self.region = config.aws.region
         if self.names is None:
-            recorded = StateFile().deployments()
+            try:
+                recorded = StateFile().deployments()
+            except CrowdMoodError:  # an unreadable state file: nothing recorded to offer
+                recorded = []
             if len(recorded) == 1:
                 self.names = ResourceNames.from_dict(recorded[0]["names"])
                 self.region = recorded[0]["region"]
@@ -741,12 +805,14 @@ class TeardownDialog(QDialog):
         self.delete_button.setEnabled(False)
         self.confirm.setEnabled(False)
         self.status.setText("deleting…")
-        session = self.session_factory(self.config.aws.profile, self.region)
-        provisioner = Provisioner(session, self.names, **self.provisioner_kwargs)
+        factory, profile, region, names = self.session_factory, self.config.aws.profile, self.region, self.names
+        kwargs = self.provisioner_kwargs
 
         def work(relay: _Relay) -> Report:
-            provisioner.log = relay.line.emit
-            provisioner.on_step = lambda result: relay.step.emit(_copy_step(result))
+            provisioner = Provisioner(factory(profile, region), names, **kwargs)
+            provisioner.log = _safe(relay.line.emit)
+            step = _safe(relay.step.emit)
+            provisioner.on_step = lambda result: step(_copy_step(result))
             return provisioner.teardown()
 
         self.job.start(work)

@@ -16,27 +16,14 @@ OFFSCREEN_NOISE = (
     r"This plugin does not support propagateSizeHints\(\)",
     r"This plugin does not support raise\(\)",
     r"This plugin does not support grabbing the keyboard",
-    r"QFont::setPointSizeF: Point size <= 0",
 )
 
 
-# The console's own test modules (others in this folder belong to other parts).
-STRICT_MODULES = {
-    "test_bridge.py",
-    "test_chart.py",
-    "test_console_app.py",
-    "test_console_e2e.py",
-    "test_faces_strip.py",
-    "test_main_window.py",
-    "test_source_dialog.py",
-    "test_video_view.py",
-}
-
-
 def pytest_collection_modifyitems(config, items):
+    # Every module in this folder (console, wizard, replay, session browser) is strict.
     for item in items:
         path = Path(str(item.fspath))
-        if path.parent == HERE and path.name in STRICT_MODULES:
+        if path.parent == HERE and path.name.startswith("test_"):
             item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
             item.add_marker(pytest.mark.qt_log_ignore(*OFFSCREEN_NOISE))
 

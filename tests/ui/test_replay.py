@@ -257,3 +257,16 @@ def test_a_two_hour_session_opens_under_2s_and_seeks_under_200ms(qtbot, index_ro
     window.close()
     assert open_s < 2.0
     assert times[-1] < 0.2
+
+
+def test_quitting_during_a_video_analysis_stops_and_cleans_it_up(qtbot, data_dir):
+    """The analysis thread is not left to be killed mid-write when the app quits."""
+    config = load_config()
+    windows = []
+    job = analyse_and_replay(None, config, data_dir / "single_face.mp4", on_window=windows.append)
+    qtbot.waitUntil(lambda: job.pipeline is not None, timeout=10000)
+    job.shutdown(2.0)  # what aboutToQuit runs
+    assert not job.thread.is_alive()
+    assert not job.temp_dir.exists()
+    qtbot.wait(200)
+    assert windows == []  # cancelled: no replay window opens afterwards

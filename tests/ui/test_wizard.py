@@ -227,3 +227,44 @@ def test_failed_step_offers_run_again_then_completes(qtbot, aws, tmp_path, monke
     qtbot.waitUntil(lambda: provision.report is not None and provision.report.ok, timeout=30000)
     assert provision.report.adopted[:2] == ["table", "bucket"]
     assert provision.isComplete()
+
+
+def test_a_provisioner_that_cannot_be_built_reports_on_the_page(qtbot, tmp_path, monkeypatch):
+    """A bad region (or name) used to raise inside initializePage on the GUI thread, leaving
+    the page 'working…' forever; now it is the job's result, shown with Run again."""
+    wizard = AwsSetupWizard(AppConfig(), lambda profile, region: boto3.Session(region_name=region),
+                            config_path=tmp_path / "c.toml", provisioner_kwargs=fast())
+    qtbot.addWidget(wizard)
+    wizard.names = default_names("wiz003")
+    wizard.region = None  # no region anywhere (and none in the environment): no AWS call is made
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    provision = wizard.page_named("provision")
+    provision.start()
+    qtbot.waitUntil(lambda: not provision.job.running, timeout=10000)
+    assert "setup failed" in provision.status.text() and "region" in provision.status.text()
+    assert provision.retry_button.isEnabled() and not provision.isComplete()
+    review = wizard.page_named("review")
+    review.initializePage()
+    assert "Cannot plan the setup" in review.plan.toPlainText()
+
+
+def test_a_job_outliving_its_page_does_not_raise_in_its_thread(qtbot):
+    import shiboken6
+    from PySide6.QtWidgets import QWidget
+
+    from crowdmood_gui.ui.wizard import BackgroundJob
+
+    owner = QWidget()
+    job = BackgroundJob(owner)
+    go, errors = threading.Event(), []
+    old_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+        job.start(lambda relay: go.wait(5) and "late")
+        shiboken6.delete(owner)  # the page is gone before the worker answers
+        go.set()
+        job.thread.join(5)
+    finally:
+        threading.excepthook = old_hook
+    assert not job.thread.is_alive() and errors == []
