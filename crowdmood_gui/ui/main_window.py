@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
@@ -848,6 +849,13 @@ class MainWindow(QMainWindow):
             return None
 
     def show_sessions(self) -> None:
+        """Open the session browser, or bring the open one to the front (one listing job,
+        not one browser per menu click)."""
+        current = getattr(self, "session_browser", None)
+        if isinstance(current, QWidget) and shiboken6.isValid(current) and current.isVisible():
+            current.raise_()
+            current.activateWindow()
+            return
         module = self._optional_module("crowdmood_gui.ui.session_browser", "The session browser")
         if module is not None:
             self.session_browser = module.open_session_browser(self, self.config)

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -281,7 +282,8 @@ class SessionBrowser(QDialog):
             self._error("Cannot open the session", exc)
             return None
         if window is not None:
-            self.replay_windows.append(window)
+            # Replay windows delete themselves on close: keep only the live ones.
+            self.replay_windows = [w for w in self.replay_windows if shiboken6.isValid(w)] + [window]
         return window
 
     def rename_selected(self, new_name: str | None = None) -> None:

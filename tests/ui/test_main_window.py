@@ -315,6 +315,56 @@ def test_about_names_the_models_and_the_disclaimer(make_window, qtbot):
     window.about_dialog.close()
 
 
+def test_about_renders_the_models_readme_as_markdown(tmp_path):
+    from crowdmood_gui.ui.about import about_html
+
+    (tmp_path / "README.md").write_text("# Bundled models\n\n| file | licence |\n|---|---|\n| a.onnx | MIT |\n", encoding="utf-8")
+    page = about_html(tmp_path)
+    assert "<table" in page and "a.onnx" in page
+    assert "|---|" not in page and "# Bundled" not in page
+
+
+def test_a_second_sessions_click_raises_the_open_browser(make_window, monkeypatch, qtbot):
+    import sys
+    import types
+
+    from PySide6.QtWidgets import QDialog
+
+    made = []
+
+    def open_browser(parent, config):
+        dialog = QDialog(parent)
+        dialog.show()
+        made.append(dialog)
+        return dialog
+
+    fake = types.ModuleType("crowdmood_gui.ui.session_browser")
+    fake.open_session_browser = open_browser
+    monkeypatch.setitem(sys.modules, "crowdmood_gui.ui.session_browser", fake)
+    window = make_window()
+    window.act_sessions.trigger()
+    window.act_sessions.trigger()
+    assert len(made) == 1
+    made[0].close()
+    window.act_sessions.trigger()
+    assert len(made) == 2
+    made[1].close()
+
+
+def test_fonts_sized_in_pixels_scale_without_a_qt_warning(qtbot):
+    """pointSizeF() is -1 for a pixel-sized font: scaling it used to warn (and do nothing)."""
+    from PySide6.QtGui import QFont
+
+    from crowdmood_gui.ui.video_view import scaled_font
+
+    pixel = QFont()
+    pixel.setPixelSize(12)
+    assert scaled_font(pixel, 1.6).pixelSize() == 19
+    point = QFont()
+    point.setPointSizeF(10.0)
+    assert scaled_font(point, 0.5, minimum=7.0).pointSizeF() == 7.0
+
+
 def test_menus_have_the_usual_entries_and_shortcuts(make_window):
     window = make_window(show=False)
     titles = [a.text() for a in window.menuBar().actions()]
