@@ -69,17 +69,8 @@ def _config(args):
     return load_config(getattr(args, "config", None))
 
 
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
-
-
 def run_list(args) -> int:
-    from crowdmood_gui.core.sessions import list_sessions
+    from crowdmood_gui.core.sessions import human_bytes, list_sessions
     from crowdmood_gui.core.summary import fmt_clock
 
     infos = list_sessions(_config(args))

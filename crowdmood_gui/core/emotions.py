@@ -40,7 +40,7 @@ EMOTION_COLOURS: dict[str, str] = {
     "CONFUSED": "#CC79A7",
     "DISGUSTED": "#009E73",
     "SURPRISED": "#F0E442",
-    "CALM": "#56B4E9",
+    "CALM": "#B8B8B8",  # grey: neutral, and unlike SAD's blue
     "FEAR": "#7F3C8D",
 }
 

@@ -74,6 +74,16 @@ class SessionInfo:
     recording: bool  # a live process holds the lock
 
 
+def human_bytes(n: int) -> str:
+    """Disk usage for people: 950 B, 12.3 MB, 1.4 GB (decimal units)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
 def sessions_root(config: AppConfig) -> Path:
     return config.data_home() / "sessions"
 

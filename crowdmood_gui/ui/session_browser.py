@@ -32,6 +32,7 @@ from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.core.sessions import (
     SessionInfo,
     delete_session,
+    human_bytes,
     import_from_dynamodb,
     list_sessions,
     rename_session,
@@ -43,15 +44,6 @@ from crowdmood_gui.ui.tasks import run_in_background
 log = logging.getLogger(__name__)
 
 COLUMNS = ("Name", "Started", "Duration", "Records", "Disk", "Video", "Source")
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def _default_dynamodb(config: AppConfig):
