@@ -33,3 +33,39 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("CROWDMOOD_HOME", str(home))
     monkeypatch.delenv("CROWDMOOD_CONFIG", raising=False)
     return home
+
+
+def _secure_transport_aware_permission(self, action, resource):
+    """moto ignores policy conditions, so the setup's TLS-only Deny would deny every request.
+
+    Evaluate the bucket policy as S3 does for an HTTPS request (botocore always uses HTTPS
+    here): a Deny conditioned on ``aws:SecureTransport = false`` does not apply.
+    """
+    import json
+
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    doc = json.loads(self.policy)
+    statements = [
+        s for s in doc.get("Statement", [])
+        if ((s.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport") != "false"
+    ]
+    if not statements:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps({**doc, "Statement": statements})).is_action_permitted(action, resource)
+
+
+@pytest.fixture
+def moto_aws(monkeypatch):
+    """moto for every service, with S3 bucket policies evaluated as for HTTPS requests;
+    yields a boto3 session in us-east-1."""
+    import boto3
+    from moto import mock_aws
+    from moto.s3.models import FakeBucket
+
+    monkeypatch.setattr(FakeBucket, "get_permission", _secure_transport_aware_permission)
+    with mock_aws():
+        yield boto3.Session(region_name="us-east-1")
+

@@ -10,7 +10,6 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
@@ -25,27 +24,9 @@ HANDLER = ROOT / "lambda" / "handler.py"
 ACCOUNT = "123456789012"
 
 
-def _secure_transport_aware_permission(self, action, resource):
-    """moto ignores policy conditions: evaluate the TLS-only Deny as S3 does for HTTPS requests."""
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-
-    if self.policy is None:
-        return PermissionResult.NEUTRAL
-    doc = json.loads(self.policy)
-    statements = [s for s in doc.get("Statement", [])
-                  if ((s.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport") != "false"]
-    if not statements:
-        return PermissionResult.NEUTRAL
-    return IAMPolicy(json.dumps({**doc, "Statement": statements})).is_action_permitted(action, resource)
-
-
 @pytest.fixture
-def aws(monkeypatch):
-    from moto.s3.models import FakeBucket
-
-    monkeypatch.setattr(FakeBucket, "get_permission", _secure_transport_aware_permission)
-    with mock_aws():
-        yield
+def aws(moto_aws):
+    return moto_aws
 
 
 def session_factory(profile, region):
