@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from crowdmood_gui.core.errors import CrowdMoodError, InputError
+from crowdmood_gui.core.errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from crowdmood_gui.core.config import load_config
 from crowdmood_gui.ui.main_window import IDLE, RUNNING, default_pipeline_factory
 
 ROOT = Path(__file__).parents[2]

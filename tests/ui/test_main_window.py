@@ -6,13 +6,12 @@ import threading
 import time
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 
 from crowdmood_gui.core.config import load_config
 from crowdmood_gui.core.emotions import EMOTION_COLOURS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.ui.main_window import IDLE, PAUSED, RUNNING
 
-from fakes import ErrorEmittingPipeline, FakePipeline, fake_factory
+from fakes import ErrorEmittingPipeline, FakePipeline
 
 DEMO = "resources/demo/demo.mp4"
 

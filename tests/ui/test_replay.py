@@ -11,7 +11,7 @@ from crowdmood_gui.core.config import load_config
 from crowdmood_gui.core.export import TIMELINE_COLUMNS
 from crowdmood_gui.core.recording import recording_pipeline_factory
 from crowdmood_gui.core.pipeline import NullObserver
-from crowdmood_gui.ui.replay import ReplayData, ReplayWidget, ReplayWindow, analyse_and_replay, open_replay
+from crowdmood_gui.ui.replay import ReplayData, ReplayWidget, analyse_and_replay, open_replay
 
 
 class _Done(NullObserver):
