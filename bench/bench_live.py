@@ -1,0 +1,394 @@
+"""Live console figures, measured in one run on one machine (issue #4's targets).
+
+    python bench/bench_live.py [--seconds 30] [--face-runs 3] [--platform xvfb|offscreen]
+                               [--json-out FILE]
+
+Builds its test sources with OpenCV into a temp dir (nothing is downloaded):
+- ``640x360``: the bundled demo clip (640x360, 30 fps, 72 frames), looped by the console;
+- ``1280x720``: the demo upscaled to 1280x720 (INTER_LINEAR), repeated 9 times into one
+  30 fps mp4 (21.6 s), looped by the console;
+- ``face appears``: 3 s of a face-free frame (the demo's first frame with every detected
+  face covered by its surrounding colour and blurred hard; checked with the detector)
+  followed by the demo frames three times (7.2 s), played once (``--no-loop``).
+
+Each source runs ``python -m crowdmood_gui --source <clip> --exit-after N --stats-out F``
+under ``xvfb-run -a -s "-screen 0 1600x900x24"`` (default; ``--platform offscreen`` uses
+``QT_QPA_PLATFORM=offscreen``) with its own empty ``CROWDMOOD_HOME``, and reports:
+- display fps, detection Hz, frame-to-paint latency p50/p95 (the app's own figures);
+- CPU cores: the app's own figure (its CPU time over its wall time) and a cross-check,
+  ``resource.getrusage(RUSAGE_CHILDREN)`` user+sys over the wall time of the child; under
+  xvfb-run that includes the X server (what painting really costs on the machine);
+- peak RSS: the app's figure (its ru_maxrss) and a cross-check sampled with psutil every
+  0.25 s (ru_maxrss of the children is not used: Linux keeps the forking parent's
+  high-water mark across exec); start -> first frame (process start -> first frame);
+- face -> chart: from the first painted frame that shows the face to the first chart
+  redraw with an analysed expression point. The app's ``--stats-out`` has no such field,
+  so the face runs start the console through this script (``--child-face``), which wraps
+  ``VideoView.paintEvent`` and ``EmotionChart.redraw`` to note those two wall times and
+  then runs the same ``crowdmood_gui.cli.main``; nothing in crowdmood_gui is changed. The
+  session store (``CROWDMOOD_HOME/sessions/*/session.db``) gives the breakdown: media time
+  of the first analysed record after the face appears, and the first timeline row with an
+  analysed face.
+
+Prints a table, writes JSON with ``--json-out``; never asserts on timings (shared, noisy
+machines: the load average is recorded next to the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "resources" / "demo" / "demo.mp4"
+NO_FACE = ROOT / "tests" / "data" / "no_face.mp4"
+XVFB_SCREEN = "-screen 0 1600x900x24"
+FPS = 30.0
+FACE_FREE_S = 3.0
+
+
+# --- sources ---------------------------------------------------------------------------
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    if not frames:
+        raise SystemExit(f"cannot read {path}")
+    return frames
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def face_free_frame(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """``frame`` with every face the app's detector finds covered and blurred hard; falls
+    back to the first frame of tests/data/no_face.mp4 if a face is still found."""
+    sys.path.insert(0, str(ROOT))
+    from crowdmood_gui.core.detection import FaceDetector
+
+    detector = FaceDetector()
+    out = frame.copy()
+    h, w = out.shape[:2]
+    for _ in range(3):
+        faces = detector.detect(out)
+        if not faces:
+            return cv2.resize(out, size), "demo frame 0, faces covered"
+        for d in faces:
+            bw, bh = d.x2 - d.x1, d.y2 - d.y1
+            x1, y1 = max(0, int(d.x1 - 0.5 * bw)), max(0, int(d.y1 - 0.6 * bh))
+            x2, y2 = min(w, int(d.x2 + 0.5 * bw)), min(h, int(d.y2 + 0.6 * bh))
+            out[y1:y2, x1:x2] = out[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0).astype(np.uint8)
+        out = cv2.GaussianBlur(out, (0, 0), 9)
+    fallback = cv2.resize(read_frames(NO_FACE)[0], size)
+    if detector.detect(fallback):
+        raise SystemExit("could not build a face-free frame")
+    return fallback, "tests/data/no_face.mp4 frame 0"
+
+
+def build_sources(tmp: Path) -> dict[str, dict]:
+    demo = read_frames(DEMO)
+    h, w = demo[0].shape[:2]
+    big = [cv2.resize(f, (1280, 720), interpolation=cv2.INTER_LINEAR) for f in demo]
+    repeat = math.ceil(20.0 * FPS / len(demo))
+    hd = write_video(tmp / "demo_1280x720.mp4", big * repeat)
+    empty, how = face_free_frame(demo[0], (w, h))
+    onset_frames = int(FACE_FREE_S * FPS)
+    face = write_video(tmp / "face_appears.mp4", [empty] * onset_frames + demo * 3)
+    return {
+        "640x360": {"path": DEMO, "desc": f"demo.mp4 640x360 30 fps, {len(demo)} frames, looped"},
+        "1280x720": {"path": hd, "desc": f"demo upscaled 1280x720 30 fps, {len(demo) * repeat} frames "
+                                         f"({len(demo) * repeat / FPS:.1f} s), looped"},
+        "face": {"path": face, "onset_s": onset_frames / FPS,
+                 "desc": f"{onset_frames} face-free frames ({how}) then the demo x3, 640x360 30 fps, once"},
+    }
+
+
+# --- running the console ---------------------------------------------------------------
+
+
+def is_console(proc: psutil.Process) -> bool:
+    """The python process that runs the console (not the xvfb-run shell around it)."""
+    cmdline = proc.cmdline()
+    return bool(cmdline) and os.path.basename(cmdline[0]).startswith("python") and (
+        cmdline[1:3] == ["-m", "crowdmood_gui"] or "--child-face" in cmdline[1:3])
+
+
+def run_console(source: Path, seconds: float, platform_name: str, extra: list[str] | None = None,
+                face_onset: float | None = None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="crowdmood-live-") as tmp:
+        tmp = Path(tmp)
+        stats_out, probe_out = tmp / "stats.json", tmp / "probe.json"
+        env = dict(os.environ, CROWDMOOD_HOME=str(tmp / "home"))
+        if face_onset is None:
+            cmd = [sys.executable, "-m", "crowdmood_gui"]
+        else:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--child-face", f"{face_onset}",
+                   "--probe-out", str(probe_out), "--"]
+        cmd += ["--source", str(source), "--exit-after", f"{seconds:g}", "--stats-out", str(stats_out), *(extra or [])]
+        if platform_name == "xvfb":
+            cmd = ["xvfb-run", "-a", "-s", XVFB_SCREEN, *cmd]
+            env.pop("QT_QPA_PLATFORM", None)
+        else:
+            env["QT_QPA_PLATFORM"] = "offscreen"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load = os.getloadavg()
+        started = time.monotonic()
+        log_path = tmp / "console.log"
+        peak_rss = 0
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            root = psutil.Process(proc.pid)
+            console = None
+            while proc.poll() is None:  # psutil cross-check of the peak RSS, every 0.25 s
+                try:
+                    if console is None:
+                        console = next((p for p in [root, *root.children(recursive=True)] if is_console(p)), None)
+                    if console is not None:
+                        peak_rss = max(peak_rss, console.memory_info().rss)
+                except psutil.Error:
+                    pass
+                time.sleep(0.25)
+        wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0 or not stats_out.exists():
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"console failed ({proc.returncode}):\n{tail}")
+        stats = json.loads(stats_out.read_text())
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        result = {
+            "app": stats,
+            "children_cpu_cores": round(cpu / wall, 2),
+            "children_wall_s": round(wall, 2),
+            "sampled_peak_rss_mb": round(peak_rss / 2**20, 1),
+            "load_avg_at_start": [round(x, 2) for x in load],
+        }
+        if face_onset is not None:
+            result["probe"] = json.loads(probe_out.read_text()) if probe_out.exists() else None
+            result["store"] = store_breakdown(tmp / "home", face_onset)
+        return result
+
+
+def store_breakdown(home: Path, onset: float) -> dict:
+    """First analysed record and first timeline row with an analysed face, from the store."""
+    dbs = glob.glob(str(home / "sessions" / "*" / "session.db"))
+    if not dbs:
+        return {"error": "no session.db"}
+    db = sqlite3.connect(f"file:{dbs[0]}?mode=ro", uri=True)
+    try:
+        first = db.execute(
+            "SELECT media_time_s, captured_at FROM records WHERE dominant IS NOT NULL AND media_time_s >= ? "
+            "ORDER BY media_time_s LIMIT 1", (onset - 0.05,)).fetchone()
+        periods = [r[0] for r in db.execute("SELECT DISTINCT period FROM timeline ORDER BY period")]
+        row = None
+        if periods:
+            row = db.execute("SELECT t FROM timeline WHERE period = ? AND analysed > 0 ORDER BY t LIMIT 1",
+                             (periods[0],)).fetchone()
+        records = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    finally:
+        db.close()
+    return {
+        "records": records,
+        "first_record_media_s": first[0] if first else None,
+        "first_record_after_onset_s": round(first[0] - onset, 3) if first else None,
+        "timeline_period_s": periods[0] if periods else None,
+        "first_analysed_row_t": row[0] if row else None,
+    }
+
+
+# --- the instrumented child (face -> chart) --------------------------------------------
+
+
+def child_face(onset: float, probe_out: Path, argv: list[str]) -> int:
+    """Run the console with two probes: the first painted frame at/after ``onset`` (media
+    time) and the first chart redraw that shows an analysed expression."""
+    sys.path.insert(0, str(ROOT))
+    from crowdmood_gui import cli
+    from crowdmood_gui.ui.chart import EmotionChart
+    from crowdmood_gui.ui.video_view import VideoView
+
+    probe: dict = {"face_painted_wall": None, "face_media_s": None, "boxed_painted_wall": None,
+                   "chart_point_wall": None}
+    paint, redraw = VideoView.paintEvent, EmotionChart.redraw
+
+    def paint_event(self, event) -> None:
+        paint(self, event)
+        shown = getattr(self, "_event", None)
+        if shown is None:
+            return
+        if probe["face_painted_wall"] is None and shown.media_time_s >= onset - 1e-3:
+            probe["face_painted_wall"] = time.time()
+            probe["face_media_s"] = shown.media_time_s
+        if probe["boxed_painted_wall"] is None and shown.tracks and shown.media_time_s >= onset - 1e-3:
+            probe["boxed_painted_wall"] = time.time()
+
+    def chart_redraw(self) -> None:
+        redraw(self)
+        if probe["chart_point_wall"] is None:
+            for curve in self._curves.values():
+                _, y = curve.getOriginalDataset()
+                if y is not None and np.isfinite(np.asarray(y, dtype=float)).any():
+                    probe["chart_point_wall"] = time.time()
+                    break
+
+    VideoView.paintEvent = paint_event
+    EmotionChart.redraw = chart_redraw
+    code = cli.main(argv)
+    probe_out.write_text(json.dumps(probe))
+    return code
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def summarise_live(name: str, run: dict) -> dict:
+    app = run["app"]
+    return {
+        "source": name,
+        "display_fps": app.get("display_fps"),
+        "detection_hz": app.get("detection_fps"),
+        "latency_p50_ms": app.get("latency_p50_ms"),
+        "latency_p95_ms": app.get("latency_p95_ms"),
+        "cpu_cores_app": app.get("cpu_cores"),
+        "cpu_cores_children": run["children_cpu_cores"],
+        "peak_rss_mb_app": app.get("peak_rss_mb"),
+        "peak_rss_mb_sampled": run["sampled_peak_rss_mb"],
+        "start_to_first_frame_s": app.get("start_to_first_frame_s"),
+        "records_analysed": app.get("records_analysed"),
+        "load_avg_1m": run["load_avg_at_start"][0],
+    }
+
+
+def summarise_face(runs: list[dict]) -> dict:
+    values, boxed, sampled = [], [], []
+    for run in runs:
+        p = run.get("probe") or {}
+        if p.get("face_painted_wall") and p.get("chart_point_wall"):
+            values.append(p["chart_point_wall"] - p["face_painted_wall"])
+        if p.get("face_painted_wall") and p.get("boxed_painted_wall"):
+            boxed.append(p["boxed_painted_wall"] - p["face_painted_wall"])
+        s = run.get("store") or {}
+        if s.get("first_record_after_onset_s") is not None:
+            sampled.append(s["first_record_after_onset_s"])
+    r = lambda xs: [round(x, 3) for x in xs]  # noqa: E731
+    return {
+        "face_to_chart_s": r(values),
+        "face_to_chart_median_s": round(statistics.median(values), 3) if values else None,
+        "face_to_chart_max_s": round(max(values), 3) if values else None,
+        "face_to_boxed_s": r(boxed),
+        "first_record_after_onset_media_s": r(sampled),
+        "start_to_first_frame_s": [run["app"].get("start_to_first_frame_s") for run in runs],
+    }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def code_version() -> str:
+    """The commit measured (``BENCH_COMMIT`` for an exported tree without .git)."""
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "crowdmood_gui"],
+                               capture_output=True, text=True).stdout.strip()
+        return commit + (" + uncommitted changes in crowdmood_gui/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get("BENCH_COMMIT", "unknown")
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-face":
+        onset, probe_out = float(sys.argv[2]), Path(sys.argv[4])
+        return child_face(onset, probe_out, sys.argv[6:])
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30.0, help="--exit-after for the 640x360 and 1280x720 runs")
+    parser.add_argument("--face-runs", type=int, default=3)
+    parser.add_argument("--platform", choices=("xvfb", "offscreen"), default="xvfb")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    if args.platform == "xvfb" and not shutil.which("xvfb-run"):
+        parser.error("xvfb-run not found; use --platform offscreen")
+
+    result: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "code": code_version(),
+        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version()},
+        "load_avg_before": [round(x, 2) for x in os.getloadavg()],
+        "platform": f"xvfb-run ({XVFB_SCREEN})" if args.platform == "xvfb" else "QT_QPA_PLATFORM=offscreen",
+        "seconds": args.seconds,
+    }
+    with tempfile.TemporaryDirectory(prefix="crowdmood-bench-") as tmp:
+        sources = build_sources(Path(tmp))
+        result["sources"] = {k: v["desc"] for k, v in sources.items()}
+        raw: dict = {}
+        live = []
+        for name in ("640x360", "1280x720"):
+            print(f"running {name} for {args.seconds:g} s ...", file=sys.stderr, flush=True)
+            raw[name] = run_console(sources[name]["path"], args.seconds, args.platform)
+            live.append(summarise_live(name, raw[name]))
+        face = sources["face"]
+        face_runs = []
+        for i in range(args.face_runs):
+            print(f"face run {i + 1}/{args.face_runs} ...", file=sys.stderr, flush=True)
+            face_runs.append(run_console(face["path"], face["onset_s"] + 7.0, args.platform, ["--no-loop"],
+                                         face_onset=face["onset_s"]))
+        raw["face"] = face_runs
+    result["live"] = live
+    result["face_to_chart"] = summarise_face(face_runs)
+    result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["raw"] = raw
+
+    keys = [k for k in live[0] if k != "source"]
+    width = max(map(len, keys))
+    print(f"{'':<{width}}  " + "  ".join(f"{row['source']:>10}" for row in live))
+    for key in keys:
+        print(f"{key:<{width}}  " + "  ".join(f"{str(row[key]):>10}" for row in live))
+    print()
+    for key, value in result["face_to_chart"].items():
+        print(f"{key:<{width}}  {value}")
+    print(f"{'load_avg before/after':<{width}}  {result['load_avg_before']} / {result['load_avg_after']}")
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
