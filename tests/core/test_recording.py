@@ -43,14 +43,23 @@ def test_recorder_caps_rate_and_size_and_the_index_reads_back(tmp_path):
 
 
 def test_write_never_blocks_the_display_thread(tmp_path):
+    import threading
+
     session = create_session(load_config(), "drop")
     rec = SessionRecorder(session, fps_cap=1000, queue_size=2)
-    started = time.perf_counter()
-    results = [rec.write(_event(i, i / 1000, 1920, 1080)) for i in range(200)]
-    elapsed = time.perf_counter() - started
+    disk_stalled = threading.Event()
+    real_write = rec._encode_and_write
+    rec._encode_and_write = lambda event: (disk_stalled.wait(30), real_write(event))  # a stalled disk
+    results = []
+    display = threading.Thread(target=lambda: results.extend(rec.write(_event(i, i / 1000, 640, 360)) for i in range(200)))
+    display.start()
+    display.join(10)  # would hang if write() waited for the stalled recorder
+    finished = not display.is_alive()
+    disk_stalled.set()
     rec.close()
-    assert elapsed < 0.2  # 200 calls; encoding happens elsewhere
-    assert results.count(False) > 0 and rec.stats.frames_dropped_queue > 0
+    assert finished, "write() blocked the display thread"
+    assert len(results) == 200 and results.count(True) <= 3  # the queue (2) and the frame in hand
+    assert rec.stats.frames_dropped_queue == results.count(False)
 
 
 def test_recover_indexes_an_unindexed_tail_and_cuts_a_torn_frame(tmp_path):

@@ -127,7 +127,7 @@ def test_listing_and_import_run_off_the_gui_thread(qtbot, two_sessions, monkeypa
     started = time.monotonic()
     browser = SessionBrowser(config)
     qtbot.addWidget(browser)
-    assert time.monotonic() - started < 1.0 and browser.busy
+    assert time.monotonic() - started < 3.0 and browser.busy  # the listing is held for 5 s
     assert browser.table.rowCount() == 0 and "Reading" in browser.summary.text()
     release.set()
     settle(qtbot, browser)

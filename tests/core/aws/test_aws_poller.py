@@ -167,7 +167,7 @@ def test_errors_are_reported_and_backed_off(world):
     poller.start()
     time.sleep(0.3)
     started = time.monotonic()
-    assert poller.stop(2.0) and time.monotonic() - started < 1.0
+    assert poller.stop(2.0) and time.monotonic() - started < 1.9  # not the full 2 s timeout
     assert poller.polls < 6  # backed off (0.05 s interval, doubling), not hammering
     assert len(errors) == 1  # one message per outage
 
