@@ -37,18 +37,14 @@ from crowdmood_gui.core.detection import FaceDetector  # noqa: E402
 from crowdmood_gui.core.expression import ExpressionModel  # noqa: E402
 from crowdmood_gui.core.pipeline import Pipeline  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import read_frames  # noqa: E402
+
 DEFAULT_SOURCE = ROOT / "resources" / "demo" / "demo.mp4"
 
 
 def make_long_video(source: Path, repeat: int, out: Path, fps: float = 24.0) -> Path:
-    cap = cv2.VideoCapture(str(source))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    frames = read_frames(source)
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     for _ in range(repeat):

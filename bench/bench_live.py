@@ -56,7 +56,8 @@ import cv2
 import numpy as np
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import ROOT, code_version, cpu_model, read_frames  # noqa: E402
 DEMO = ROOT / "resources" / "demo" / "demo.mp4"
 NO_FACE = ROOT / "tests" / "data" / "no_face.mp4"
 XVFB_SCREEN = "-screen 0 1600x900x24"
@@ -65,20 +66,6 @@ FACE_FREE_S = 3.0
 
 
 # --- sources ---------------------------------------------------------------------------
-
-
-def read_frames(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    if not frames:
-        raise SystemExit(f"cannot read {path}")
-    return frames
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> Path:
@@ -308,28 +295,6 @@ def summarise_face(runs: list[dict]) -> dict:
         "first_record_after_onset_media_s": r(sampled),
         "start_to_first_frame_s": [run["app"].get("start_to_first_frame_s") for run in runs],
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def code_version() -> str:
-    """The commit measured (``BENCH_COMMIT`` for an exported tree without .git)."""
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "crowdmood_gui"],
-                               capture_output=True, text=True).stdout.strip()
-        return commit + (" + uncommitted changes in crowdmood_gui/" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("BENCH_COMMIT", "unknown")
 
 
 def main() -> int:

@@ -38,7 +38,8 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import ROOT, code_version, cpu_model  # noqa: E402
 DEFAULT_SOURCE = ROOT / "resources" / "demo" / "demo.mp4"
 XVFB_SCREEN = "-screen 0 1600x900x24"
 
@@ -125,18 +126,6 @@ def summarise(samples: list[dict], minutes: float, tolerance: int, interval: flo
         fit = statistics.linear_regression([s["t_s"] / 60.0 for s in warm], [s["rss_mb"] for s in warm])
         out["rss_slope_mb_per_min"] = round(fit.slope, 3)
     return out
-
-
-def code_version() -> str:
-    """The commit measured (``BENCH_COMMIT`` for an exported tree without .git)."""
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "crowdmood_gui"],
-                               capture_output=True, text=True).stdout.strip()
-        return commit + (" + uncommitted changes in crowdmood_gui/" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("BENCH_COMMIT", "unknown")
 
 
 def main() -> int:
@@ -235,16 +224,6 @@ def resummarise(path: Path, tolerance: int, json_out: Path | None) -> int:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=2) + "\n")
     return 0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":
