@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from crowdmood_gui.core.emotions import EMOTION_COLOURS
@@ -45,11 +45,13 @@ class _Tile(QFrame):
         layout.addWidget(self.image, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.caption)
 
+    border: QColor | None = None  # the expression's colour, drawn in paintEvent
+
     def show_face(self, face: RecentFace | None) -> None:
         if face is None:
             self.image.clear()
             self.caption.clear()
-            self.setStyleSheet("")
+            self.border = None
             self.setVisible(False)
             return
         colour = EMOTION_COLOURS.get(face.dominant or "", UNKNOWN_COLOUR)
@@ -59,8 +61,21 @@ class _Tile(QFrame):
             self.image.setText("?")
         track = f"#{face.track_id} " if face.track_id is not None else ""
         self.caption.setText(f"{track}{(face.dominant or 'no face').lower()}")
-        self.setStyleSheet(f"_Tile {{ border: 2px solid {colour}; border-radius: 4px; }}")
+        # A painted border, not a per-record style sheet: every record shifts all the tiles,
+        # and re-polishing twelve widgets per record is wasted work for a 2 px frame.
+        self.border = QColor(colour)
         self.setVisible(True)
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().paintEvent(event)
+        if self.border is None:
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(self.border, 2))
+        painter.drawRoundedRect(QRectF(self.rect()).adjusted(1, 1, -1, -1), 4, 4)
+        painter.end()
 
 
 class RecentFacesStrip(QWidget):

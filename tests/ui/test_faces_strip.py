@@ -37,6 +37,12 @@ def test_tile_shows_the_dominant_expression(qtbot):
     strip.add_record(record(5, "CALM", thumb=False))
     captions = [t.caption.text() for t in strip._tiles if t.isVisible()]
     assert captions == ["#5 calm", "#4 surprised"]
+    from crowdmood_gui.core.emotions import EMOTION_COLOURS
+
+    tiles = [t for t in strip._tiles if t.isVisible()]
+    assert [t.border.name().upper() for t in tiles] == [EMOTION_COLOURS["CALM"], EMOTION_COLOURS["SURPRISED"]]
+    image = tiles[1].grab().toImage()  # the border is painted in the expression's colour
+    assert image.pixelColor(image.width() // 2, 1).name().upper() == EMOTION_COLOURS["SURPRISED"]
 
 
 def test_privacy_switch_clears_and_ignores_until_switched_on(qtbot):
