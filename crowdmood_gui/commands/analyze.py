@@ -141,39 +141,30 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-class _Collector:
-    """Keeps source failures for the exit code; everything else goes to the store."""
-
-    def __init__(self) -> None:
-        self.failure: str | None = None
-        self.errors: list[str] = []
-        self.records: list = []
-
-    def on_frame(self, event) -> None: ...
-
-    def on_record(self, event) -> None:
-        self.records.append((event.record, event.media_time_s))
-
-    def on_timeline(self, period_s, rows) -> None: ...
-
-    def on_stats(self, event) -> None: ...
-
-    def on_source(self, event) -> None:
-        if event.state == "failed":
-            self.failure = event.message
-
-    def on_error(self, event) -> None:
-        self.errors.append(event.message)
-
-    def on_finished(self) -> None: ...
-
-
 def analyze_video(args: argparse.Namespace, path: Path) -> int:
     from crowdmood_gui.core.capture import SourceSpec, open_source
     from crowdmood_gui.core.config import load_config
     from crowdmood_gui.core.export import write_faces_csv, write_timeline_csv
-    from crowdmood_gui.core.pipeline import Pipeline
+    from crowdmood_gui.core.pipeline import NullObserver, Pipeline
     from crowdmood_gui.core.store import SessionStore
+
+    class Collector(NullObserver):
+        """Keeps the records for the CSVs, and failures for the exit code."""
+
+        def __init__(self) -> None:
+            self.failure: str | None = None
+            self.errors: list[str] = []
+            self.records: list = []
+
+        def on_record(self, event) -> None:
+            self.records.append((event.record, event.media_time_s))
+
+        def on_source(self, event) -> None:
+            if event.state == "failed":
+                self.failure = event.message
+
+        def on_error(self, event) -> None:
+            self.errors.append(event.message)
 
     # Before minutes of analysis: an output that cannot be written is a user error now.
     for target in (args.out, args.faces_out):
@@ -211,7 +202,7 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
     else:
         store = SessionStore(None)
 
-    collector = _Collector()
+    collector = Collector()
     pipeline = Pipeline(config, collector, realtime=False, store=store, session_name=args.session,
                         frame_tap=recorder.write if recorder is not None else None)
     enabled = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
