@@ -83,3 +83,26 @@ class CallRecorder:
     @property
     def datums(self) -> list[dict[str, Any]]:
         return [d for call in self.calls for d in call.get("MetricData", [])]
+
+
+class MotoWorld:
+    """moto S3 (bucket made), DynamoDB (faces table made) and CloudWatch, Rekognition through
+    a Stubber, and the handler's ``Clients`` over them. Use inside ``mock_aws()``."""
+
+    def __init__(self) -> None:
+        from handler import Clients  # lambda/ is on sys.path only once a conftest ran
+
+        self.s3 = boto3.client("s3", region_name="us-east-1")
+        self.ddb = boto3.client("dynamodb", region_name="us-east-1")
+        self.cw = boto3.client("cloudwatch", region_name="us-east-1")
+        self.rek, self.stub = rekognition_stub()
+        self.s3.create_bucket(Bucket=BUCKET)
+        create_faces_table(self.ddb)
+        self.clients = Clients(s3=self.s3, dynamodb=self.ddb, cloudwatch=self.cw, rekognition=self.rek)
+
+    def put_crop(self, key: str, meta) -> None:
+        """A crop as the console uploads it (``meta``: a CaptureMeta, or None for none)."""
+        self.s3.put_object(
+            Bucket=BUCKET, Key=key, Body=b"\xff\xd8jpeg", ContentType="image/jpeg",
+            Metadata=meta.to_s3_metadata() if meta else {},
+        )

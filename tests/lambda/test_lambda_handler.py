@@ -17,10 +17,9 @@ from aws_fixtures import (
     NAMESPACE,
     TABLE,
     CallRecorder,
-    create_faces_table,
+    MotoWorld,
     expect_detect,
     load_event,
-    rekognition_stub,
 )
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.records import CaptureMeta
@@ -33,23 +32,11 @@ CAPTURE2 = datetime(2026, 5, 1, 12, 30, 12, 900000, tzinfo=UTC)
 NOW = datetime(2026, 5, 1, 12, 30, 15, tzinfo=UTC)
 
 
-class Env:
+class Env(MotoWorld):
     def __init__(self):
-        self.s3 = boto3.client("s3", region_name="us-east-1")
-        self.ddb = boto3.client("dynamodb", region_name="us-east-1")
-        self.cw = boto3.client("cloudwatch", region_name="us-east-1")
-        self.rek, self.stub = rekognition_stub()
-        self.s3.create_bucket(Bucket=BUCKET)
-        create_faces_table(self.ddb)
+        super().__init__()
         self.metrics = CallRecorder(self.cw, "PutMetricData")
-        self.clients = Clients(s3=self.s3, dynamodb=self.ddb, cloudwatch=self.cw, rekognition=self.rek)
         self.settings = Settings()
-
-    def put_crop(self, key, meta: CaptureMeta | None):
-        self.s3.put_object(
-            Bucket=BUCKET, Key=key, Body=b"\xff\xd8jpeg", ContentType="image/jpeg",
-            Metadata=meta.to_s3_metadata() if meta else {},
-        )
 
     def item(self, key):
         table = boto3.resource("dynamodb", region_name="us-east-1").Table(TABLE)

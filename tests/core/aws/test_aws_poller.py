@@ -10,11 +10,11 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from aws_fixtures import BUCKET, NAMESPACE, TABLE, CallRecorder, create_faces_table, expect_detect, load_event, rekognition_stub
+from aws_fixtures import BUCKET, NAMESPACE, TABLE, CallRecorder, MotoWorld, expect_detect, load_event
 from crowdmood_gui.core.aws.poller import ResultsPoller, align_down, align_up, metric_queries, rows_from_results
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.records import SESSION_INDEX, CaptureMeta
-from handler import Clients, Settings, handle
+from handler import Settings, handle
 
 START = datetime(2026, 5, 1, 12, 30, 0, tzinfo=UTC)
 NOW = datetime(2026, 5, 1, 12, 30, 44, 300000, tzinfo=UTC)
@@ -76,20 +76,11 @@ def test_rows_from_unaligned_timestamps_are_bucketed():
     assert rows[0].t == 10.0
 
 
-class World:
-    """moto S3/DynamoDB/CloudWatch with the real handler writing them."""
-
-    def __init__(self):
-        self.s3 = boto3.client("s3", region_name="us-east-1")
-        self.ddb = boto3.client("dynamodb", region_name="us-east-1")
-        self.cw = boto3.client("cloudwatch", region_name="us-east-1")
-        self.rek, self.stub = rekognition_stub()
-        self.s3.create_bucket(Bucket=BUCKET)
-        create_faces_table(self.ddb)
-        self.clients = Clients(s3=self.s3, dynamodb=self.ddb, cloudwatch=self.cw, rekognition=self.rek)
+class World(MotoWorld):
+    """The moto world with the real handler writing it."""
 
     def analyse(self, key, meta, response="detect_faces_two_faces.json"):
-        self.s3.put_object(Bucket=BUCKET, Key=key, Body=b"jpeg", Metadata=meta.to_s3_metadata())
+        self.put_crop(key, meta)
         event = load_event("s3_put_duplicate.json")
         event["Records"][0]["s3"]["object"]["key"] = key.replace(" ", "+")
         expect_detect(self.stub, BUCKET, key, response)
