@@ -339,43 +339,52 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
         def reopen() -> cv2.VideoCapture:
             return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
 
-        cap = reopen()
-        if not cap.isOpened():
-            raise _file_open_error(path)
-        ok, first = _safe_read(cap)
-        if not ok:
-            cap.release()
-            raise InputError(f"{path} is corrupt or truncated: no frame could be decoded")
+        cap, first = _open_first_frame(
+            reopen, lambda: _file_open_error(path), f"{path} is corrupt or truncated: no frame could be decoded")
         return FrameSource(spec, cap, first, loop=loop, open_timeout_s=open_timeout_s, reopen=reopen)
 
     if spec.kind == "camera":
         index = spec.camera_index
         assert index is not None
-        cap = _camera_capture(index)
-        if not cap.isOpened():
+
+        def camera_error() -> InputError:
             found = probe_camera_indices()
             hint = f" (cameras found: {', '.join(map(str, found))})" if found else " (no camera found)"
-            raise InputError(f"no camera at index {index}{hint}")
-        ok, first = _safe_read(cap)
-        if not ok:
-            cap.release()
-            raise InputError(f"camera {index} opened but sent no frame (is another program using it?)")
-        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s,
-                           reopen=lambda: _camera_capture(index))
+            return InputError(f"no camera at index {index}{hint}")
+
+        def reopen() -> cv2.VideoCapture:
+            return _camera_capture(index)
+
+        cap, first = _open_first_frame(
+            reopen, camera_error, f"camera {index} opened but sent no frame (is another program using it?)")
+        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
 
     url = spec.url
     assert url is not None
     shown = spec.display_name
-    cap = _url_capture(url, open_timeout_s)
+
+    def reopen() -> cv2.VideoCapture:
+        return _url_capture(url, open_timeout_s)
+
+    cap, first = _open_first_frame(
+        reopen, lambda: InputError(f"could not connect to {shown} within {timeout_text}"),
+        f"connected to {shown} but received no frame within {timeout_text}")
+    return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
+
+
+def _open_first_frame(reopen: Callable[[], cv2.VideoCapture], cannot_open: Callable[[], InputError],
+                      no_frame: str) -> tuple[cv2.VideoCapture, np.ndarray]:
+    """Open a capture and decode its first frame, or raise. ``cannot_open`` builds the
+    error only when needed (the camera's message probes the other indices)."""
+    cap = reopen()
     if not cap.isOpened():
         cap.release()
-        raise InputError(f"could not connect to {shown} within {timeout_text}")
+        raise cannot_open()
     ok, first = _safe_read(cap)
     if not ok:
         cap.release()
-        raise InputError(f"connected to {shown} but received no frame within {timeout_text}")
-    return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s,
-                       reopen=lambda: _url_capture(url, open_timeout_s))
+        raise InputError(no_frame)
+    return cap, first
 
 
 def _safe_read(cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None]:
