@@ -43,6 +43,9 @@ def test_tile_shows_the_dominant_expression(qtbot):
     assert [t.border.name().upper() for t in tiles] == [EMOTION_COLOURS["CALM"], EMOTION_COLOURS["SURPRISED"]]
     image = tiles[1].grab().toImage()  # the border is painted in the expression's colour
     assert image.pixelColor(image.width() // 2, 1).name().upper() == EMOTION_COLOURS["SURPRISED"]
+    thumb = tiles[1].image.grab().toImage()  # the face itself: the grey test crop, centred
+    assert thumb.pixelColor(thumb.width() // 2, thumb.height() // 2).name() == "#c8c8c8"
+    assert tiles[0].image.pixmap is None and tiles[0].image.text == "?"  # no crop: a "?"
 
 
 def test_privacy_switch_clears_and_ignores_until_switched_on(qtbot):
@@ -56,3 +59,50 @@ def test_privacy_switch_clears_and_ignores_until_switched_on(qtbot):
     strip.set_showing(True)
     strip.add_record(record(3))
     assert [f.track_id for f in strip.faces] == [3]
+
+
+def _heap_in_use_bytes() -> int | None:
+    """glibc's allocated heap bytes (mallinfo2), or None off glibc."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallinfo2 = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = MallInfo2
+    info = mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
+def test_painting_many_faces_keeps_no_thumbnail_behind(qtbot):
+    # A QLabel showing a pixmap puts a copy in the process-wide QPixmapCache (10 MB) for
+    # every new pixmap it paints: over a booth day the strip filled that cache with old
+    # faces (+0.4 MB/min in the soak). Tiles paint their pixmap themselves; 400 faces
+    # painted must leave the heap where 12 are (a cached copy each would be ~8 MB).
+    import pytest
+
+    if _heap_in_use_bytes() is None:
+        pytest.skip("needs glibc's mallinfo2")
+    strip = RecentFacesStrip(max_faces=12)
+    qtbot.addWidget(strip)
+    strip.show()
+
+    def add_and_paint(i):
+        event = record(i)
+        event.thumbnail[:] = np.random.default_rng(i).integers(0, 255, event.thumbnail.shape, dtype=np.uint8)
+        strip.add_record(event)
+        strip.grab()  # paints every visible tile now, as the screen would
+
+    for i in range(50):  # warm up: every tile, font and style cache in use
+        add_and_paint(i)
+    before = _heap_in_use_bytes()
+    for i in range(50, 450):
+        add_and_paint(i)
+    grown_mb = (_heap_in_use_bytes() - before) / 1e6
+    print(f"heap grew {grown_mb:.2f} MB over 400 faces")
+    assert grown_mb < 1.5, f"heap grew {grown_mb:.1f} MB over 400 faces"
