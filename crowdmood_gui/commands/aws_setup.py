@@ -1,4 +1,5 @@
-"""``crowdmood setup`` and ``crowdmood teardown``: the Setup wizard's twins for scripts and tests.
+"""``crowdmood setup`` and ``crowdmood teardown``: the Setup wizard's twins for scripts and tests;
+``crowdmood aws-redrive``: give the Lambda another go at the events it failed on.
 
 Same :class:`~crowdmood_gui.core.aws.provision.Provisioner` as the wizard; one progress
 line per step on stderr; exit 0 on success, 2 with one clear line otherwise. Without
@@ -20,8 +21,8 @@ def add_parser(subparsers) -> None:
     setup = subparsers.add_parser(
         "setup",
         help="create (or adopt) the AWS resources of the cloud backend",
-        description="Create or adopt the S3 bucket, DynamoDB table, IAM role, Lambda, log group and "
-        "CloudWatch dashboard of the AWS backend, verify them, and write their names to the config.",
+        description="Create or adopt the S3 bucket, DynamoDB table, IAM role, Lambda, its failure queue, "
+        "log group and CloudWatch dashboard of the AWS backend, verify them, and write their names to the config.",
     )
     _common(setup, add_config_arguments)
     setup.add_argument("--no-verify", action="store_true", help="skip uploading the test face and waiting for its result")
@@ -38,6 +39,22 @@ def add_parser(subparsers) -> None:
     )
     _common(teardown, add_config_arguments)
     teardown.set_defaults(func=run_teardown)
+
+    redrive = subparsers.add_parser(
+        "aws-redrive",
+        help="re-run the Lambda on the events it failed on (kept in the failure queue)",
+        description="S3 invokes the Lambda asynchronously; when an analysis still fails after AWS's two "
+        "retries, its event is kept in the queue <function>-failed (14 days) instead of being lost. "
+        "This command re-invokes the function asynchronously with each kept S3 event and deletes a "
+        "message only once its invoke was accepted; a message that is not a failure record of this "
+        "function is left in the queue and reported. Exit 0 when everything was redriven, 2 otherwise.",
+    )
+    add_config_arguments(redrive)
+    redrive.add_argument("--region", help="AWS region (default: the config, then AWS_REGION / the profile's region)")
+    redrive.add_argument("--profile", help="AWS profile (default: the config, then the standard credential chain)")
+    redrive.add_argument("--name-suffix", metavar="S", help="suffix of the resource names (default: the config's names)")
+    redrive.add_argument("--limit", type=int, metavar="N", help="redrive at most N events this run (default: all)")
+    redrive.set_defaults(func=run_redrive)
 
 
 def _common(parser: argparse.ArgumentParser, add_config_arguments) -> None:
@@ -82,7 +99,7 @@ def _context(args):
 
 def run_setup(args) -> int:
     from crowdmood_gui.core.aws.naming import default_names
-    from crowdmood_gui.core.aws.provision import Provisioner, finish_setup, operator_policy_for
+    from crowdmood_gui.core.aws.provision import REDRIVE_HINT, Provisioner, finish_setup, operator_policy_for
     from crowdmood_gui.core.aws.regions import whoami
 
     config, session, names, _ = _context(args)
@@ -112,10 +129,14 @@ def run_setup(args) -> int:
     print("Minimal IAM policy for the console operator's own user (attach it instead of admin rights):")
     print(operator_policy_for(session, names, identity.account))
     if not args.no_verify:
-        result = provisioner.verify(timeout_s=args.verify_timeout)
+        result = provisioner.verify(timeout_s=args.verify_timeout)  # logs the failed analyses waiting
         if not result.ok:
             _err(f"crowdmood: error: verification failed: {result.message}")
             return 2
+    else:
+        waiting = provisioner.failed_waiting()
+        if waiting:
+            _err(f"{waiting} failed analyses waiting: {REDRIVE_HINT}")
     return 0
 
 
@@ -145,5 +166,35 @@ def run_teardown(args) -> int:
     if not report.ok:
         left = ", ".join(f"{s.title} ({s.resource})" for s in report.failed)
         _err(f"crowdmood: error: teardown incomplete; still there: {left}: run it again or delete them in the AWS console")
+        return 2
+    return 0
+
+
+def run_redrive(args) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from crowdmood_gui.core.aws import redrive
+    from crowdmood_gui.core.aws.clients import client, describe_aws_error
+    from crowdmood_gui.core.aws.naming import ResourceNames
+    from crowdmood_gui.core.aws.provision import StateFile
+
+    if args.limit is not None and args.limit < 1:
+        raise CrowdMoodError("--limit must be at least 1")
+    _, session, names, _ = _context(args)
+    if names is None:
+        recorded = [d for d in StateFile().deployments() if d.get("region") == session.region_name]
+        if len(recorded) != 1:
+            raise CrowdMoodError(f"no AWS setup found for {session.region_name}: run crowdmood setup (or pass --name-suffix)")
+        names = ResourceNames.from_dict(recorded[0]["names"])
+    sqs, lam = client(session, "sqs"), client(session, "lambda")
+    queue_url = redrive.failure_queue_url(sqs, names.failure_queue)
+    try:
+        report = redrive.redrive(sqs, lam, queue_url, names.function, log=_err, limit=args.limit)
+        left = redrive.messages_waiting(sqs, queue_url)
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(describe_aws_error(exc)) from None
+    print(f"{report.summary()}; {left} message(s) left in {names.failure_queue}")
+    if not report.ok:
+        _err(f"crowdmood: error: {report.kept} event(s) could not be redriven and stay in the queue (reasons above)")
         return 2
     return 0

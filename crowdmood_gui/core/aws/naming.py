@@ -39,6 +39,15 @@ class ResourceNames:
         return f"/aws/lambda/{self.function}"
 
     @property
+    def failure_queue(self) -> str:
+        """The SQS queue that keeps the events the Lambda failed on (its on-failure destination).
+
+        Derived, like the log group: a function name (<= 64 of [A-Za-z0-9_-]) plus
+        ``-failed`` is always a valid queue name (<= 80 of the same characters).
+        """
+        return f"{self.function}-failed"
+
+    @property
     def policy_name(self) -> str:
         """The role's one inline policy."""
         return f"{self.role}-policy"

@@ -31,6 +31,14 @@ def log_group_arn(names: ResourceNames, region: str, account: str) -> str:
     return f"arn:aws:logs:{region}:{account}:log-group:{names.log_group}"
 
 
+def failure_queue_arn(names: ResourceNames, region: str, account: str) -> str:
+    return f"arn:aws:sqs:{region}:{account}:{names.failure_queue}"
+
+
+def function_arn(names: ResourceNames, region: str, account: str) -> str:
+    return f"arn:aws:lambda:{region}:{account}:function:{names.function}"
+
+
 def lambda_trust_policy() -> dict[str, Any]:
     return {
         "Version": VERSION,
@@ -84,12 +92,22 @@ def lambda_inline_policy(names: ResourceNames, region: str, account: str) -> dic
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": [log_arn, f"{log_arn}:*"],
             },
+            {
+                # Lambda sends the on-failure record of an async invocation (retries
+                # exhausted) with the function's own role: this queue only, send only.
+                "Sid": "KeepFailedEvents",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": failure_queue_arn(names, region, account),
+            },
         ],
     }
 
 
 def operator_policy(names: ResourceNames, region: str, account: str) -> dict[str, Any]:
-    """The console's needs at run time (upload crops, read results and metrics)."""
+    """The console's needs at run time (upload crops, read results and metrics, redrive
+    failed analyses). Creating the stack is not in it: whoever runs ``crowdmood setup``
+    needs the create/delete rights of every service involved."""
     table = table_arn(names, region, account)
     return {
         "Version": VERSION,
@@ -103,6 +121,26 @@ def operator_policy(names: ResourceNames, region: str, account: str) -> dict[str
             },
             {"Sid": "ReadMetrics", "Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
             {"Sid": "WhoAmI", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+            {
+                # ``crowdmood aws-redrive`` and setup's "failed analyses waiting" count. Kept
+                # messages are made visible again at once (ChangeMessageVisibility).
+                "Sid": "RedriveFailedAnalyses",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:GetQueueUrl",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                "Resource": failure_queue_arn(names, region, account),
+            },
+            {
+                "Sid": "ReinvokeFailedAnalyses",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": function_arn(names, region, account),
+            },
         ],
     }
 

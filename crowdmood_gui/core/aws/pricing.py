@@ -79,5 +79,8 @@ def estimate_cost_per_hour(
         ("DynamoDB queries", polls_per_hour * PRICE_DDB_READ),
         ("S3 PUT requests", images * PRICE_S3_PUT),
         ("Lambda", images * (PRICE_LAMBDA_REQUEST + LAMBDA_SECONDS_PER_IMAGE * LAMBDA_MEMORY_GB * PRICE_LAMBDA_GB_SECOND)),
+        # Only events that failed every retry are sent there: far inside the SQS free tier
+        # (1 M requests a month), so $0 at this volume.
+        ("SQS failure queue (free tier)", 0.0),
     )
     return CostEstimate(images_per_hour=images, capped_by_budget=capped, lines=lines)

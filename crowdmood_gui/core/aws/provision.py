@@ -26,6 +26,7 @@ from crowdmood_gui.core.aws import policies
 from crowdmood_gui.core.aws.clients import client, describe_aws_error
 from crowdmood_gui.core.aws.lambda_zip import HANDLER, build_lambda_zip, code_sha256
 from crowdmood_gui.core.aws.naming import ResourceNames, validate_names
+from crowdmood_gui.core.aws.redrive import MISSING_QUEUE_CODES, messages_waiting
 from crowdmood_gui.core.config import RESOURCES_DIR, AppConfig, default_config_path, load_config, save_config
 from crowdmood_gui.core.errors import AwsError, CrowdMoodError
 from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, CaptureMeta
@@ -43,6 +44,13 @@ TLS_STATEMENT_SID = "DenyInsecureTransport"
 PERMISSION_SID = "crowdmood-s3-invoke"
 NOTIFICATION_ID = "crowdmood-faces-to-lambda"
 VERIFY_CAMERA = "setup-verify"
+# The failure queue and the function's async-invocation settings: AWS's own retries (2),
+# then the event goes to the queue instead of being dropped; kept 14 days (the SQS maximum)
+# for ``crowdmood aws-redrive``. 6 h is the longest an event may wait for a retry.
+FAILURE_RETENTION_S = 14 * 24 * 3600
+ASYNC_MAX_RETRIES = 2
+ASYNC_MAX_EVENT_AGE_S = 6 * 3600
+REDRIVE_HINT = "run crowdmood aws-redrive"
 
 # Step keys in setup order; teardown walks them backwards.
 STEPS: tuple[tuple[str, str], ...] = (
@@ -52,12 +60,13 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("log_group", "Lambda log group"),
     ("role", "IAM role for the Lambda"),
     ("function", "Lambda function"),
+    ("failure_queue", "Queue for failed analyses"),
     ("permission", "Permission for S3 to invoke the Lambda"),
     ("notification", "S3 notification to the Lambda"),
     ("dashboard", "CloudWatch dashboard"),
 )
 STEP_TITLES = dict(STEPS)
-TEARDOWN_ORDER = ("notification", "permission", "dashboard", "function", "role", "log_group", "bucket", "table")
+TEARDOWN_ORDER = ("notification", "permission", "dashboard", "function", "failure_queue", "role", "log_group", "bucket", "table")
 
 OK_STATUSES = frozenset({"created", "adopted", "checked", "deleted", "absent", "kept"})
 
@@ -159,6 +168,7 @@ class VerifyResult:
     item: dict[str, Any] | None = None
     metric_seen: bool = False
     elapsed_s: float = 0.0
+    failed_waiting: int | None = None  # messages in the failure queue (None: not known)
 
 
 # --- state file ------------------------------------------------------------------------
@@ -373,6 +383,7 @@ class Provisioner:
             "log_group": n.log_group,
             "role": n.role,
             "function": n.function,
+            "failure_queue": n.failure_queue,
             "permission": f"{n.function}/{PERMISSION_SID}",
             "notification": f"{n.bucket}/{NOTIFICATION_ID}",
             "dashboard": n.dashboard,
@@ -398,6 +409,11 @@ class Provisioner:
             PlannedResource("log_group", "CloudWatch Logs group", n.log_group, f"retention {self.log_retention_days} days"),
             PlannedResource("role", "IAM role", n.role, "trusted by Lambda; one inline least-privilege policy"),
             PlannedResource("function", "Lambda function", n.function, f"{LAMBDA_RUNTIME}, {LAMBDA_MEMORY_MB} MB, {LAMBDA_TIMEOUT_S} s, handler {HANDLER}"),
+            PlannedResource(
+                "failure_queue", "SQS queue", n.failure_queue,
+                f"on-failure destination of {n.function} after {ASYNC_MAX_RETRIES} retries, encrypted (SSE-SQS), "
+                f"kept {FAILURE_RETENTION_S // 86400} days for 'crowdmood aws-redrive'",
+            ),
             PlannedResource("permission", "Lambda permission", PERMISSION_SID, f"s3.amazonaws.com may invoke it for bucket {n.bucket}"),
             PlannedResource("notification", "S3 event notification", NOTIFICATION_ID, f"s3:ObjectCreated:* under '{n.prefix}' -> {n.function}"),
             PlannedResource("dashboard", "CloudWatch dashboard", n.dashboard, f"8 expressions + Faces, namespace {n.namespace}, 10 s period"),
@@ -418,6 +434,7 @@ class Provisioner:
             "log_group": self._step_log_group,
             "role": self._step_role,
             "function": self._step_function,
+            "failure_queue": self._step_failure_queue,
             "permission": self._step_permission,
             "notification": self._step_notification,
             "dashboard": self._step_dashboard,
@@ -727,8 +744,9 @@ class Provisioner:
             "Environment": {"Variables": {"FACES_TABLE": n.table, "FACES_PREFIX": n.prefix, "METRIC_NAMESPACE": n.namespace}},
         }
 
-    def _retry_role_propagation(self, call: Callable[[], Any]) -> Any:
-        """IAM is eventually consistent: a new role 'cannot be assumed' for a few seconds."""
+    def _retry_role_propagation(self, call: Callable[[], Any], *, symptom: str = "assume") -> Any:
+        """IAM is eventually consistent: a new role 'cannot be assumed' for a few seconds, and
+        a new policy statement is 'missing' (``symptom="permissions"``) for a few seconds."""
         deadline = self.clock() + self.propagation_timeout_s
         delay = 1.0
         while True:
@@ -736,10 +754,12 @@ class Provisioner:
                 return call()
             except ClientError as exc:
                 message = exc.response.get("Error", {}).get("Message", "")
-                if _code(exc) != "InvalidParameterValueException" or "assume" not in message.lower():
+                if _code(exc) != "InvalidParameterValueException" or symptom not in message.lower():
                     raise
                 if self.clock() + delay > deadline:
-                    raise StepFailed(f"the new IAM role is still not usable by Lambda after {self.propagation_timeout_s:.0f} s: run setup again in a minute") from None
+                    what = "the new IAM role is still not usable by Lambda" if symptom == "assume" else (
+                        f"Lambda still finds the role lacking ({message})")
+                    raise StepFailed(f"{what} after {self.propagation_timeout_s:.0f} s: run setup again in a minute") from None
                 self.log(f"waiting {delay:.0f} s for the IAM role to propagate…")
                 self._pause(delay)
                 delay = min(delay * 2, 10.0)
@@ -806,6 +826,84 @@ class Provisioner:
             cfg = self._wait_function_ready()
         self.function_arn = cfg["FunctionArn"]
         return status, changes
+
+    def _step_failure_queue(self) -> tuple[str, list[str]]:
+        """The queue the Lambda's failed async events go to, and the function's settings
+        that send them there (without it AWS drops an event after two retries)."""
+        sqs, lam = self._c("sqs"), self._c("lambda")
+        n = self.names
+        wanted = {"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": str(FAILURE_RETENTION_S)}
+        changes: list[str] = []
+        try:
+            url = sqs.get_queue_url(QueueName=n.failure_queue)["QueueUrl"]
+            status = "adopted"
+        except ClientError as exc:
+            if _code(exc) not in MISSING_QUEUE_CODES:
+                raise
+            try:
+                url = sqs.create_queue(QueueName=n.failure_queue, Attributes=wanted, tags={"crowdmood": "setup"})["QueueUrl"]
+            except ClientError as exc2:
+                if "QueueDeletedRecently" in _code(exc2):
+                    raise StepFailed(f"queue {n.failure_queue} was deleted less than 60 s ago: run setup again in a minute") from None
+                raise
+            self._made("failure_queue")
+            status = "created"
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        drifted = {k: v for k, v in wanted.items() if str(attrs.get(k, "")).lower() != v}
+        if drifted:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=drifted)
+            if "SqsManagedSseEnabled" in drifted:
+                changes.append("encryption (SSE-SQS) enabled")
+            if "MessageRetentionPeriod" in drifted:
+                changes.append(f"retention {FAILURE_RETENTION_S // 86400} days")
+        queue_arn = attrs["QueueArn"]
+        try:
+            current = lam.get_function_event_invoke_config(FunctionName=n.function)
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            current = None
+        if current is None or not self._invoke_config_matches(current, queue_arn):
+            destinations: dict[str, Any] = {"OnFailure": {"Destination": queue_arn}}
+            on_success = ((current or {}).get("DestinationConfig") or {}).get("OnSuccess") or {}
+            if on_success.get("Destination"):  # not ours: keep it
+                destinations["OnSuccess"] = {"Destination": on_success["Destination"]}
+            # Lambda checks that the role may sqs:SendMessage: the role step's new statement
+            # may take a few seconds to be visible.
+            self._retry_role_propagation(
+                lambda: lam.put_function_event_invoke_config(
+                    FunctionName=n.function,
+                    MaximumRetryAttempts=ASYNC_MAX_RETRIES,
+                    MaximumEventAgeInSeconds=ASYNC_MAX_EVENT_AGE_S,
+                    DestinationConfig=destinations,
+                ),
+                symptom="permissions",
+            )
+            if status == "adopted":
+                changes.append(f"{n.function} sends failed events here" if current is None else "async invocation settings fixed")
+        return status, changes
+
+    @staticmethod
+    def _invoke_config_matches(cfg: dict[str, Any], queue_arn: str) -> bool:
+        on_failure = ((cfg.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        return (
+            cfg.get("MaximumRetryAttempts") == ASYNC_MAX_RETRIES
+            and cfg.get("MaximumEventAgeInSeconds") == ASYNC_MAX_EVENT_AGE_S
+            and on_failure == queue_arn
+        )
+
+    def failed_waiting(self) -> int | None:
+        """Failed analyses waiting in the failure queue (None: no queue, or it cannot be read)."""
+        sqs = self._c("sqs")
+        try:
+            return messages_waiting(sqs, sqs.get_queue_url(QueueName=self.names.failure_queue)["QueueUrl"])
+        except ClientError as exc:
+            if _code(exc) not in MISSING_QUEUE_CODES:
+                self.log(f"cannot count the failed analyses waiting: {describe_aws_error(exc)}")
+            return None
+        except BotoCoreError as exc:
+            self.log(f"cannot count the failed analyses waiting: {describe_aws_error(exc)}")
+            return None
 
     def _function_arn(self) -> str:
         if self.function_arn is None:
@@ -933,6 +1031,7 @@ class Provisioner:
             "permission": self._delete_permission,
             "dashboard": self._delete_dashboard,
             "function": self._delete_function,
+            "failure_queue": self._delete_failure_queue,
             "role": self._delete_role,
             "log_group": self._delete_log_group,
             "bucket": self._delete_bucket,
@@ -1017,6 +1116,30 @@ class Provisioner:
             raise
         return True
 
+    def _delete_failure_queue(self) -> bool:
+        sqs = self._c("sqs")
+        try:
+            url = sqs.get_queue_url(QueueName=self.names.failure_queue)["QueueUrl"]
+        except ClientError as exc:
+            if _code(exc) in MISSING_QUEUE_CODES:
+                return False
+            raise
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"])["Attributes"]
+        # Deleting the function removes its invoke config; a function kept (adopted) must not
+        # keep pointing at a queue that is gone.
+        try:
+            cfg = self._c("lambda").get_function_event_invoke_config(FunctionName=self.names.function)
+            if ((cfg.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination") == attrs.get("QueueArn"):
+                self._c("lambda").delete_function_event_invoke_config(FunctionName=self.names.function)
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+        waiting = int(attrs.get("ApproximateNumberOfMessages", 0))
+        if waiting:
+            self.log(f"deleting {waiting} failed analyses that were never redriven (their crops go with the bucket)")
+        sqs.delete_queue(QueueUrl=url)
+        return True
+
     def _delete_role(self) -> bool:
         iam = self._c("iam")
         n = self.names
@@ -1090,11 +1213,29 @@ class Provisioner:
         image: Path = TEST_FACE,
         keep_object: bool = False,
     ) -> VerifyResult:
-        """Upload the bundled test face, wait for its DynamoDB item and its metric.
+        """Upload the bundled test face, wait for its DynamoDB item and its metric; then
+        count the failed analyses waiting in the failure queue (the message says so).
 
         ``invoke(event)``: call the function yourself with the S3 event (emulators without
         a Lambda runtime); None = S3 triggers the real function.
         """
+        result = self._verify_pipeline(invoke=invoke, timeout_s=timeout_s, poll_s=poll_s, image=image, keep_object=keep_object)
+        result.failed_waiting = self.failed_waiting()
+        if result.failed_waiting:
+            line = f"{result.failed_waiting} failed analyses waiting: {REDRIVE_HINT}"
+            result.message += f"; {line}"
+            self.log(line)
+        return result
+
+    def _verify_pipeline(
+        self,
+        *,
+        invoke: Callable[[dict[str, Any]], Any] | None,
+        timeout_s: float,
+        poll_s: float,
+        image: Path,
+        keep_object: bool,
+    ) -> VerifyResult:
         start = self.clock()
         s3, ddb, cw = self._c("s3"), self._c("dynamodb"), self._c("cloudwatch")
         n = self.names

@@ -17,6 +17,9 @@ from moto import mock_aws
 from crowdmood_gui.core.aws import lambda_zip, policies
 from crowdmood_gui.core.aws.naming import default_names
 from crowdmood_gui.core.aws.provision import (
+    ASYNC_MAX_EVENT_AGE_S,
+    ASYNC_MAX_RETRIES,
+    FAILURE_RETENTION_S,
     NOTIFICATION_ID,
     PERMISSION_SID,
     STEPS,
@@ -36,7 +39,18 @@ SUFFIX = "t3st01"
 
 
 @pytest.fixture
-def aws(moto_aws):
+def aws(moto_aws, monkeypatch):
+    # moto 5.2 appends on PutFunctionEventInvokeConfig and Get returns the first one, so a
+    # second put never shows; AWS overwrites ("If a configuration already exists ... this
+    # operation overwrites it"). Make moto overwrite too, or drift could never be fixed here.
+    from moto.awslambda.models import EventInvokeConfig, LambdaBackend
+
+    def put_overwrites(backend, function_name, config):
+        fn = backend.get_function(function_name)
+        fn.event_invoke_config = [EventInvokeConfig(fn.function_arn, fn.last_modified, config)]
+        return fn.event_invoke_config[0].response()
+
+    monkeypatch.setattr(LambdaBackend, "put_function_event_invoke_config", put_overwrites)
     return moto_aws
 
 
@@ -173,6 +187,23 @@ def assert_everything_configured(session, names, region="us-east-1"):
     groups = session.client("logs").describe_log_groups(logGroupNamePrefix=names.log_group)["logGroups"]
     assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [(names.log_group, 14)]
 
+    # Failure queue: encrypted, 14 days, the function's on-failure destination after 2 retries,
+    # and the role may send to exactly it (and to nothing else in SQS).
+    sqs = session.client("sqs")
+    assert names.failure_queue == f"{names.function}-failed"
+    url = sqs.get_queue_url(QueueName=names.failure_queue)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    assert attrs["MessageRetentionPeriod"] == str(FAILURE_RETENTION_S) == "1209600"
+    queue_arn = f"arn:aws:sqs:{region}:{account}:{names.failure_queue}"
+    assert attrs["QueueArn"] == queue_arn
+    invoke_cfg = lam.get_function_event_invoke_config(FunctionName=names.function)
+    assert (invoke_cfg["MaximumRetryAttempts"], invoke_cfg["MaximumEventAgeInSeconds"]) == (ASYNC_MAX_RETRIES, ASYNC_MAX_EVENT_AGE_S) == (2, 21600)
+    assert invoke_cfg["DestinationConfig"]["OnFailure"] == {"Destination": queue_arn}
+    assert by_sid["KeepFailedEvents"] == {"Sid": "KeepFailedEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn}
+    sqs_statements = [s for s in inline["Statement"] if any(a.startswith("sqs:") for a in _actions(s))]
+    assert sqs_statements == [by_sid["KeepFailedEvents"]]
+
     body = json.loads(session.client("cloudwatch").get_dashboard(DashboardName=names.dashboard)["DashboardBody"])
     props = body["widgets"][0]["properties"]
     assert props["view"] == "timeSeries" and props["period"] == 10 and props["region"] == region
@@ -183,6 +214,10 @@ def assert_everything_configured(session, names, region="us-east-1"):
     assert metrics["Faces"][2]["stat"] == "Sum"
 
 
+def _actions(statement) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
 def assert_nothing_left(session):
     assert session.client("s3").list_buckets()["Buckets"] == []
     assert session.client("dynamodb").list_tables()["TableNames"] == []
@@ -190,6 +225,7 @@ def assert_nothing_left(session):
     assert session.client("iam").list_roles()["Roles"] == []
     assert session.client("cloudwatch").list_dashboards()["DashboardEntries"] == []
     assert session.client("logs").describe_log_groups()["logGroups"] == []
+    assert session.client("sqs").list_queues().get("QueueUrls", []) == []
 
 
 # --- setup ---------------------------------------------------------------------------
@@ -260,6 +296,59 @@ def test_adopting_fixes_drifted_settings_and_code(aws, package):
     assert_everything_configured(aws, names)
 
 
+def test_failure_queue_drift_is_fixed_then_left_alone(aws, package):
+    names = default_names(SUFFIX)
+    assert make(aws, package).run().ok
+    sqs, lam = aws.client("sqs"), aws.client("lambda")
+    url = sqs.get_queue_url(QueueName=names.failure_queue)["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": "60", "SqsManagedSseEnabled": "false"})
+    lam.put_function_event_invoke_config(FunctionName=names.function, MaximumRetryAttempts=0, MaximumEventAgeInSeconds=60)
+    assert "OnFailure" not in (lam.get_function_event_invoke_config(FunctionName=names.function).get("DestinationConfig") or {})
+
+    report = make(aws, package).run()
+    assert report.ok, report.summary()
+    step = report.step("failure_queue")
+    assert step.status == "adopted"
+    assert set(step.changes) == {"encryption (SSE-SQS) enabled", "retention 14 days", "async invocation settings fixed"}
+    assert_everything_configured(aws, names)
+    again = make(aws, package).run()
+    assert again.step("failure_queue").status == "adopted" and again.step("failure_queue").changes == []
+
+
+def test_failure_queue_adopted_without_invoke_config_gets_one(aws, package):
+    names = default_names(SUFFIX)
+    assert make(aws, package).run().ok
+    aws.client("lambda").delete_function_event_invoke_config(FunctionName=names.function)
+    report = make(aws, package).run()
+    assert report.step("failure_queue").changes == [f"{names.function} sends failed events here"]
+    assert_everything_configured(aws, names)
+
+
+def test_invoke_config_waits_for_the_role_policy_to_propagate(aws, package, monkeypatch):
+    original = Provisioner._c
+    attempts = {"n": 0}
+
+    def _c(self, name):
+        made = name not in self._clients
+        c = original(self, name)
+        if made and name == "lambda":
+            def hook(**_):
+                attempts["n"] += 1
+                if attempts["n"] <= 2:  # the message AWS gives while the new statement propagates
+                    raise ClientError({"Error": {"Code": "InvalidParameterValueException",
+                                                 "Message": "The provided execution role does not have permissions to call SendMessage on SQS"}},
+                                      "PutFunctionEventInvokeConfig")
+            c.meta.events.register("before-call.lambda.PutFunctionEventInvokeConfig", hook)
+        return c
+
+    monkeypatch.setattr(Provisioner, "_c", _c)
+    clock = FakeClock()
+    report = make(aws, package, clock=clock).run()
+    assert report.ok, report.summary()
+    assert attempts["n"] == 3 and [1.0, 2.0] == clock.sleeps[-2:]
+    assert_everything_configured(aws, default_names(SUFFIX))
+
+
 def test_other_region_creates_bucket_with_location_constraint(package, monkeypatch):
     with mock_aws():
         session = boto3.Session(region_name="eu-west-1")
@@ -278,6 +367,7 @@ FAILURES = [
     ("log_group", "logs", "PutRetentionPolicy"),
     ("role", "iam", "PutRolePolicy"),
     ("function", "lambda", "CreateFunction"),
+    ("failure_queue", "lambda", "PutFunctionEventInvokeConfig"),  # after the queue was created
     ("permission", "lambda", "AddPermission"),
     ("notification", "s3", "PutBucketNotificationConfiguration"),
     ("dashboard", "cloudwatch", "PutDashboard"),
@@ -310,13 +400,15 @@ def test_rollback_removes_what_this_run_created_and_keeps_what_it_adopted(aws, p
     report = make(aws, package).run(rollback_on_failure=True)
     assert not report.ok and report.rollback is not None
     assert report.step("log_group").status == "adopted"
-    assert set(report.rollback.with_status("deleted")) == {"table", "bucket", "role", "function", "permission", "notification"} == set(report.made)
+    assert set(report.rollback.with_status("deleted")) == {
+        "table", "bucket", "role", "function", "failure_queue", "permission", "notification"} == set(report.made)
     assert report.rollback.ok
     assert "rolled back" in report.summary()
     assert aws.client("s3").list_buckets()["Buckets"] == []
     assert aws.client("dynamodb").list_tables()["TableNames"] == []
     assert aws.client("lambda").list_functions()["Functions"] == []
     assert aws.client("iam").list_roles()["Roles"] == []
+    assert aws.client("sqs").list_queues().get("QueueUrls", []) == []
     assert [g["logGroupName"] for g in aws.client("logs").describe_log_groups()["logGroups"]] == [names.log_group]
     assert StateFile().deployments() == []
 
@@ -409,12 +501,25 @@ def test_teardown_leaves_nothing_behind(aws, package):
     lines = []
     report = make(aws, package, log=lines.append).teardown()
     assert report.ok, report.summary()
-    assert set(report.with_status("deleted")) == {"notification", "permission", "dashboard", "function", "role", "log_group", "bucket", "table"}
+    assert set(report.with_status("deleted")) == {"notification", "permission", "dashboard", "function", "failure_queue", "role", "log_group", "bucket", "table"}
     assert_nothing_left(aws)
     assert StateFile().deployments() == []
     assert any("emptying bucket" in line for line in lines)
     again = make(aws, package).teardown()
-    assert again.ok and set(again.with_status("absent")) == {"notification", "permission", "dashboard", "function", "role", "log_group", "bucket", "table"}
+    assert again.ok and set(again.with_status("absent")) == {"notification", "permission", "dashboard", "function", "failure_queue", "role", "log_group", "bucket", "table"}
+
+
+def test_deleting_the_queue_unhooks_a_function_that_stays(aws, package):
+    names = default_names(SUFFIX)
+    assert make(aws, package).run().ok
+    lam = aws.client("lambda")
+    report = make(aws, package)._delete(["failure_queue"], action="teardown", force=False)
+    assert report.ok and report.with_status("deleted") == ["failure_queue"]
+    assert aws.client("sqs").list_queues().get("QueueUrls", []) == []
+    with pytest.raises(ClientError) as info:
+        lam.get_function_event_invoke_config(FunctionName=names.function)
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert lam.get_function_configuration(FunctionName=names.function)["FunctionName"] == names.function
 
 
 def test_teardown_from_names_alone(aws, package):
@@ -460,6 +565,21 @@ def test_verify_times_out_with_a_clear_message_when_nothing_answers(aws, package
     assert clock.now <= 12
     # The test face was removed again.
     assert aws.client("s3").list_objects_v2(Bucket=default_names(SUFFIX).bucket).get("KeyCount", 0) == 0
+
+
+def test_verify_counts_the_failed_analyses_waiting(aws, package):
+    names = default_names(SUFFIX)
+    assert make(aws, package).run().ok
+    assert make(aws, package).failed_waiting() == 0
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=names.failure_queue)["QueueUrl"]
+    for i in range(2):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"requestPayload": {"Records": []}, "n": i}))
+    lines = []
+    result = make(aws, package, log=lines.append).verify(timeout_s=4, poll_s=2)
+    assert result.failed_waiting == 2
+    assert result.message.endswith("; 2 failed analyses waiting: run crowdmood aws-redrive")
+    assert "2 failed analyses waiting: run crowdmood aws-redrive" in lines
 
 
 def _stubbed_rekognition():
@@ -510,9 +630,17 @@ def test_verify_with_the_real_handler(aws, package, monkeypatch):
 def test_operator_policy_is_minimal():
     names = default_names(SUFFIX)
     doc = policies.operator_policy(names, "eu-west-1", "111122223333")
-    actions = {s["Action"] for s in doc["Statement"]}
-    assert actions == {"s3:PutObject", "dynamodb:Query", "cloudwatch:GetMetricData", "sts:GetCallerIdentity"}
+    actions = {a for s in doc["Statement"] for a in _actions(s)}
+    assert actions == {
+        "s3:PutObject", "dynamodb:Query", "cloudwatch:GetMetricData", "sts:GetCallerIdentity",
+        # crowdmood aws-redrive: read and empty the failure queue, re-invoke the function
+        "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility", "lambda:InvokeFunction",
+    }
     by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert by_sid["RedriveFailedAnalyses"]["Resource"] == f"arn:aws:sqs:eu-west-1:111122223333:{names.failure_queue}"
+    assert by_sid["ReinvokeFailedAnalyses"]["Resource"] == f"arn:aws:lambda:eu-west-1:111122223333:function:{names.function}"
+    assert not any(s["Resource"] == "*" for s in doc["Statement"] if any(a.startswith(("sqs:", "lambda:")) for a in _actions(s)))
     assert by_sid["UploadCrops"]["Resource"] == f"arn:aws:s3:::{names.bucket}/faces/*"
     assert by_sid["ReadResults"]["Resource"] == [
         f"arn:aws:dynamodb:eu-west-1:111122223333:table/{names.table}",

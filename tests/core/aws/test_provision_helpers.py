@@ -15,6 +15,10 @@ def test_default_names_follow_the_old_pipeline_plus_a_suffix():
     assert (names.bucket, names.table, names.function, names.role, names.dashboard) == (
         "crowdmood-faces-ab12cd", "rekognize-faces-ab12cd", "rekognize-emotions-ab12cd", "crowdmood-lambda-ab12cd", "crowdmood-ab12cd")
     assert names.log_group == "/aws/lambda/rekognize-emotions-ab12cd"
+    assert names.failure_queue == "rekognize-emotions-ab12cd-failed"
+    # The longest valid function name still gives a valid SQS queue name (<= 80 of [A-Za-z0-9_-]).
+    longest = names.with_changes(function="f" * 64)
+    assert naming.validate_names(longest) == {} and len(longest.failure_queue) <= 80
     assert naming.validate_names(names) == {}
     assert naming.default_names().bucket != naming.default_names().bucket  # random suffixes differ
     with pytest.raises(ValueError):
@@ -71,6 +75,7 @@ def test_cost_estimate_per_hour():
     assert lines["DynamoDB on-demand writes"] == pytest.approx(1000 * 0.625e-6)
     assert lines["CloudWatch custom metrics"] == pytest.approx(27 * 0.30 / 730)  # 9 metrics x 3 dimension sets
     assert lines["CloudWatch GetMetricData polling"] == pytest.approx(720 * 9 * 0.01 / 1000)
+    assert lines["SQS failure queue (free tier)"] == 0.0  # only failed events, inside the free tier
     assert capped.total == pytest.approx(sum(lines.values()))
     assert "capped" in capped.describe() and "total" in capped.describe()
 
