@@ -231,6 +231,32 @@ def assert_nothing_left(session):
 # --- setup ---------------------------------------------------------------------------
 
 
+ASSUME_MESSAGE = "The role defined for the function cannot be assumed by Lambda."
+SEND_MESSAGE_MISSING = "The provided execution role does not have permissions to call SendMessage on SQS"
+
+
+def fail_lambda_calls(monkeypatch, operation: str, message: str, times: int | None = None) -> dict[str, int]:
+    """Make the provisioner's Lambda client fail ``operation`` with the
+    InvalidParameterValueException AWS gives while IAM changes propagate: the first
+    ``times`` calls (every call when None). Returns the attempt counter."""
+    original = Provisioner._c
+    attempts = {"n": 0}
+
+    def _c(self, name):
+        made = name not in self._clients
+        client = original(self, name)
+        if made and name == "lambda":
+            def hook(**_):
+                attempts["n"] += 1
+                if times is None or attempts["n"] <= times:
+                    raise ClientError({"Error": {"Code": "InvalidParameterValueException", "Message": message}}, operation)
+            client.meta.events.register(f"before-call.lambda.{operation}", hook)
+        return client
+
+    monkeypatch.setattr(Provisioner, "_c", _c)
+    return attempts
+
+
 def test_plan_lists_every_resource(aws, package):
     provisioner = make(aws, package)
     kinds = [p.key for p in provisioner.plan()]
@@ -325,23 +351,7 @@ def test_failure_queue_adopted_without_invoke_config_gets_one(aws, package):
 
 
 def test_invoke_config_waits_for_the_role_policy_to_propagate(aws, package, monkeypatch):
-    original = Provisioner._c
-    attempts = {"n": 0}
-
-    def _c(self, name):
-        made = name not in self._clients
-        c = original(self, name)
-        if made and name == "lambda":
-            def hook(**_):
-                attempts["n"] += 1
-                if attempts["n"] <= 2:  # the message AWS gives while the new statement propagates
-                    raise ClientError({"Error": {"Code": "InvalidParameterValueException",
-                                                 "Message": "The provided execution role does not have permissions to call SendMessage on SQS"}},
-                                      "PutFunctionEventInvokeConfig")
-            c.meta.events.register("before-call.lambda.PutFunctionEventInvokeConfig", hook)
-        return c
-
-    monkeypatch.setattr(Provisioner, "_c", _c)
+    attempts = fail_lambda_calls(monkeypatch, "PutFunctionEventInvokeConfig", SEND_MESSAGE_MISSING, times=2)
     clock = FakeClock()
     report = make(aws, package, clock=clock).run()
     assert report.ok, report.summary()
@@ -414,22 +424,7 @@ def test_rollback_removes_what_this_run_created_and_keeps_what_it_adopted(aws, p
 
 
 def test_iam_propagation_is_retried_with_backoff(aws, package, monkeypatch):
-    original = Provisioner._c
-    attempts = {"n": 0}
-
-    def _c(self, name):
-        made = name not in self._clients
-        c = original(self, name)
-        if made and name == "lambda":
-            def hook(**_):
-                attempts["n"] += 1
-                if attempts["n"] <= 2:
-                    raise ClientError({"Error": {"Code": "InvalidParameterValueException",
-                                                 "Message": "The role defined for the function cannot be assumed by Lambda."}}, "CreateFunction")
-            c.meta.events.register("before-call.lambda.CreateFunction", hook)
-        return c
-
-    monkeypatch.setattr(Provisioner, "_c", _c)
+    attempts = fail_lambda_calls(monkeypatch, "CreateFunction", ASSUME_MESSAGE, times=2)
     clock = FakeClock()
     report = make(aws, package, clock=clock).run()
     assert report.ok, report.summary()
@@ -437,19 +432,7 @@ def test_iam_propagation_is_retried_with_backoff(aws, package, monkeypatch):
 
 
 def test_iam_propagation_wait_is_bounded(aws, package, monkeypatch):
-    original = Provisioner._c
-
-    def _c(self, name):
-        made = name not in self._clients
-        c = original(self, name)
-        if made and name == "lambda":
-            def hook(**_):
-                raise ClientError({"Error": {"Code": "InvalidParameterValueException",
-                                             "Message": "The role defined for the function cannot be assumed by Lambda."}}, "CreateFunction")
-            c.meta.events.register("before-call.lambda.CreateFunction", hook)
-        return c
-
-    monkeypatch.setattr(Provisioner, "_c", _c)
+    fail_lambda_calls(monkeypatch, "CreateFunction", ASSUME_MESSAGE)
     clock = FakeClock()
     report = make(aws, package, clock=clock, propagation_timeout_s=30).run()
     assert report.step("function").status == "failed"
