@@ -428,6 +428,10 @@ class ReplayWidget(QWidget):
 class ReplayWindow(QMainWindow):
     """A top-level window around :class:`ReplayWidget`, with export actions."""
 
+    loaded = Signal()  # the session is on screen (after open_in_background)
+    loading = False
+    load_error: str | None = None  # why the session could not be opened
+
     def __init__(self, config: AppConfig, parent: QWidget | None = None, *, temp_dir: Path | None = None) -> None:
         super().__init__(parent)
         self.config = config
@@ -443,11 +447,38 @@ class ReplayWindow(QMainWindow):
         self.statusBar()
 
     def load_session(self, session: Session) -> None:
+        """Load ``session`` now, on the calling thread (tests, tools)."""
         started = time.perf_counter()
-        self.replay.load_session(session)
-        name = self.replay.data.meta.get("name") or session.id
-        self.setWindowTitle(f"Replay: {name}")
+        self._show_loaded(ReplayData.load(session), session, started)
+
+    def open_in_background(self, session: Session, *, title: str | None = None) -> None:
+        """Read ``session`` off the GUI thread (a 2-hour session takes ~0.2 s); the window
+        says "Opening…" meanwhile and emits :attr:`loaded` when it is ready. A session that
+        cannot be read gets a message and the window closes."""
+        from crowdmood_gui.ui.tasks import run_in_background
+
+        started = time.perf_counter()
+        self.loading = True
+        self.replay.video.clear(f"Opening {session.path.name}…")
+
+        def done(data: ReplayData) -> None:
+            self._show_loaded(data, session, started, title)
+
+        def failed(exc: BaseException) -> None:
+            self.loading = False
+            self.load_error = f"{session.path} cannot be read: {exc}"
+            QMessageBox.warning(self, "Cannot open the session", self.load_error)
+            self.close()
+
+        run_in_background(lambda: ReplayData.load(session), done, owner=self, on_error=failed,
+                          on_orphaned=lambda data: data.index.close(), name="crowdmood-replay-open")
+
+    def _show_loaded(self, data: ReplayData, session: Session, started: float, title: str | None = None) -> None:
+        self.replay.load(data)
+        self.loading = False
+        self.setWindowTitle(title or f"Replay: {data.meta.get('name') or session.id}")
         self.statusBar().showMessage(f"opened in {(time.perf_counter() - started) * 1000:.0f} ms", 5000)
+        self.loaded.emit()
 
     def export_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog
@@ -485,8 +516,9 @@ def _keep(window: QWidget) -> None:
 def open_replay(parent: QWidget | None, config: AppConfig, path_or_session: Session | str | Path) -> ReplayWindow | None:
     """Open a replay window for a session (a :class:`Session`, a session id/name, or a
     session folder) or analyse a video file first (progress dialog, cancellable).
-    Returns the window (already shown) or ``None`` when the analysis was cancelled/failed
-    (the window then appears when the analysis ends)."""
+    Returns the window, shown and reading the session in the background (its ``loaded``
+    signal says when it is on screen), or ``None`` for a video file: the window appears
+    when the analysis ends."""
     target = path_or_session
     session: Session | None = None
     if isinstance(target, Session):
@@ -499,7 +531,7 @@ def open_replay(parent: QWidget | None, config: AppConfig, path_or_session: Sess
             session = open_session(config, str(target))  # InputError when unknown
     if session is not None:
         window = ReplayWindow(config, parent)
-        window.load_session(session)
+        window.open_in_background(session)
         window.show()
         _keep(window)
         return window
@@ -604,8 +636,7 @@ def analyse_and_replay(parent: QWidget | None, config: AppConfig, video: Path, *
             shutil.rmtree(job.temp_dir, ignore_errors=True)
             return
         window = ReplayWindow(config, parent, temp_dir=job.temp_dir)
-        window.load_session(job.session)
-        window.setWindowTitle(f"Replay: {video.name} (analysed)")
+        window.open_in_background(job.session, title=f"Replay: {video.name} (analysed)")
         window.show()
         _keep(window)
         if on_window is not None:

@@ -65,15 +65,23 @@ def run_in_background(
     *,
     owner: QObject,
     on_error: Callable[[BaseException], None] | None = None,
+    on_orphaned: Callable[[Any], None] | None = None,
     name: str = "crowdmood-task",
 ) -> threading.Thread:
-    """Run ``fn()`` in a daemon thread, then ``on_done(result)`` on the GUI thread."""
+    """Run ``fn()`` in a daemon thread, then ``on_done(result)`` on the GUI thread.
+
+    ``on_orphaned(result)`` runs instead when ``owner`` is gone by then: the place to
+    release what the result holds (an open file) that nobody will use.
+    """
     _get_invoker()  # create it now, on the GUI thread
 
     def deliver(callback: Callable[[Any], None] | None, value: Any) -> None:
-        if callback is None or not shiboken6.isValid(owner):
+        if not shiboken6.isValid(owner):
+            if callback is on_done and on_orphaned is not None:
+                on_orphaned(value)
             return
-        callback(value)
+        if callback is not None:
+            callback(value)
 
     def work() -> None:
         try:

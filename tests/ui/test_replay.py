@@ -4,6 +4,7 @@ that the frame shown and the chart cursor agree; export it; analyse a video on t
 from __future__ import annotations
 
 import csv
+import threading
 
 import pytest
 
@@ -110,6 +111,8 @@ def test_playback_advances_at_the_chosen_speed_and_stops_at_the_end(qtbot, recor
 def test_replay_window_exports_csv_that_reads_back(qtbot, recorded, tmp_path):
     config, session = recorded
     window = open_replay(None, config, session.id)  # closed (and deleted) below
+    assert window.loading  # read off the GUI thread
+    qtbot.waitUntil(lambda: window.replay.data is not None, timeout=5000)
     written = window.export_to(tmp_path / "out")
     assert set(written) == {"timeline.csv", "faces.csv", "chart.png", "summary.html"}
     with written["timeline.csv"].open() as handle:
@@ -154,6 +157,8 @@ def test_a_video_file_is_analysed_then_replayed(qtbot, data_dir):
     qtbot.waitUntil(lambda: bool(windows), timeout=30000)
     window = windows[0]  # closed (and deleted) below
     widget = window.replay
+    qtbot.waitUntil(lambda: widget.data is not None, timeout=5000)
+    assert window.windowTitle() == "Replay: single_face.mp4 (analysed)"
     assert len(widget.data.index) == 72  # every frame of the file (30 fps <= cap)
     assert widget.data.timelines[1]
     widget.seek(2.0)
@@ -237,7 +242,9 @@ def test_a_two_hour_session_opens_under_2s_and_seeks_under_200ms(qtbot, index_ro
     config = load_config()
     session = make_two_hour_session(config, index_rows=index_rows)
     started = time.perf_counter()
-    window = open_replay(None, config, session)  # load + first frame + chart
+    window = open_replay(None, config, session)  # load (in the background) + first frame + chart
+    with qtbot.waitSignal(window.loaded, timeout=5000):
+        pass
     qtbot.waitExposed(window)
     open_s = time.perf_counter() - started
     widget = window.replay
@@ -270,3 +277,47 @@ def test_quitting_during_a_video_analysis_stops_and_cleans_it_up(qtbot, data_dir
     assert not job.temp_dir.exists()
     qtbot.wait(200)
     assert windows == []  # cancelled: no replay window opens afterwards
+
+
+def test_a_session_that_cannot_be_read_says_so_and_the_app_goes_on(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from crowdmood_gui.ui import replay as replay_module
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append((title, text)))
+    folder = tmp_path / "broken-session"
+    folder.mkdir()
+    (folder / "session.db").write_bytes(b"this is not an SQLite database" * 100)
+    window = open_replay(None, load_config(), folder)
+    destroyed = []
+    window.destroyed.connect(lambda *_: destroyed.append(True))
+    qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+    title, text = shown[0]
+    assert title == "Cannot open the session"
+    assert str(folder) in text and "not a database" in text
+    qtbot.waitUntil(lambda: bool(destroyed), timeout=2000)  # the empty window went away
+    assert not any(isinstance(w, replay_module.ReplayWindow) for w in replay_module._open_windows)
+
+
+def test_a_window_closed_while_opening_releases_the_video(qtbot, recorded, monkeypatch):
+    from crowdmood_gui.ui import replay as replay_module
+
+    config, session = recorded
+    gate = threading.Event()
+    loaded = []
+    real_load = replay_module.ReplayData.load
+
+    def slow_load(s):
+        gate.wait(5)
+        data = real_load(s)
+        loaded.append(data)
+        return data
+
+    monkeypatch.setattr(replay_module.ReplayData, "load", staticmethod(slow_load))
+    window = open_replay(None, config, session)
+    window.close()  # before the session is read (WA_DeleteOnClose)
+    gate.set()
+    qtbot.waitUntil(lambda: bool(loaded), timeout=5000)
+    assert len(loaded[0].index) > 0  # a recorded video, so an open file to release
+    qtbot.waitUntil(lambda: loaded[0].index._file is None, timeout=2000)  # closed, not leaked

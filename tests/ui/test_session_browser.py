@@ -66,6 +66,7 @@ def test_export_and_replay_from_the_browser(qtbot, two_sessions, tmp_path):
     written = browser.last_export
     assert set(written) == {"timeline.csv", "faces.csv", "chart.png", "summary.html"}
     window = browser.replay_selected()
+    qtbot.waitUntil(lambda: window.replay.data is not None, timeout=5000)
     assert window.replay.data.session.id == done.id
     window.close()  # WA_DeleteOnClose
 
