@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from crowdmood_gui.core.config import AppConfig
+from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.events import FrameEvent, TimelineRow, TrackBox
 from crowdmood_gui.core.recording import VideoIndex
@@ -71,6 +72,8 @@ class ReplayData:
     def load(cls, session: Session) -> "ReplayData":
         from crowdmood_gui.core.store import SessionStore
 
+        if not session.db_path.exists():  # SessionStore would create an empty one
+            raise InputError(f"{session.path} holds no session (no session.db)")
         live = is_locked(session)  # never rewrite a session another process records into
         store = SessionStore(session.db_path)
         try:
@@ -430,6 +433,7 @@ class ReplayWindow(QMainWindow):
 
     loaded = Signal()  # the session is on screen (after open_in_background)
     loading = False
+    closed = False  # closeEvent ran (the window is deleted later, by the event loop)
     load_error: str | None = None  # why the session could not be opened
 
     def __init__(self, config: AppConfig, parent: QWidget | None = None, *, temp_dir: Path | None = None) -> None:
@@ -460,18 +464,32 @@ class ReplayWindow(QMainWindow):
         started = time.perf_counter()
         self.loading = True
         self.replay.video.clear(f"Opening {session.path.name}…")
+        temp_dir = self.temp_dir
+
+        def abandon(data: ReplayData | None) -> None:
+            # The window was closed while the session was being read: nobody will show it.
+            if data is not None:
+                data.index.close()
+            if temp_dir is not None:  # closeEvent left it for us: the reader was using it
+                shutil.rmtree(temp_dir, ignore_errors=True)
 
         def done(data: ReplayData) -> None:
+            if self.closed:  # closed after the result was queued, before it arrived
+                abandon(data)
+                return
             self._show_loaded(data, session, started, title)
 
         def failed(exc: BaseException) -> None:
             self.loading = False
+            if self.closed:
+                abandon(None)
+                return
             self.load_error = f"{session.path} cannot be read: {exc}"
             QMessageBox.warning(self, "Cannot open the session", self.load_error)
             self.close()
 
         run_in_background(lambda: ReplayData.load(session), done, owner=self, on_error=failed,
-                          on_orphaned=lambda data: data.index.close(), name="crowdmood-replay-open")
+                          on_orphaned=abandon, name="crowdmood-replay-open")
 
     def _show_loaded(self, data: ReplayData, session: Session, started: float, title: str | None = None) -> None:
         self.replay.load(data)
@@ -497,8 +515,11 @@ class ReplayWindow(QMainWindow):
         return written
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        self.closed = True
         self.replay.close_data()
-        if self.temp_dir is not None:
+        # While the session is still being read, the reader's callbacks remove the folder
+        # (removing it under the reader would only have it re-created, then leaked).
+        if self.temp_dir is not None and not self.loading:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
         super().closeEvent(event)
 

@@ -70,15 +70,16 @@ def run_in_background(
 ) -> threading.Thread:
     """Run ``fn()`` in a daemon thread, then ``on_done(result)`` on the GUI thread.
 
-    ``on_orphaned(result)`` runs instead when ``owner`` is gone by then: the place to
-    release what the result holds (an open file) that nobody will use.
+    ``on_orphaned(result)`` runs instead of ``on_done`` / ``on_error`` when ``owner`` is
+    gone by then (``result`` is None after an error): the place to release what the work
+    holds (an open file, a temporary folder) that nobody will use.
     """
     _get_invoker()  # create it now, on the GUI thread
 
     def deliver(callback: Callable[[Any], None] | None, value: Any) -> None:
         if not shiboken6.isValid(owner):
-            if callback is on_done and on_orphaned is not None:
-                on_orphaned(value)
+            if on_orphaned is not None:
+                on_orphaned(value if callback is on_done else None)
             return
         if callback is not None:
             callback(value)

@@ -300,24 +300,57 @@ def test_a_session_that_cannot_be_read_says_so_and_the_app_goes_on(qtbot, tmp_pa
     assert not any(isinstance(w, replay_module.ReplayWindow) for w in replay_module._open_windows)
 
 
-def test_a_window_closed_while_opening_releases_the_video(qtbot, recorded, monkeypatch):
+def _temp_copy_window(config, session, tmp_path, monkeypatch, *, gate=None):
+    """A replay window on a temporary copy of ``session`` (as for an analysed video file),
+    reading it through a ReplayData.load that waits for ``gate`` and records its result."""
+    import shutil
+
+    from crowdmood_gui.core.sessions import Session
     from crowdmood_gui.ui import replay as replay_module
 
-    config, session = recorded
-    gate = threading.Event()
-    loaded = []
-    real_load = replay_module.ReplayData.load
+    temp_dir = tmp_path / "crowdmood-replay-test"
+    shutil.copytree(session.path, temp_dir / "session")
+    loaded, real_load = [], replay_module.ReplayData.load
 
-    def slow_load(s):
-        gate.wait(5)
+    def load(s):
+        if gate is not None:
+            gate.wait(5)
         data = real_load(s)
         loaded.append(data)
         return data
 
-    monkeypatch.setattr(replay_module.ReplayData, "load", staticmethod(slow_load))
-    window = open_replay(None, config, session)
+    monkeypatch.setattr(replay_module.ReplayData, "load", staticmethod(load))
+    window = replay_module.ReplayWindow(config, temp_dir=temp_dir)
+    emitted = []
+    window.loaded.connect(lambda: emitted.append(True))
+    window.open_in_background(Session(id="session", path=temp_dir / "session"))
+    window.show()
+    return window, temp_dir, loaded, emitted
+
+
+def test_a_window_closed_while_opening_releases_the_video_and_its_folder(qtbot, recorded, tmp_path, monkeypatch):
+    config, session = recorded
+    gate = threading.Event()
+    window, temp_dir, loaded, emitted = _temp_copy_window(config, session, tmp_path, monkeypatch, gate=gate)
     window.close()  # before the session is read (WA_DeleteOnClose)
+    assert temp_dir.exists()  # not removed under the reader (it would be re-created, then leaked)
     gate.set()
     qtbot.waitUntil(lambda: bool(loaded), timeout=5000)
     assert len(loaded[0].index) > 0  # a recorded video, so an open file to release
-    qtbot.waitUntil(lambda: loaded[0].index._file is None, timeout=2000)  # closed, not leaked
+    qtbot.waitUntil(lambda: loaded[0].index._file is None and not temp_dir.exists(), timeout=2000)
+    assert emitted == []
+
+
+def test_a_window_closed_just_as_the_session_arrives_does_not_show_it(qtbot, recorded, tmp_path, monkeypatch):
+    import time
+
+    config, session = recorded
+    window, temp_dir, loaded, emitted = _temp_copy_window(config, session, tmp_path, monkeypatch)
+    deadline = time.monotonic() + 5
+    while not loaded and time.monotonic() < deadline:  # no Qt events: the result stays queued
+        time.sleep(0.01)
+    time.sleep(0.1)
+    window.close()  # closed, deleted later: the queued result arrives first
+    qtbot.waitUntil(lambda: not temp_dir.exists(), timeout=3000)
+    assert loaded[0].index._file is None
+    assert emitted == []
