@@ -746,7 +746,8 @@ class Provisioner:
 
     def _retry_role_propagation(self, call: Callable[[], Any], *, symptom: str = "assume") -> Any:
         """IAM is eventually consistent: a new role 'cannot be assumed' for a few seconds, and
-        a new policy statement is 'missing' (``symptom="permissions"``) for a few seconds."""
+        a new policy statement is 'missing' (``symptom="sendmessage"``: "…does not have
+        permissions to call SendMessage on SQS") for a few seconds."""
         deadline = self.clock() + self.propagation_timeout_s
         delay = 1.0
         while True:
@@ -850,6 +851,8 @@ class Provisioner:
             status = "created"
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         drifted = {k: v for k, v in wanted.items() if str(attrs.get(k, "")).lower() != v}
+        if attrs.get("KmsMasterKeyId"):  # an adopted queue encrypted with a KMS key: already
+            drifted.pop("SqsManagedSseEnabled", None)  # encrypted, and SQS allows one SSE kind
         if drifted:
             sqs.set_queue_attributes(QueueUrl=url, Attributes=drifted)
             if "SqsManagedSseEnabled" in drifted:
@@ -877,9 +880,12 @@ class Provisioner:
                     MaximumEventAgeInSeconds=ASYNC_MAX_EVENT_AGE_S,
                     DestinationConfig=destinations,
                 ),
-                symptom="permissions",
+                symptom="sendmessage",
             )
-            if status == "adopted":
+            previous = (((current or {}).get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            if previous and previous != queue_arn:
+                changes.append(f"on-failure destination {previous} replaced by this queue")
+            elif status == "adopted":
                 changes.append(f"{n.function} sends failed events here" if current is None else "async invocation settings fixed")
         return status, changes
 
@@ -1128,9 +1134,20 @@ class Provisioner:
         # Deleting the function removes its invoke config; a function kept (adopted) must not
         # keep pointing at a queue that is gone.
         try:
-            cfg = self._c("lambda").get_function_event_invoke_config(FunctionName=self.names.function)
-            if ((cfg.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination") == attrs.get("QueueArn"):
-                self._c("lambda").delete_function_event_invoke_config(FunctionName=self.names.function)
+            lam = self._c("lambda")
+            cfg = lam.get_function_event_invoke_config(FunctionName=self.names.function)
+            destinations = cfg.get("DestinationConfig") or {}
+            if (destinations.get("OnFailure") or {}).get("Destination") == attrs.get("QueueArn"):
+                on_success = (destinations.get("OnSuccess") or {}).get("Destination")
+                if on_success:  # not ours: keep it and the retry settings, drop only our queue
+                    lam.put_function_event_invoke_config(
+                        FunctionName=self.names.function,
+                        MaximumRetryAttempts=cfg.get("MaximumRetryAttempts", ASYNC_MAX_RETRIES),
+                        MaximumEventAgeInSeconds=cfg.get("MaximumEventAgeInSeconds", ASYNC_MAX_EVENT_AGE_S),
+                        DestinationConfig={"OnSuccess": {"Destination": on_success}},
+                    )
+                else:
+                    lam.delete_function_event_invoke_config(FunctionName=self.names.function)
         except ClientError as exc:
             if _code(exc) != "ResourceNotFoundException":
                 raise

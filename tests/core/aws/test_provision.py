@@ -505,6 +505,46 @@ def test_deleting_the_queue_unhooks_a_function_that_stays(aws, package):
     assert lam.get_function_configuration(FunctionName=names.function)["FunctionName"] == names.function
 
 
+def test_someone_elses_destinations_survive_setup_and_teardown(aws, package):
+    names = default_names(SUFFIX)
+    assert make(aws, package).run().ok
+    sqs, lam = aws.client("sqs"), aws.client("lambda")
+    theirs = sqs.get_queue_attributes(QueueUrl=sqs.create_queue(QueueName="their-successes")["QueueUrl"],
+                                      AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    old_failures = sqs.get_queue_attributes(QueueUrl=sqs.create_queue(QueueName="their-failures")["QueueUrl"],
+                                            AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.put_function_event_invoke_config(
+        FunctionName=names.function, MaximumRetryAttempts=1, MaximumEventAgeInSeconds=600,
+        DestinationConfig={"OnSuccess": {"Destination": theirs}, "OnFailure": {"Destination": old_failures}})
+
+    report = make(aws, package).run()
+    assert report.ok, report.summary()
+    assert f"on-failure destination {old_failures} replaced by this queue" in report.step("failure_queue").changes
+    cfg = lam.get_function_event_invoke_config(FunctionName=names.function)
+    assert cfg["DestinationConfig"]["OnSuccess"]["Destination"] == theirs
+    assert_everything_configured(aws, names)
+
+    teardown = make(aws, package)._delete(["failure_queue"], action="teardown", force=False)
+    assert teardown.ok
+    cfg = lam.get_function_event_invoke_config(FunctionName=names.function)
+    assert cfg["DestinationConfig"]["OnSuccess"]["Destination"] == theirs  # theirs stays
+    assert "Destination" not in (cfg["DestinationConfig"].get("OnFailure") or {})  # ours is gone
+
+
+def test_an_adopted_queue_encrypted_with_kms_is_left_encrypted_as_it_is(aws, package):
+    names = default_names(SUFFIX)
+    sqs = aws.client("sqs")
+    sqs.create_queue(QueueName=names.failure_queue, Attributes={"KmsMasterKeyId": "alias/their-key"})
+    provisioner = make(aws, package)
+    provisioner._c("sqs")  # create the client, then watch it
+    calls = count_calls(provisioner._clients["sqs"], "SetQueueAttributes")
+    report = provisioner.run()
+    assert report.ok, report.summary()
+    assert report.step("failure_queue").status == "adopted"
+    assert calls and all("SqsManagedSseEnabled" not in str(c["params"]) for c in calls)  # retention only
+    assert report.step("failure_queue").changes == ["retention 14 days", f"{names.function} sends failed events here"]
+
+
 def test_teardown_from_names_alone(aws, package):
     assert make(aws, package).run().ok
     default_state_path().unlink()
