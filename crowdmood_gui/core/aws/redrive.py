@@ -128,6 +128,7 @@ def redrive(
     report = RedriveReport()
     kept: dict[str, str] = {}  # message id -> latest receipt handle
     seen: set[str] = set()
+    redriven_keys: set[str] = set()  # S3 keys re-invoked in this run
     try:
         while limit is None or report.redriven + report.kept < limit:
             want = RECEIVE_BATCH if limit is None else min(RECEIVE_BATCH, limit - report.redriven - report.kept)
@@ -140,16 +141,18 @@ def redrive(
                 ).get("Messages", [])
             except (ClientError, BotoCoreError) as exc:
                 raise AwsError(describe_aws_error(exc) + _so_far(report)) from None
-            for message in messages:  # a kept one seen again (a very long run): newest handle
+            if not messages:  # long polling asked every server: the queue is drained
+                break
+            # A kept message seen again (a run longer than the visibility timeout): this
+            # receive hid it again; remember its newest handle and go on to the others.
+            for message in messages:
                 if message["MessageId"] in kept:
                     kept[message["MessageId"]] = message["ReceiptHandle"]
             fresh = [m for m in messages if m["MessageId"] not in seen]
-            if not fresh:
-                break
             for index, message in enumerate(fresh):
                 seen.add(message["MessageId"])
                 try:
-                    _redrive_one(sqs, lam, queue_url, function, message, report, kept, log)
+                    _redrive_one(sqs, lam, queue_url, function, message, report, kept, redriven_keys, log)
                 except BaseException:  # a fatal error: the rest of this batch is released too
                     kept.update((m["MessageId"], m["ReceiptHandle"]) for m in fresh[index + 1 :])
                     raise
@@ -163,35 +166,41 @@ def _so_far(report: RedriveReport) -> str:
 
 
 def _redrive_one(sqs, lam, queue_url: str, function: str, message: dict[str, Any], report: RedriveReport,
-                 kept: dict[str, str], log: Callable[[str], None]) -> None:
+                 kept: dict[str, str], redriven_keys: set[str], log: Callable[[str], None]) -> None:
     message_id = message["MessageId"]
-    try:
-        event = s3_event_from_failure_record(message.get("Body", ""), function)
-    except MalformedRecord as exc:
-        report.skipped += 1
-        reason = f"message {message_id} skipped (kept in the queue): {exc}"
+
+    def keep(counter: str, reason: str) -> None:
+        setattr(report, counter, getattr(report, counter) + 1)
         report.reasons.append(reason)
         log(reason)
         kept[message_id] = message["ReceiptHandle"]
+
+    try:
+        event = s3_event_from_failure_record(message.get("Body", ""), function)
+    except MalformedRecord as exc:
+        keep("skipped", f"message {message_id} skipped (kept in the queue): {exc}")
         return
-    keys = ", ".join(str(r["s3"].get("object", {}).get("key", "?")) for r in event["Records"])
+    key_list = [str(r["s3"].get("object", {}).get("key", "?")) for r in event["Records"]]
+    keys = ", ".join(key_list)
+    if redriven_keys.issuperset(key_list):
+        # Redriven earlier in this run and failed again: whatever fails it is still there;
+        # re-invoking again would only loop. Kept for a later run.
+        keep("failed", f"message {message_id} ({keys}) failed again after being redriven in this run: kept in the queue")
+        return
     try:
         reply = lam.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode("utf-8"))
         status = int(reply.get("StatusCode", 0))
         if status != 202:
             raise AwsError(f"Invoke answered HTTP {status}, not 202")
     except (ClientError, BotoCoreError, AwsError) as exc:
-        report.failed += 1
-        reason = f"message {message_id} ({keys}) not redriven, kept in the queue: {describe_aws_error(exc)}"
-        report.reasons.append(reason)
-        log(reason)
-        kept[message_id] = message["ReceiptHandle"]
+        keep("failed", f"message {message_id} ({keys}) not redriven, kept in the queue: {describe_aws_error(exc)}")
         code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
         if code == "ResourceNotFoundException":
             raise AwsError(f"the function {function} does not exist: run crowdmood setup" + _so_far(report)) from None
         if code in FATAL_INVOKE_CODES:  # every other message would fail the same way
             raise AwsError(describe_aws_error(exc) + _so_far(report)) from None
         return
+    redriven_keys.update(key_list)
     # The event is with Lambda again (its own retries and this queue behind it): now, and
     # only now, the message may go. Failing to delete it means a duplicate delivery later,
     # which the handler's conditional write makes harmless.
@@ -208,10 +217,14 @@ def _release(sqs, queue_url: str, handles: list[str], log: Callable[[str], None]
     for start in range(0, len(handles), RECEIVE_BATCH):
         batch = handles[start : start + RECEIVE_BATCH]
         try:
-            sqs.change_message_visibility_batch(
+            reply = sqs.change_message_visibility_batch(
                 QueueUrl=queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0} for i, handle in enumerate(batch)],
             )
         except (ClientError, BotoCoreError) as exc:
             log(f"kept messages stay hidden for up to {RECEIVE_VISIBILITY_S} s ({describe_aws_error(exc)})")
             return
+        failed = reply.get("Failed") or []  # per-entry failures come back here, not raised
+        if failed:
+            log(f"{len(failed)} kept message(s) stay hidden for up to {RECEIVE_VISIBILITY_S} s "
+                f"({failed[0].get('Code', '?')}: {failed[0].get('Message', '')})")

@@ -206,3 +206,55 @@ def test_the_redriven_event_is_one_the_handler_parses(sqs, queue):
     assert redrive.redrive(sqs, lam, queue, NAMES.function).redriven == 1
     (obj,) = list(s3_event.iter_objects(json.loads(lam.calls[0]["Payload"])))
     assert (obj.bucket, obj.key) == (NAMES.bucket, "faces/s 1/c/0001.jpg")
+
+
+def test_an_event_that_fails_again_during_the_run_is_kept_not_looped(sqs, queue):
+    event = event_for("faces/s/c/again.jpg")
+    sqs.send_message(QueueUrl=queue, MessageBody=failure_record(event))
+
+    class FailsAgain(FakeLambda):
+        """The redriven event fails again at once: Lambda puts a new failure record in the queue."""
+
+        def invoke(self, **kwargs):
+            reply = super().invoke(**kwargs)
+            sqs.send_message(QueueUrl=queue, MessageBody=failure_record(json.loads(kwargs["Payload"])))
+            return reply
+
+    lam = FailsAgain()
+    report = redrive.redrive(sqs, lam, queue, NAMES.function)
+    assert len(lam.calls) == 1  # not re-invoked in a loop
+    assert (report.redriven, report.failed, report.skipped) == (1, 1, 0)
+    assert "failed again after being redriven in this run" in report.reasons[0]
+    assert [json.loads(b)["requestPayload"] for b in bodies_left(sqs, queue)] == [event]
+
+
+def test_a_receive_of_only_kept_messages_does_not_end_the_run(queue):
+    """Past the visibility timeout, kept messages come back; the run goes on to the others."""
+    kept_body = "garbage"
+    good = failure_record(event_for("faces/s/c/late.jpg"))
+
+    class ScriptedSqs:
+        def __init__(self):
+            self.replies = [
+                [{"MessageId": "m1", "ReceiptHandle": "h1", "Body": kept_body}],
+                [{"MessageId": "m1", "ReceiptHandle": "h1b", "Body": kept_body}],  # back: only it
+                [{"MessageId": "m2", "ReceiptHandle": "h2", "Body": good}],
+                [],
+            ]
+            self.deleted, self.released = [], []
+
+        def receive_message(self, **_kw):
+            return {"Messages": self.replies.pop(0)}
+
+        def delete_message(self, ReceiptHandle, **_kw):
+            self.deleted.append(ReceiptHandle)
+
+        def change_message_visibility_batch(self, Entries, **_kw):
+            self.released += [e["ReceiptHandle"] for e in Entries]
+            return {"Successful": [], "Failed": [{"Id": "0", "Code": "ReceiptHandleIsInvalid", "Message": "gone"}]}
+
+    fake, lines = ScriptedSqs(), []
+    report = redrive.redrive(fake, FakeLambda(), queue, NAMES.function, log=lines.append)
+    assert (report.redriven, report.skipped) == (1, 1)
+    assert fake.deleted == ["h2"] and fake.released == ["h1b"]  # the newest handle of the kept one
+    assert any("1 kept message(s) stay hidden" in line and "ReceiptHandleIsInvalid" in line for line in lines)
