@@ -28,6 +28,7 @@ from crowdmood_gui.core.aws.lambda_zip import HANDLER, build_lambda_zip, code_sh
 from crowdmood_gui.core.aws.naming import ResourceNames, validate_names
 from crowdmood_gui.core.aws.redrive import MISSING_QUEUE_CODES, messages_waiting
 from crowdmood_gui.core.config import RESOURCES_DIR, AppConfig, default_config_path, load_config, save_config
+from crowdmood_gui.core.emotions import EMOTION_COLOURS
 from crowdmood_gui.core.errors import AwsError, CrowdMoodError
 from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, CaptureMeta
 
@@ -249,9 +250,18 @@ class StateFile:
 
 
 def dashboard_body(names: ResourceNames, region: str, template: Path = DASHBOARD_TEMPLATE) -> dict[str, Any]:
+    """The dashboard: the template with this deployment's names, and each expression line
+    in the console's colour (one palette, :data:`EMOTION_COLOURS`)."""
     text = template.read_text(encoding="utf-8")
-    text = text.replace("${REGION}", region).replace("${NAMESPACE}", names.namespace)
-    return json.loads(text)
+    for placeholder, value in (("${REGION}", region), ("${NAMESPACE}", names.namespace),
+                               ("${FUNCTION}", names.function), ("${FAILURE_QUEUE}", names.failure_queue)):
+        text = text.replace(placeholder, value)
+    body = json.loads(text)
+    for widget in body.get("widgets", []):
+        for metric in widget.get("properties", {}).get("metrics", []):
+            if metric[0] == names.namespace and metric[1] in EMOTION_COLOURS and isinstance(metric[-1], dict):
+                metric[-1]["color"] = EMOTION_COLOURS[metric[1]]
+    return body
 
 
 def tls_only_statement(names: ResourceNames) -> dict[str, Any]:
@@ -416,7 +426,7 @@ class Provisioner:
             ),
             PlannedResource("permission", "Lambda permission", PERMISSION_SID, f"s3.amazonaws.com may invoke it for bucket {n.bucket}"),
             PlannedResource("notification", "S3 event notification", NOTIFICATION_ID, f"s3:ObjectCreated:* under '{n.prefix}' -> {n.function}"),
-            PlannedResource("dashboard", "CloudWatch dashboard", n.dashboard, f"8 expressions + Faces, namespace {n.namespace}, 10 s period"),
+            PlannedResource("dashboard", "CloudWatch dashboard", n.dashboard, f"8 expressions + Faces (namespace {n.namespace}, 10 s), Lambda errors, failed analyses waiting"),
         ]
 
     def describe_plan(self) -> str:

@@ -27,7 +27,7 @@ from crowdmood_gui.core.aws.provision import (
     StateFile,
     default_state_path,
 )
-from crowdmood_gui.core.emotions import EMOTIONS
+from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS
 from crowdmood_gui.core.records import SESSION_INDEX
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -212,6 +212,11 @@ def assert_everything_configured(session, names, region="us-east-1"):
     assert set(metrics) == set(EMOTIONS) | {"Faces"}
     assert all(m[0] == names.namespace for m in props["metrics"])
     assert metrics["Faces"][2]["stat"] == "Sum"
+    assert {e: metrics[e][2]["color"] for e in EMOTIONS} == EMOTION_COLOURS  # the console's palette
+    others = [m for w in body["widgets"][1:] for m in w.get("properties", {}).get("metrics", [])]
+    assert ["AWS/Lambda", "Errors", "FunctionName", names.function] in [m[:4] for m in others]
+    assert ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", names.failure_queue] in [m[:4] for m in others]
+    assert "${" not in json.dumps(body)  # every placeholder filled
 
 
 def _actions(statement) -> list[str]:
