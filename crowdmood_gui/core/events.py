@@ -69,6 +69,7 @@ class StatsEvent:
     cost_usd: float | None = None  # AWS mode only: spend so far
     projected_usd_per_hour: float | None = None
     analysis_lag_s: float | None = None
+    failed_waiting: int | None = None  # AWS mode: analyses AWS gave up on, in the failure queue
 
 
 @dataclass(frozen=True, slots=True)

@@ -511,6 +511,7 @@ class Pipeline:
             cost_usd=b.cost_usd if b else None,
             projected_usd_per_hour=b.projected_usd_per_hour if b else None,
             analysis_lag_s=b.analysis_lag_s if b else None,
+            failed_waiting=b.failed_waiting if b else None,
         )
 
     def _notify(self, method: str, *args) -> None:

@@ -59,7 +59,7 @@ PipelineFactory = Callable[[AppConfig, Any], Any]
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
 
 
-AWS_STATUS_KEYS = ("uploads", "lag", "cost")
+AWS_STATUS_KEYS = ("uploads", "lag", "cost", "failed")
 
 
 def default_pipeline_factory(config: AppConfig, observer: Any) -> Any:
@@ -256,7 +256,7 @@ class MainWindow(QMainWindow):
         self.source_label = QLabel("No source")
         bar.addWidget(self.source_label, 1)
         self.status_labels: dict[str, QLabel] = {}
-        for key in ("display", "detection", "faces", "tracks", "queue", "uploads", "lag", "cost"):
+        for key in ("display", "detection", "faces", "tracks", "queue", "uploads", "lag", "cost", "failed"):
             label = QLabel()
             label.setObjectName(f"status_{key}")
             label.setContentsMargins(8, 0, 8, 0)
@@ -657,6 +657,13 @@ class MainWindow(QMainWindow):
             cost = f"${s.cost_usd:.3f}" if s and s.cost_usd is not None else "$–"
             rate = f" (~${s.projected_usd_per_hour:.2f}/h)" if s and s.projected_usd_per_hour is not None else ""
             labels["cost"].setText(f"Cost {cost}{rate}")
+            failed = s.failed_waiting if s else None
+            labels["failed"].setVisible(bool(failed))  # only when something needs doing
+            labels["failed"].setText(f"Failed {failed}" if failed else "")
+            style = "color: #E0533A;" if failed else ""
+            if labels["failed"].styleSheet() != style:  # re-polishing every refresh is waste
+                labels["failed"].setStyleSheet(style)
+            labels["failed"].setToolTip("Analyses AWS gave up on, kept in the failure queue: run crowdmood aws-redrive")
         if self._state == PAUSED:
             labels["display"].setText("Paused")
 

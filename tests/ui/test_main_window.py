@@ -57,6 +57,12 @@ def test_aws_mode_shows_uploads_and_cost(make_window, qtbot):
     assert status["uploads"] == "Uploads 4"
     assert status["cost"] == "Cost $0.012 (~$0.50/h)"
     assert not window.chart.confused_note.isVisible()
+    assert window.status_labels["failed"].isHidden()  # nothing waiting: nothing shown
+    window._on_stats(StatsEvent(detection_fps=9.5, faces=1, tracks=1, analysis_queue=0, records_analysed=3,
+                                upload_queue=0, cost_usd=0.012, failed_waiting=3))
+    assert window.status_texts()["failed"] == "Failed 3"
+    assert not window.status_labels["failed"].isHidden()
+    assert "aws-redrive" in window.status_labels["failed"].toolTip()
 
 
 def test_a_bad_source_shows_a_non_modal_error_and_the_app_keeps_running(make_window, qtbot):

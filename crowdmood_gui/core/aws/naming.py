@@ -45,7 +45,7 @@ class ResourceNames:
         Derived, like the log group: a function name (<= 64 of [A-Za-z0-9_-]) plus
         ``-failed`` is always a valid queue name (<= 80 of the same characters).
         """
-        return f"{self.function}-failed"
+        return failure_queue_name(self.function)
 
     @property
     def policy_name(self) -> str:
@@ -62,6 +62,11 @@ class ResourceNames:
 
     def with_changes(self, **changes: str) -> "ResourceNames":
         return replace(self, **changes)
+
+
+def failure_queue_name(function: str) -> str:
+    """The failure queue of ``function`` (see :attr:`ResourceNames.failure_queue`)."""
+    return f"{function}-failed"
 
 
 def random_suffix() -> str:

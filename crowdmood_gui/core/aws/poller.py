@@ -29,6 +29,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from crowdmood_gui.core.aws.clients import describe_aws_error
+from crowdmood_gui.core.aws.redrive import MISSING_QUEUE_CODES, messages_waiting
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
 from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, FaceRecord, item_to_record, iso_utc
@@ -143,6 +144,9 @@ class ResultsPoller:
         overlap_s: float = 120.0,
         max_items_per_poll: int = 2000,
         index_name: str = SESSION_INDEX,
+        sqs=None,
+        failure_queue: str | None = None,
+        failure_check_s: float = 60.0,
     ) -> None:
         if period_s not in PERIODS_S:
             raise ValueError(f"period must be one of {PERIODS_S}")
@@ -173,6 +177,13 @@ class ResultsPoller:
         self._failures = 0
         self._deserializer = None
         self.last_lag_s: float | None = None
+        # The Lambda's failure queue, read once a minute at most: analyses AWS gave up on.
+        self.sqs = sqs
+        self.failure_queue = failure_queue
+        self.failure_check_s = failure_check_s
+        self.failed_waiting: int | None = None
+        self._failure_queue_url: str | None = None
+        self._failure_checked_at: datetime | None = None
         self.polls = 0
         self.metric_calls = 0
 
@@ -236,7 +247,30 @@ class ResultsPoller:
                     self._emit_error(f"AWS results: {describe_aws_error(exc)}")
         if ok:
             self._failures = 0
+        self._check_failure_queue()
         return ok
+
+    def _check_failure_queue(self) -> None:
+        """Count the failed analyses waiting (a status figure: never fails the poll). A
+        queue that is missing or that the operator may not read stops the checks, once."""
+        if self.sqs is None or not self.failure_queue:
+            return
+        now = self.clock()
+        if self._failure_checked_at is not None and (now - self._failure_checked_at).total_seconds() < self.failure_check_s:
+            return
+        self._failure_checked_at = now
+        try:
+            if self._failure_queue_url is None:
+                self._failure_queue_url = self.sqs.get_queue_url(QueueName=self.failure_queue)["QueueUrl"]
+            self.failed_waiting = messages_waiting(self.sqs, self._failure_queue_url)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in MISSING_QUEUE_CODES or "AccessDenied" in code or code == "AuthorizationError":
+                self.sqs = None  # permanent: say it once and stop asking
+                self.failed_waiting = None
+                self._emit_error(f"AWS: failed analyses cannot be counted ({describe_aws_error(exc)})")
+        except BotoCoreError:
+            pass  # the network: the metrics poll reports it; try again next time
 
     def fetch_rows(self, now: datetime | None = None) -> list[TimelineRow]:
         now = now or self.clock()

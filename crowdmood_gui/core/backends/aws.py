@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from crowdmood_gui.core.aws.budget import CostBudget
+from crowdmood_gui.core.aws.naming import failure_queue_name
 from crowdmood_gui.core.aws.poller import ResultsPoller
 from crowdmood_gui.core.aws.spool import UploadSpool
 from crowdmood_gui.core.aws.uploader import Uploader
@@ -75,6 +76,7 @@ class AwsBackend(AnalysisBackend):
         s3: Any = None,
         cloudwatch: Any = None,
         dynamodb: Any = None,
+        sqs: Any = None,
         clock: Callable[[], float] = time.monotonic,
         poll: bool = True,
         camera_filter: bool = True,
@@ -88,7 +90,7 @@ class AwsBackend(AnalysisBackend):
         self.session_start = (session_start or datetime.now(UTC)).astimezone(UTC)
         self.period_s = period_s
         self._boto_session = boto_session
-        self._clients = {"s3": s3, "cloudwatch": cloudwatch, "dynamodb": dynamodb}
+        self._clients = {"s3": s3, "cloudwatch": cloudwatch, "dynamodb": dynamodb, "sqs": sqs}
         self._clock = clock
         self._poll = poll
         self._camera_filter = camera_filter
@@ -152,6 +154,7 @@ class AwsBackend(AnalysisBackend):
             s3 = self._client("s3")
             cloudwatch = self._client("cloudwatch") if self._poll else None
             dynamodb = self._client("dynamodb") if self._poll else None
+            sqs = self._client("sqs") if self._poll and self.aws.function else None
         except CrowdMoodError as exc:
             self._error(str(exc))
             return
@@ -175,6 +178,8 @@ class AwsBackend(AnalysisBackend):
                 on_record=self._on_record,
                 on_error=self._error,
                 lookup=self._lookup,
+                sqs=sqs,
+                failure_queue=failure_queue_name(self.aws.function) if sqs is not None else None,
             )
             self.poller.start()
 
@@ -235,6 +240,7 @@ class AwsBackend(AnalysisBackend):
             cost_usd=budget.spent_usd,
             projected_usd_per_hour=budget.projected_usd_per_hour,
             analysis_lag_s=self.poller.last_lag_s if self.poller is not None else None,
+            failed_waiting=self.poller.failed_waiting if self.poller is not None else None,
         )
 
     # --- callbacks from the threads ---------------------------------------------------

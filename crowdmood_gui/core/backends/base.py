@@ -37,6 +37,7 @@ class BackendStats:
     cost_usd: float | None = None  # AWS: estimated Rekognition spend so far
     projected_usd_per_hour: float | None = None
     analysis_lag_s: float | None = None  # AWS: capture -> record visible in DynamoDB
+    failed_waiting: int | None = None  # AWS: events in the Lambda's failure queue (None: unknown)
 
 
 class RecordSink(Protocol):

@@ -89,6 +89,8 @@ def test_end_to_end_through_s3_sqs_lambda_dynamodb_cloudwatch(tmp_path, data_dir
             }]},
         )
         create_faces_table(ddb)
+        failed_url = sqs.create_queue(QueueName="rekognize-emotions-failed")["QueueUrl"]  # setup's failure queue
+        sqs.send_message(QueueUrl=failed_url, MessageBody='{"requestPayload": {"Records": []}}')
 
         session = "séance 1"
         now = datetime.now(UTC)
@@ -151,6 +153,7 @@ def test_end_to_end_through_s3_sqs_lambda_dynamodb_cloudwatch(tmp_path, data_dir
             assert stats.upload_queue == 0 and stats.records_analysed == 1
             assert stats.cost_usd == pytest.approx(0.001) and stats.projected_usd_per_hour > 0
             assert stats.analysis_lag_s is not None and stats.analysis_lag_s >= 2.0
+            assert stats.failed_waiting == 1  # the failure queue, counted for the status bar
             assert len([r for r in sink.records]) == 1  # delivered once across polls
         finally:
             backend.stop(2.0)

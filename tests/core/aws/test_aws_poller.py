@@ -177,3 +177,30 @@ def test_period_change_rereads_the_window(world):
     assert calls.calls[2]["StartTime"] == START and calls.calls[2]["MetricDataQueries"][0]["MetricStat"]["Period"] == 60
     with pytest.raises(ValueError):
         poller.set_period(5)
+
+
+def test_failed_analyses_are_counted_at_most_once_a_minute_and_a_missing_queue_is_said_once(world):
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="fn-failed")["QueueUrl"]
+    calls = CallRecorder(sqs, "GetQueueAttributes")
+    clock = {"now": NOW}
+    errors = []
+    poller = ResultsPoller(world.cw, world.ddb, namespace=NAMESPACE, table=TABLE, session="expo-2026",
+                           session_start=START, sqs=sqs, failure_queue="fn-failed",
+                           clock=lambda: clock["now"], on_error=errors.append)
+    assert poller.poll_once() and poller.failed_waiting == 0
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    clock["now"] = NOW + timedelta(seconds=30)
+    poller.poll_once()
+    assert poller.failed_waiting == 0 and len(calls.calls) == 1  # not yet: once a minute
+    clock["now"] = NOW + timedelta(seconds=61)
+    poller.poll_once()
+    assert poller.failed_waiting == 2 and len(calls.calls) == 2
+
+    gone = ResultsPoller(world.cw, world.ddb, namespace=NAMESPACE, table=TABLE, session="expo-2026",
+                         session_start=START, sqs=sqs, failure_queue="no-such-queue",
+                         clock=lambda: clock["now"], on_error=errors.append, failure_check_s=0)
+    assert gone.poll_once() and gone.poll_once()  # the results still poll fine
+    assert gone.failed_waiting is None
+    assert len([e for e in errors if "failed analyses cannot be counted" in e]) == 1
