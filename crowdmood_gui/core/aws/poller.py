@@ -268,7 +268,9 @@ class ResultsPoller:
             if code in MISSING_QUEUE_CODES or "AccessDenied" in code or code == "AuthorizationError":
                 self.sqs = None  # permanent: say it once and stop asking
                 self.failed_waiting = None
-                self._emit_error(f"AWS: failed analyses cannot be counted ({describe_aws_error(exc)})")
+                why = (f"no queue {self.failure_queue}: run crowdmood setup to create it" if code in MISSING_QUEUE_CODES
+                       else describe_aws_error(exc))
+                self._emit_error(f"AWS: failed analyses cannot be counted ({why})")
         except BotoCoreError:
             pass  # the network: the metrics poll reports it; try again next time
 
