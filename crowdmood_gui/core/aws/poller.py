@@ -29,7 +29,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from crowdmood_gui.core.aws.clients import describe_aws_error
-from crowdmood_gui.core.aws.redrive import MISSING_QUEUE_CODES, messages_waiting
+from crowdmood_gui.core.aws.redrive import count_waiting
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
 from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, FaceRecord, item_to_record, iso_utc
@@ -182,7 +182,6 @@ class ResultsPoller:
         self.failure_queue = failure_queue
         self.failure_check_s = failure_check_s
         self.failed_waiting: int | None = None
-        self._failure_queue_url: str | None = None
         self._failure_checked_at: datetime | None = None
         self.polls = 0
         self.metric_calls = 0
@@ -260,19 +259,24 @@ class ResultsPoller:
             return
         self._failure_checked_at = now
         try:
-            if self._failure_queue_url is None:
-                self._failure_queue_url = self.sqs.get_queue_url(QueueName=self.failure_queue)["QueueUrl"]
-            self.failed_waiting = messages_waiting(self.sqs, self._failure_queue_url)
+            waiting = count_waiting(self.sqs, self.failure_queue)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if code in MISSING_QUEUE_CODES or "AccessDenied" in code or code == "AuthorizationError":
-                self.sqs = None  # permanent: say it once and stop asking
-                self.failed_waiting = None
-                why = (f"no queue {self.failure_queue}: run crowdmood setup to create it" if code in MISSING_QUEUE_CODES
-                       else describe_aws_error(exc))
-                self._emit_error(f"AWS: failed analyses cannot be counted ({why})")
+            if "AccessDenied" in code or code == "AuthorizationError":
+                self._stop_counting(describe_aws_error(exc))
+            return
         except BotoCoreError:
-            pass  # the network: the metrics poll reports it; try again next time
+            return  # the network: the metrics poll reports it; try again next time
+        if waiting is None:
+            self._stop_counting(f"no queue {self.failure_queue}: run crowdmood setup to create it")
+        else:
+            self.failed_waiting = waiting
+
+    def _stop_counting(self, why: str) -> None:
+        """A permanent reason (no queue, no permission): say it once and stop asking."""
+        self.sqs = None
+        self.failed_waiting = None
+        self._emit_error(f"AWS: failed analyses cannot be counted ({why})")
 
     def fetch_rows(self, now: datetime | None = None) -> list[TimelineRow]:
         now = now or self.clock()

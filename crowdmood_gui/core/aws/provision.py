@@ -26,7 +26,7 @@ from crowdmood_gui.core.aws import policies
 from crowdmood_gui.core.aws.clients import client, describe_aws_error
 from crowdmood_gui.core.aws.lambda_zip import HANDLER, build_lambda_zip, code_sha256
 from crowdmood_gui.core.aws.naming import ResourceNames, validate_names
-from crowdmood_gui.core.aws.redrive import MISSING_QUEUE_CODES, messages_waiting
+from crowdmood_gui.core.aws.redrive import count_waiting, find_queue_url
 from crowdmood_gui.core.config import RESOURCES_DIR, AppConfig, default_config_path, load_config, save_config
 from crowdmood_gui.core.emotions import EMOTION_COLOURS
 from crowdmood_gui.core.errors import AwsError, CrowdMoodError
@@ -295,6 +295,12 @@ def s3_put_event(region: str, bucket: str, key: str, size: int, etag: str = "") 
             }
         ]
     }
+
+
+def _destination(invoke_config: dict[str, Any] | None, kind: str) -> str | None:
+    """The ``kind`` ("OnFailure" / "OnSuccess") destination ARN of a function's
+    event-invoke config, None when it has none."""
+    return (((invoke_config or {}).get("DestinationConfig") or {}).get(kind) or {}).get("Destination")
 
 
 def _code(exc: ClientError) -> str:
@@ -845,16 +851,13 @@ class Provisioner:
         n = self.names
         wanted = {"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": str(FAILURE_RETENTION_S)}
         changes: list[str] = []
-        try:
-            url = sqs.get_queue_url(QueueName=n.failure_queue)["QueueUrl"]
-            status = "adopted"
-        except ClientError as exc:
-            if _code(exc) not in MISSING_QUEUE_CODES:
-                raise
+        url = find_queue_url(sqs, n.failure_queue)
+        status = "adopted"
+        if url is None:
             try:
                 url = sqs.create_queue(QueueName=n.failure_queue, Attributes=wanted, tags={"crowdmood": "setup"})["QueueUrl"]
-            except ClientError as exc2:
-                if "QueueDeletedRecently" in _code(exc2):
+            except ClientError as exc:
+                if "QueueDeletedRecently" in _code(exc):
                     raise StepFailed(f"queue {n.failure_queue} was deleted less than 60 s ago: run setup again in a minute") from None
                 raise
             self._made("failure_queue")
@@ -878,9 +881,9 @@ class Provisioner:
             current = None
         if current is None or not self._invoke_config_matches(current, queue_arn):
             destinations: dict[str, Any] = {"OnFailure": {"Destination": queue_arn}}
-            on_success = ((current or {}).get("DestinationConfig") or {}).get("OnSuccess") or {}
-            if on_success.get("Destination"):  # not ours: keep it
-                destinations["OnSuccess"] = {"Destination": on_success["Destination"]}
+            on_success = _destination(current, "OnSuccess")
+            if on_success:  # not ours: keep it
+                destinations["OnSuccess"] = {"Destination": on_success}
             # Lambda checks that the role may sqs:SendMessage: the role step's new statement
             # may take a few seconds to be visible.
             self._retry_role_propagation(
@@ -892,7 +895,7 @@ class Provisioner:
                 ),
                 symptom="sendmessage",
             )
-            previous = (((current or {}).get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            previous = _destination(current, "OnFailure")
             if previous and previous != queue_arn:
                 changes.append(f"on-failure destination {previous} replaced by this queue")
             elif status == "adopted":
@@ -901,23 +904,17 @@ class Provisioner:
 
     @staticmethod
     def _invoke_config_matches(cfg: dict[str, Any], queue_arn: str) -> bool:
-        on_failure = ((cfg.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         return (
             cfg.get("MaximumRetryAttempts") == ASYNC_MAX_RETRIES
             and cfg.get("MaximumEventAgeInSeconds") == ASYNC_MAX_EVENT_AGE_S
-            and on_failure == queue_arn
+            and _destination(cfg, "OnFailure") == queue_arn
         )
 
     def failed_waiting(self) -> int | None:
         """Failed analyses waiting in the failure queue (None: no queue, or it cannot be read)."""
-        sqs = self._c("sqs")
         try:
-            return messages_waiting(sqs, sqs.get_queue_url(QueueName=self.names.failure_queue)["QueueUrl"])
-        except ClientError as exc:
-            if _code(exc) not in MISSING_QUEUE_CODES:
-                self.log(f"cannot count the failed analyses waiting: {describe_aws_error(exc)}")
-            return None
-        except BotoCoreError as exc:
+            return count_waiting(self._c("sqs"), self.names.failure_queue)
+        except (ClientError, BotoCoreError) as exc:
             self.log(f"cannot count the failed analyses waiting: {describe_aws_error(exc)}")
             return None
 
@@ -1134,21 +1131,17 @@ class Provisioner:
 
     def _delete_failure_queue(self) -> bool:
         sqs = self._c("sqs")
-        try:
-            url = sqs.get_queue_url(QueueName=self.names.failure_queue)["QueueUrl"]
-        except ClientError as exc:
-            if _code(exc) in MISSING_QUEUE_CODES:
-                return False
-            raise
+        url = find_queue_url(sqs, self.names.failure_queue)
+        if url is None:
+            return False
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"])["Attributes"]
         # Deleting the function removes its invoke config; a function kept (adopted) must not
         # keep pointing at a queue that is gone.
         try:
             lam = self._c("lambda")
             cfg = lam.get_function_event_invoke_config(FunctionName=self.names.function)
-            destinations = cfg.get("DestinationConfig") or {}
-            if (destinations.get("OnFailure") or {}).get("Destination") == attrs.get("QueueArn"):
-                on_success = (destinations.get("OnSuccess") or {}).get("Destination")
+            if _destination(cfg, "OnFailure") == attrs.get("QueueArn"):
+                on_success = _destination(cfg, "OnSuccess")
                 if on_success:  # not ours: keep it and the retry settings, drop only our queue
                     lam.put_function_event_invoke_config(
                         FunctionName=self.names.function,

@@ -92,22 +92,37 @@ def s3_event_from_failure_record(body: str, function: str | None = None) -> dict
     return payload
 
 
-def failure_queue_url(sqs, queue_name: str) -> str:
-    """The queue's URL; a missing queue is an :class:`AwsError` that says what to run."""
+def find_queue_url(sqs, queue_name: str) -> str | None:
+    """The queue's URL, or None when there is no such queue (any other error raises)."""
     try:
         return sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
-            raise AwsError(f"the failure queue {queue_name} does not exist: run crowdmood setup") from None
+            return None
+        raise
+
+
+def failure_queue_url(sqs, queue_name: str) -> str:
+    """The queue's URL; a missing queue is an :class:`AwsError` that says what to run."""
+    try:
+        url = find_queue_url(sqs, queue_name)
+    except (ClientError, BotoCoreError) as exc:
         raise AwsError(describe_aws_error(exc)) from None
-    except BotoCoreError as exc:
-        raise AwsError(describe_aws_error(exc)) from None
+    if url is None:
+        raise AwsError(f"the failure queue {queue_name} does not exist: run crowdmood setup")
+    return url
 
 
 def messages_waiting(sqs, queue_url: str) -> int:
     """ApproximateNumberOfMessages: visible messages, i.e. failed analyses waiting."""
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     return int(attrs.get("ApproximateNumberOfMessages", 0))
+
+
+def count_waiting(sqs, queue_name: str) -> int | None:
+    """Failed analyses waiting in the queue ``queue_name``; None when there is no such queue."""
+    url = find_queue_url(sqs, queue_name)
+    return None if url is None else messages_waiting(sqs, url)
 
 
 def redrive(
