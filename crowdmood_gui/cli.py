@@ -42,10 +42,22 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML configuration file (default: the user config)")
 
 
+def add_expression_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--expression-model", choices=("fer", "faceapi", "ensemble"),
+                        help="local expression model (config expression.model; default: ensemble)")
+
+
+def expression_overrides(args: argparse.Namespace) -> dict:
+    """Config overrides from ``--expression-model``."""
+    model = getattr(args, "expression_model", None)
+    return {"expression": {"model": model}} if model else {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="crowdmood", description="Live crowd facial-expression console.")
     parser.add_argument("--version", action="version", version=f"crowdmood {__version__}")
     add_config_arguments(parser)
+    add_expression_argument(parser)
     parser.add_argument("--source", help="camera index, video file, rtsp:// or http(s):// MJPEG URL")
     parser.add_argument("--backend", choices=("local", "aws"), help="analysis backend (default: local)")
     parser.add_argument("--no-loop", action="store_true", help="play a video file once instead of looping")

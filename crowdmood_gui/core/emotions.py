@@ -32,6 +32,17 @@ FER_TO_REKOGNITION: dict[str, str] = {
     "neutral": "CALM",
 }
 
+# face-api.js FaceExpressionNet class names (the second bundled model) -> Rekognition types.
+FACEAPI_TO_REKOGNITION: dict[str, str] = {
+    "neutral": "CALM",
+    "happy": "HAPPY",
+    "sad": "SAD",
+    "angry": "ANGRY",
+    "fearful": "FEAR",
+    "disgusted": "DISGUSTED",
+    "surprised": "SURPRISED",
+}
+
 # Colours for boxes, lines and thumbnails, one per type (colour-blind friendly-ish, Okabe-Ito based).
 EMOTION_COLOURS: dict[str, str] = {
     "HAPPY": "#E69F00",

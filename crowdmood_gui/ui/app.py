@@ -46,6 +46,9 @@ def config_overrides(args: Any) -> dict[str, Any]:
     session = getattr(args, "session", None)
     if session:
         overrides["session"] = session
+    from crowdmood_gui.cli import expression_overrides
+
+    overrides.update(expression_overrides(args))
     return overrides
 
 

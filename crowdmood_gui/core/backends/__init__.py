@@ -22,10 +22,12 @@ def make_backend(config: AppConfig, *, session: str, session_start: datetime, re
 
         return AwsBackend.from_config(config, session=session, session_start=session_start)
     from crowdmood_gui.core.backends.local import LocalBackend
+    from crowdmood_gui.core.expression import ExpressionModel
 
     crops_dir = None
     if config.privacy.keep_crops:
         from crowdmood_gui.core.sessions import sessions_root
 
         crops_dir = sessions_root(config) / session / "crops"  # beside the session's records
-    return LocalBackend(block_when_full=not realtime, crops_dir=crops_dir)
+    return LocalBackend(ExpressionModel.from_config(config.expression), block_when_full=not realtime,
+                        crops_dir=crops_dir)
