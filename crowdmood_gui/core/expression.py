@@ -52,14 +52,22 @@ FACEAPI_CLASSES: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fearful
 INPUT_SIZE = 64  # the fer model's
 FACEAPI_INPUT_SIZE = 112
 
-#: What each local model cannot read, in words for the About dialog and the models README.
+#: What each local model cannot read (measured: bench/eval_expression.py on tests/data),
+#: in words for Help ▸ About and resources/models/README.md. Keys: "all" and each choice.
 MODEL_LIMITS: dict[str, str] = {
-    "all": "CONFUSED: no local model has this class (Rekognition only); it is always 0 in local mode.",
-    "fer": "DISGUSTED: almost never predicted (FER-2013 has few disgust faces); the posed disgust "
-           "portrait reads SAD.",
-    "faceapi": "DISGUSTED: weak; the posed disgust portrait reads CALM. It confuses anger with "
-               "sadness and disgust more often than fer.",
-    "ensemble": "DISGUSTED: weak, as in both models it averages.",
+    "all": "CONFUSED: no local model has this class (only Rekognition does); it is always 0 in local mode.",
+    "fer": "DISGUSTED is almost never predicted (FER-2013 has few disgust faces): the posed disgust "
+           "portrait reads SAD, DISGUSTED < 1 %. Anger wins only narrowly (ANGRY 41 %, SAD 33 %) and "
+           "reads FEAR when the face is 32 px wide.",
+    "faceapi": "DISGUSTED is not read either (the posed disgust portrait reads CALM 73 %), and the posed "
+               "angry portrait reads SAD 94 %: anger is this model's blind spot.",
+    "ensemble": "DISGUSTED is not read (the disgust portrait reads SAD 43 %, DISGUSTED < 1 %); anger comes "
+                "from fer alone, so it is as narrow as fer's (ANGRY 40 %, SAD 33 %).",
+}
+MODEL_TITLES: dict[str, str] = {
+    "fer": "fer (mini-Xception, FER-2013)",
+    "faceapi": "faceapi (face-api.js FaceExpressionNet)",
+    "ensemble": "ensemble (both, mixed per class)",
 }
 
 

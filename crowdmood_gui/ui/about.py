@@ -10,8 +10,9 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from crowdmood_gui import __version__
-from crowdmood_gui.core.config import MODELS_DIR
+from crowdmood_gui.core.config import MODELS_DIR, ExpressionConfig
 from crowdmood_gui.core.emotions import EXPRESSION_DISCLAIMER
+from crowdmood_gui.core.expression import MODEL_CHOICES, MODEL_LIMITS, MODEL_TITLES
 
 
 def model_licences(models_dir: Path = MODELS_DIR) -> list[tuple[str, str]]:
@@ -45,13 +46,24 @@ def markdown_body(text: str) -> str:
     return re.sub(r"<(/?)h[1-3]\b", r"<\1h4", body)
 
 
+def limits_html() -> str:
+    """What the local expression models cannot read (core/expression.py MODEL_LIMITS)."""
+    default = ExpressionConfig().model
+    items = [f"<li>{html.escape(MODEL_LIMITS['all'])}</li>"]
+    for choice in MODEL_CHOICES:
+        title = MODEL_TITLES[choice] + (", the default" if choice == default else "")
+        items.append(f"<li><b>{html.escape(title)}</b>: {html.escape(MODEL_LIMITS[choice])}</li>")
+    return ("<h3>What the local models cannot read</h3><p>Setting <code>expression.model</code> "
+            "(or <code>--expression-model</code>) chooses the model.</p><ul>" + "".join(items) + "</ul>")
+
+
 def about_html(models_dir: Path = MODELS_DIR) -> str:
     parts = [
         f"<h2>crowdmood {html.escape(__version__)}</h2>",
         "<p>A live console for how a crowd's faces react at an event booth: local models or "
         "AWS Rekognition.</p>",
-        f"<p><b>{html.escape(EXPRESSION_DISCLAIMER)}</b> The local model has no CONFUSED class: "
-        "that line stays at 0 in local mode.</p>",
+        f"<p><b>{html.escape(EXPRESSION_DISCLAIMER)}</b></p>",
+        limits_html(),
         "<h3>Models and licences</h3>",
     ]
     licences = model_licences(models_dir)

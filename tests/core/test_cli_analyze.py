@@ -50,6 +50,24 @@ def test_images_as_rekognition_json(data_dir, capsys):
     assert len(docs[1]["FaceDetails"]) >= 5
 
 
+def test_expression_model_flag_and_config_choose_the_model(data_dir, tmp_path, capsys):
+    angry = str(data_dir / "15-f13-anc-ph.jpg")
+
+    def dominant(*extra):
+        assert main(["analyze", angry, "--format", "json", *extra]) == 0
+        (doc,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        return doc["FaceDetails"][0]["Emotions"][0]["Type"]
+
+    # face-api.js reads this portrait SAD, fer and the default ensemble ANGRY
+    assert dominant("--expression-model", "faceapi") == "SAD"
+    assert dominant("--expression-model", "fer") == "ANGRY"
+    assert dominant() == "ANGRY"
+    config = tmp_path / "c.toml"
+    config.write_text('[expression]\nmodel = "faceapi"\n')
+    assert dominant("--config", str(config)) == "SAD"
+    assert dominant("--config", str(config), "--expression-model", "ensemble") == "ANGRY"
+
+
 @pytest.mark.parametrize(
     "make, expected",
     [

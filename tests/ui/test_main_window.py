@@ -320,6 +320,19 @@ def test_about_names_the_models_and_the_disclaimer(make_window, qtbot):
     window.about_dialog.close()
 
 
+def test_about_says_what_each_local_model_cannot_read(tmp_path):
+    import html
+
+    from crowdmood_gui.core.expression import MODEL_LIMITS, MODEL_TITLES
+    from crowdmood_gui.ui.about import about_html
+
+    page = html.unescape(about_html(tmp_path))  # the limits do not depend on the models folder
+    for choice, sentence in MODEL_LIMITS.items():
+        assert sentence in page, choice
+    assert f"{MODEL_TITLES['ensemble']}, the default" in page
+    assert "CONFUSED" in page and "DISGUSTED" in page
+
+
 def test_about_renders_the_models_readme_as_markdown(tmp_path):
     from crowdmood_gui.ui.about import about_html
 
