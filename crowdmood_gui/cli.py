@@ -43,8 +43,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_expression_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--expression-model", choices=("fer", "faceapi", "ensemble"),
-                        help="local expression model (config expression.model; default: ensemble)")
+    from typing import get_args
+
+    from crowdmood_gui.core.config import ExpressionConfig, ExpressionModelChoice
+
+    parser.add_argument("--expression-model", choices=get_args(ExpressionModelChoice),
+                        help=f"local expression model (config expression.model; default: {ExpressionConfig().model})")
 
 
 def expression_overrides(args: argparse.Namespace) -> dict:

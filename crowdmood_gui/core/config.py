@@ -57,11 +57,15 @@ class SamplingConfig(_Section):
     margin: float = Field(0.25, ge=0, le=1)  # margin around the face box, as a share of its size
 
 
+# The local expression models (core/expression.py): one model, the other, or both mixed.
+ExpressionModelChoice = Literal["fer", "faceapi", "ensemble"]
+
+
 class ExpressionConfig(_Section):
     # Local backend only. "fer": the mini-Xception (FER-2013); "faceapi": face-api.js's net;
     # "ensemble": both, mixed per class (bench/eval_expression.py: 3 of 4 posed portraits
     # like fer, steadier on small and shifted faces; ~4x the CPU per crop, still a few ms).
-    model: Literal["fer", "faceapi", "ensemble"] = "ensemble"
+    model: ExpressionModelChoice = "ensemble"
     threads: int = Field(1, ge=1, le=16)  # onnxruntime intra-op threads per model
 
 

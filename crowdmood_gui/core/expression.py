@@ -30,17 +30,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence, get_args
 
 import numpy as np
 
-from crowdmood_gui.core.config import MODELS_DIR
+from crowdmood_gui.core.config import MODELS_DIR, ExpressionConfig, ExpressionModelChoice
 from crowdmood_gui.core.detection import load_session
 from crowdmood_gui.core.emotions import EMOTIONS, FACEAPI_TO_REKOGNITION, FER_TO_REKOGNITION
 from crowdmood_gui.core.errors import ModelError
 
-ModelChoice = Literal["fer", "faceapi", "ensemble"]
-MODEL_CHOICES: tuple[str, ...] = ("fer", "faceapi", "ensemble")
+MODEL_CHOICES: tuple[str, ...] = get_args(ExpressionModelChoice)
 
 DEFAULT_MODEL = MODELS_DIR / "expression.onnx"
 FACEAPI_MODEL = MODELS_DIR / "expression_faceapi.onnx"
@@ -268,14 +267,17 @@ def combine(fer: np.ndarray, faceapi: np.ndarray,
 class ExpressionModel:
     """The expression classifier(s) on onnxruntime (CPU, ``threads`` intra-op threads each).
 
-    ``choice``: ``"fer"``, ``"faceapi"`` or ``"ensemble"`` (both, mixed per class by :func:`combine`).
+    ``choice``: ``"fer"``, ``"faceapi"`` or ``"ensemble"`` (both, mixed per class by :func:`combine`);
+    None: the config's default (``ExpressionConfig().model``).
     ``model_path`` / ``faceapi_path`` override the bundled files (tests); ``framings``
     overrides :data:`FRAMINGS` per model (bench/eval_expression.py compares them).
     """
 
-    def __init__(self, model_path: str | Path | None = None, *, choice: ModelChoice = "fer",
+    def __init__(self, model_path: str | Path | None = None, *, choice: ExpressionModelChoice | None = None,
                  faceapi_path: str | Path | None = None, threads: int = 1, flip_tta: bool = True,
                  framings: dict[str, Framing] | None = None) -> None:
+        if choice is None:
+            choice = ExpressionConfig().model
         if choice not in MODEL_CHOICES:
             raise ModelError(f"unknown expression model {choice!r}; choose one of {', '.join(MODEL_CHOICES)}")
         self.choice = choice
@@ -289,7 +291,7 @@ class ExpressionModel:
         self.last_inference_ms: float | None = None  # last predict(), all crops, preprocessing included
 
     @classmethod
-    def from_config(cls, expression_config) -> "ExpressionModel":
+    def from_config(cls, expression_config: ExpressionConfig) -> "ExpressionModel":
         """From the ``[expression]`` section of :class:`~crowdmood_gui.core.config.AppConfig`."""
         return cls(choice=expression_config.model, threads=expression_config.threads)
 
@@ -443,7 +445,8 @@ _default_lock = threading.Lock()
 
 
 def default_model() -> ExpressionModel:
-    """A process-wide :class:`ExpressionModel` with the bundled weights, created on first use."""
+    """A process-wide :class:`ExpressionModel` (the default choice, the bundled weights),
+    created on first use."""
     global _default_model
     with _default_lock:
         if _default_model is None:

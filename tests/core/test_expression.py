@@ -52,7 +52,7 @@ def detector() -> FaceDetector:
 
 @pytest.fixture(scope="module")
 def model() -> ExpressionModel:
-    return ExpressionModel(threads=1)  # fer alone
+    return ExpressionModel(choice="fer", threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_the_config_choice_switches_models(detector, data_dir):
         (probs,) = m.predict([crop], [box])
         read[choice] = _dominant(probs)
     assert read == {"fer": "ANGRY", "faceapi": "SAD", "ensemble": "ANGRY"}
-    assert ExpressionConfig().model == "ensemble"
+    assert ExpressionConfig().model == "ensemble" and ExpressionModel().choice == "ensemble"
 
 
 def test_the_backend_factory_uses_the_configured_model():
