@@ -20,7 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -172,9 +177,28 @@ def ms_per_crop(model: ExpressionModel, faces: list[dict], repeats: int = 5) -> 
     return (time.perf_counter() - started) * 1000 / (repeats * len(crops))
 
 
+def analyze_run(video: Path, choice: str, interval_s: float) -> dict:
+    """One whole `crowdmood analyze` process: wall seconds, CPU seconds, records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "crowdmood_gui.cli", "analyze", str(video), "--interval", str(interval_s),
+                        "--expression-model", choice, "--faces-out", str(Path(tmp) / "faces.csv"),
+                        "--out", str(Path(tmp) / "t.csv"), "--progress", "never"],
+                       check=True, cwd=ROOT, env={**os.environ, "CROWDMOOD_HOME": tmp}, capture_output=True)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        records = sum(1 for _ in open(Path(tmp) / "faces.csv")) - 1
+    return {"wall_s": wall, "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "records": records}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--no-pipeline", action="store_true",
+                        help="skip the whole-process `crowdmood analyze` comparison (fer vs ensemble)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each choice in the pipeline comparison")
     args = parser.parse_args(argv)
 
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
@@ -258,6 +282,25 @@ def main(argv: list[str] | None = None) -> int:
         ms = ms_per_crop(ExpressionModel(choice=choice, threads=1), faces)
         result["ms_per_crop"][choice] = round(ms, 2)
         print(f"{choice:9} {ms:.2f} ms")
+
+    # 4. the whole `crowdmood analyze` process, old default (fer) beside the new one, interleaved
+    if not args.no_pipeline:
+        from bench.bench_analyze import DEFAULT_SOURCE, make_long_video
+
+        interval = 0.25  # 8x the default rate of crops per person: the expression model's share shows
+        with tempfile.TemporaryDirectory() as tmp:
+            video = make_long_video(DEFAULT_SOURCE, 5, Path(tmp) / "bench.mp4")
+            print(f"\n== crowdmood analyze, demo clip x5 (360 frames, 15 s), --interval {interval}, "
+                  f"median of {args.repeat} ==")
+            runs: dict[str, list[dict]] = {"fer": [], "ensemble": []}
+            for _ in range(args.repeat):
+                for choice in runs:
+                    runs[choice].append(analyze_run(video, choice, interval))
+            result["analyze_process"] = {"video": "resources/demo/demo.mp4 x5, 360 frames", "interval_s": interval}
+            for choice, rs in runs.items():
+                med = {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "cpu_s", "records")}
+                result["analyze_process"][choice] = {k: round(v, 3) for k, v in med.items()}
+                print(f"{choice:9} wall {med['wall_s']:.2f} s   CPU {med['cpu_s']:.2f} s   records {med['records']:.0f}")
     result["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3] if load else []
     print(f"load average {' '.join(result['loadavg_at_end'])}")
 
