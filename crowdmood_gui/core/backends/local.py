@@ -1,4 +1,4 @@
-"""The local backend: the bundled expression model, on this machine, no account needed.
+"""The local backend: the bundled expression model(s), on this machine, no account needed.
 
 It answers each crop with a Rekognition-shaped ``DetectFaces`` response and then takes the
 same path as the Lambda (``records.build_record``), so local and cloud sessions produce
