@@ -195,6 +195,8 @@ def analyze_video(args: argparse.Namespace, spec) -> int:
         probe.close()
     else:
         total_s = None
+        if spec.kind in ("rtsp", "http"):  # unreachable, or no password in the keychain: say so now
+            open_source(spec, open_timeout_s=config.source.open_timeout_s).close()
 
     recorder = session = None
     if args.session:
