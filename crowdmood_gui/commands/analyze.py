@@ -256,10 +256,13 @@ def analyze_video(args: argparse.Namespace, spec) -> int:
             print(f"crowdmood: warning: {message}", file=sys.stderr)
     if collector.storage_errors and session is not None:
         outputs = ", ".join(str(p) for p in (args.out, args.faces_out) if p) or "standard output"
-        # One line: what is incomplete, where everything is, how to merge it back.
-        print(f"crowdmood: error: session {session.id} is incomplete on disk: "
-              f"{'; '.join(dict.fromkeys(collector.storage_errors))}. Every result was written to {outputs}",
-              file=sys.stderr)
+        # One line: what is incomplete, where everything is, how to merge it back. The store's
+        # closing message names the cause and the file of unsaved results: prefer it.
+        errors = collector.storage_errors
+        main = next((e for e in errors if "unsaved results" in e), errors[0])
+        video = " The recorded video stops where the disk filled." if recorder is not None and recorder.stats.errors else ""
+        print(f"crowdmood: error: session {session.id} is incomplete on disk: {main}.{video} "
+              f"Every result was written to {outputs}", file=sys.stderr)
         return 2
     if collector.failure or pipeline.source_error:
         print(f"crowdmood: error: {collector.failure or pipeline.source_error} (results up to that point were kept)", file=sys.stderr)

@@ -250,9 +250,12 @@ def open_session(config: AppConfig, session_id: str) -> Session:
 
 
 def mark_ended(session: Session, ended_at: datetime | None = None) -> None:
-    """Record the end time and release the recording lock."""
-    _write_meta(session, ended_at=(ended_at or datetime.now(UTC)).isoformat())
-    release_lock(session)
+    """Record the end time and release the recording lock (released even when a full disk
+    refuses the end time)."""
+    try:
+        _write_meta(session, ended_at=(ended_at or datetime.now(UTC)).isoformat())
+    finally:
+        release_lock(session)
 
 
 def _dir_size(path: Path) -> int:
