@@ -29,9 +29,10 @@ then the on-failure destination keeps the event). Errors that retrying cannot fi
 object (bad image, too large, object deleted) are logged as one JSON line and skipped; the
 rest of the batch goes on. A missing crop answers 403, not 404, because the role has no
 ``s3:ListBucket`` (least privilege): a 403 on ``head_object`` is treated as gone. A malformed
-record (see ``s3_event``) or an unexpected error on one object is a logged skip. Work
-finished before a transient error is committed (items + metrics) before the handler raises,
-so no good record is left ``pending`` by a bad one.
+record (see ``s3_event``) is a logged skip. An unexpected error on one object (a bug, a
+broken runtime) does not stop the others: they are finished and committed, then the handler
+raises so the event is retried. Work finished before a transient error is committed (items +
+metrics) before the handler raises, so no good record is left ``pending`` by a bad one.
 
 Bounded work. An invocation stops starting new objects once less than ``RESERVE_S`` of its
 time (``context.get_remaining_time_in_millis()``) is left, commits what it finished, and
@@ -390,9 +391,12 @@ def handle(
                        "detail": str(exc)},
             )
             break
-        except Exception as exc:  # a malformed response or record for this one object
-            _skip(summary, item, "unexpected_error", exc)
-            logger.exception("unexpected error on one object: skipped, the batch goes on",
+        except Exception as exc:
+            # A bug or a broken runtime (an ImportError) must not be mistaken for a bad object:
+            # finish the others, commit them, then raise so the event is retried and, failing
+            # again, kept in the failure queue for aws-redrive.
+            failure = failure or exc
+            logger.exception("unexpected error on one object: the others go on, then the event is retried",
                              extra={"event": "object_error", "key": item.key})
             continue
         if outcome == "new":

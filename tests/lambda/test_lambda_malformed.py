@@ -136,3 +136,24 @@ def test_a_batch_too_big_for_one_invocation_stops_in_time_and_the_retry_finishes
     world.stub.assert_no_pending_responses()
     assert summary["processed"] == 4 and summary["duplicates"] == 2
     assert all(_item(world, k)["metrics_state"]["S"] == "sent" for k in keys)
+
+
+def test_an_unexpected_error_on_one_object_commits_the_others_then_raises(world):
+    # Not a silent skip: a bug or a broken runtime must reach the retry / failure queue.
+    other = "faces/expo-2026/booth-1/other.jpg"
+    world.put_crop(other, CaptureMeta("expo-2026", "booth-1", CAPTURE1, 2))
+    expect_detect(world.stub, BUCKET, other)
+    real_head = world.s3.head_object
+
+    class Broken:
+        def head_object(self, **kw):
+            if kw["Key"] == KEY1:
+                raise ModuleNotFoundError("No module named 'boto3'")
+            return real_head(**kw)
+
+    from handler import Clients
+
+    clients = Clients(s3=Broken(), dynamodb=world.ddb, cloudwatch=world.cw, rekognition=world.rek)
+    with pytest.raises(ModuleNotFoundError):
+        handle({"Records": [GOOD, _with(key=other)]}, clients, Settings(), now=lambda: NOW)
+    assert _item(world, other)["metrics_state"]["S"] == "sent" and _item(world, KEY1) is None
