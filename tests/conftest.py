@@ -103,9 +103,13 @@ def fake_keyring():
     """Every test runs against an in-memory keychain (``fake_keyring.passwords``)."""
     import keyring
 
+    from crowdmood_gui.core import secrets
+
     previous = keyring.get_keyring() if keyring.core._keyring_backend is not None else None
     memory = MemoryKeyring()
     keyring.set_keyring(memory.backend)
+    secrets._this_run.clear()  # the URLs typed "during this run" belong to one test
     yield memory
+    secrets._this_run.clear()
     if previous is not None:
         keyring.set_keyring(previous)

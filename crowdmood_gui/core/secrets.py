@@ -99,6 +99,11 @@ def is_masked(text: str) -> bool:
     )
 
 
+# The real URLs given during this run, by masked form: a source typed once keeps working
+# until the app quits even when there is no keychain to remember it in.
+_this_run: dict[str, str] = {}
+
+
 def _keyring():
     import keyring
 
@@ -111,6 +116,7 @@ def remember_url(url: str) -> str:
     masked = redact_url(url)
     if masked == url or is_masked(url):
         return masked
+    _this_run[masked] = url
     try:
         _keyring().set_password(KEYRING_SERVICE, masked, url)
     except Exception as exc:  # no keychain (headless Linux), locked, denied: never write the secret
@@ -123,6 +129,8 @@ def reveal_url(text: str) -> str:
     """The URL to connect with: a masked one gets its credentials back from the keychain."""
     if not is_masked(text):
         return text
+    if text in _this_run:
+        return _this_run[text]
     try:
         url = _keyring().get_password(KEYRING_SERVICE, text)
     except Exception as exc:
@@ -136,6 +144,7 @@ def reveal_url(text: str) -> str:
 
 def forget_url(text: str) -> None:
     """Remove a remembered URL's credentials from the keychain (best effort)."""
+    _this_run.pop(redact_url(text), None)
     try:
         _keyring().delete_password(KEYRING_SERVICE, redact_url(text))
     except Exception:

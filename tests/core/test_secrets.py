@@ -67,6 +67,14 @@ def test_a_password_missing_from_the_keychain_asks_for_it_again(fake_keyring):
         open_source(MASKED)  # the one place a URL is opened reveals it first
 
 
+def test_a_url_typed_in_this_run_works_without_a_keychain():
+    import keyring
+    from keyring.backends.fail import Keyring as FailKeyring
+
+    keyring.set_keyring(FailKeyring())
+    assert reveal_url(remember_url(URL)) == URL  # asked once per run, not once per start
+
+
 def test_no_keychain_still_never_writes_the_password(monkeypatch, caplog):
     import keyring
     from keyring.backends.fail import Keyring as FailKeyring

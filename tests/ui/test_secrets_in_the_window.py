@@ -1,0 +1,32 @@
+"""The console never shows or keeps a camera password (issue #14): the window title, the
+recent-sources menu (text and tooltip), the Open dialog's list and the saved config show
+the masked URL; the pipeline still connects with the real one (keychain / this run)."""
+
+from __future__ import annotations
+
+from crowdmood_gui.core.config import load_config
+from crowdmood_gui.core.secrets import reveal_url
+
+SECRET = "0penSesame"
+URL = f"rtsp://admin:{SECRET}@192.0.2.10:554/live?pwd={SECRET}"
+MASKED = "rtsp://admin:***@192.0.2.10:554/live?pwd=***"
+
+
+def test_an_opened_url_is_shown_and_kept_masked(make_window, qtbot, fake_keyring):
+    from crowdmood_gui.ui.source_dialog import SourceDialog
+
+    window = make_window()
+    window.open_source(URL)
+    assert SECRET not in window.windowTitle() and MASKED in window.windowTitle()
+    assert window.config.ui.last_sources[0] == MASKED and window.config.source.spec == MASKED
+    assert reveal_url(window.config.source.spec) == URL  # what the capture thread connects with
+    saved = load_config()
+    assert saved.ui.last_sources[0] == MASKED
+    window._fill_recent_menu()
+    assert window.recent_menu.actions()
+    for action in window.recent_menu.actions():
+        assert SECRET not in action.text() and SECRET not in action.toolTip()
+    dialog = SourceDialog(window, last_sources=window.config.ui.last_sources)
+    qtbot.addWidget(dialog)
+    shown = [dialog.url_edit.itemText(i) for i in range(dialog.url_edit.count())] + [dialog.url_edit.currentText()]
+    assert MASKED in shown and all(SECRET not in text for text in shown)
