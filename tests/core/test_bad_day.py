@@ -195,3 +195,15 @@ def test_a_relative_source_is_remembered_as_an_absolute_path(data_dir, monkeypat
         source = "single_face.mp4"
 
     assert config_overrides(Args())["source"]["spec"] == str(data_dir / "single_face.mp4")
+
+
+@pytest.mark.slow
+def test_a_source_that_fails_in_the_console_exits_2_and_is_logged(data_dir, tmp_path):
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-m", "crowdmood_gui", "--source", str(data_dir / "corrupt.mp4"),
+                           "--exit-after", "4"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert "ERROR crowdmood_gui.ui.app: source failed:" in proc.stderr  # the log line
+    assert "crowdmood: error:" in proc.stderr and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
