@@ -219,8 +219,12 @@ def analyze_video(args: argparse.Namespace, spec) -> int:
     enabled = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     label = spec.path.name if spec.kind == "file" else spec.display_name  # never the password
     progress = _Progress(label, total_s, enabled)
+    interrupted = False
     try:
         pipeline.run(progress=progress)
+    except KeyboardInterrupt:  # Ctrl-C, the way a stream's analysis ends: keep what was analysed
+        interrupted = True
+        pipeline.stop(timeout_s=10.0)
     finally:
         progress.done()
         # A full disk must not cost the CSVs: closing the session may fail, the outputs
@@ -264,6 +268,10 @@ def analyze_video(args: argparse.Namespace, spec) -> int:
         print(f"crowdmood: error: session {session.id} is incomplete on disk: {main}.{video} "
               f"Every result was written to {outputs}", file=sys.stderr)
         return 2
+    if interrupted:
+        outputs = ", ".join(str(p) for p in (args.out, args.faces_out) if p) or "standard output"
+        print(f"crowdmood: interrupted: the results analysed so far were written to {outputs}", file=sys.stderr)
+        return 130
     if collector.failure or pipeline.source_error:
         print(f"crowdmood: error: {collector.failure or pipeline.source_error} (results up to that point were kept)", file=sys.stderr)
         return 2

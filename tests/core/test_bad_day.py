@@ -207,3 +207,34 @@ def test_a_source_that_fails_in_the_console_exits_2_and_is_logged(data_dir, tmp_
     assert proc.returncode == 2
     assert "ERROR crowdmood_gui.ui.app: source failed:" in proc.stderr  # the log line
     assert "crowdmood: error:" in proc.stderr and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_analyze_a_stream_url_until_ctrl_c_keeps_the_results_and_never_echoes_the_password(data_dir, tmp_path):
+    import signal
+    import sys
+    import time
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from mjpeg_server import MjpegServer, jpeg_frames_from_video
+
+    out = tmp_path / "stream.csv"
+    with MjpegServer(jpeg_frames_from_video(data_dir / "single_face.mp4"), fps=15) as cam:
+        url = cam.url.replace("http://", "http://op:Pa55w0rd@") + "?pwd=Pa55w0rd"
+        proc = subprocess.Popen([sys.executable, "-m", "crowdmood_gui", "analyze", url, "--out", str(out),
+                                 "--session", "stream", "--progress", "always"],
+                                stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        time.sleep(8)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Pa55w0rd" not in err and "op:***@127.0.0.1" in err  # the progress line names it masked
+    assert "written to" in err and len(list(csv.reader(out.open()))) >= 3
+    (info,) = list_sessions(AppConfig())
+    assert info.source == redact(url) and not info.recording
+
+
+def redact(url: str) -> str:
+    from crowdmood_gui.core.secrets import redact_url
+
+    return redact_url(url)
