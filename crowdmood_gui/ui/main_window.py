@@ -97,8 +97,10 @@ def source_display_name(spec: str) -> str:
         from crowdmood_gui.core.capture import SourceSpec
 
         shown = SourceSpec.parse(spec).display_name
-    except Exception:  # unparsable: shown as typed; the error comes from opening it
-        shown = spec
+    except Exception:  # unparsable: shown as typed (masked); the error comes from opening it
+        from crowdmood_gui.core.secrets import redact_url
+
+        shown = redact_url(spec)
     if "/" in shown and "://" not in shown:
         shown = Path(shown).name
     return shown

@@ -30,3 +30,9 @@ def test_an_opened_url_is_shown_and_kept_masked(make_window, qtbot, fake_keyring
     qtbot.addWidget(dialog)
     shown = [dialog.url_edit.itemText(i) for i in range(dialog.url_edit.count())] + [dialog.url_edit.currentText()]
     assert MASKED in shown and all(SECRET not in text for text in shown)
+
+
+def test_an_unparsable_url_is_still_shown_masked():
+    from crowdmood_gui.ui.main_window import source_display_name
+
+    assert source_display_name(f"http://op:{SECRET}@[::1") == "http://op:***@[::1"
