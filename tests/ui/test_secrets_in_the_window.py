@@ -1,11 +1,12 @@
 """The console never shows or keeps a camera password (issue #14): the window title, the
-recent-sources menu (text and tooltip), the Open dialog's list and the saved config show
+recent-sources menu (text and tooltip), the Open dialog's list, the Sessions window and the saved config show
 the masked URL; the pipeline still connects with the real one (keychain / this run)."""
 
 from __future__ import annotations
 
 from crowdmood_gui.core.config import load_config
 from crowdmood_gui.core.secrets import reveal_url
+from crowdmood_gui.core.sessions import create_session, mark_ended
 
 SECRET = "0penSesame"
 URL = f"rtsp://admin:{SECRET}@192.0.2.10:554/live?pwd={SECRET}"
@@ -36,3 +37,16 @@ def test_an_unparsable_url_is_still_shown_masked():
     from crowdmood_gui.ui.main_window import source_display_name
 
     assert source_display_name(f"http://op:{SECRET}@[::1") == "http://op:***@[::1"
+
+
+def test_sessions_window_is_masked(qtbot):
+    from crowdmood_gui.ui.session_browser import open_session_browser
+
+    config = load_config()
+    mark_ended(create_session(config, "Door cam", source=URL))
+    browser = open_session_browser(None, config)
+    qtbot.addWidget(browser)
+    qtbot.waitUntil(lambda: not browser.busy, timeout=5000)
+    cells = [browser.table.item(0, c) for c in range(browser.table.columnCount())]
+    shown = " ".join(c.text() + " " + c.toolTip() for c in cells if c is not None)
+    assert MASKED in shown and SECRET not in shown
