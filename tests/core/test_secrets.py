@@ -1,7 +1,7 @@
 """Secrets stay secret (issue #14): a camera URL's password (userinfo or ``?pwd=``) is kept in
 the OS keychain (a fake in-memory backend here, see conftest) and masked everywhere a URL is
-stored or shown: config.toml, session.db, ``sessions list --json``, the Sessions window,
-summary.html, log lines and the CLI's output. The data folder is 0700, config.toml 0600."""
+stored or shown: config.toml, session.db, ``sessions list --json``, summary.html (the Sessions
+window: tests/ui), log lines and the CLI's output. The data folder is 0700, config.toml 0600."""
 
 from __future__ import annotations
 
