@@ -38,8 +38,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite, non-negative number of seconds (``inf``/``nan`` refused)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    # Qt timers take at most 2**31 - 1 ms (about 24.8 days).
+    if not math.isfinite(value) or value < 0 or value > 2_000_000:
+        raise argparse.ArgumentTypeError(f"give a number of seconds between 0 and 2000000, not {text!r}")
+    return value
+
+
+def config_file(text: str) -> Path:
+    """An argparse type: a configuration file the user named must exist (a typo in the
+    path would otherwise run silently on the defaults)."""
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{path}: no such configuration file")
+    return path
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="TOML configuration file (default: the user config)")
+    parser.add_argument("--config", type=config_file, help="TOML configuration file (default: the user config)")
 
 
 def add_expression_argument(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", help="camera index, video file, rtsp:// or http(s):// MJPEG URL")
     parser.add_argument("--backend", choices=("local", "aws"), help="analysis backend (default: local)")
     parser.add_argument("--no-loop", action="store_true", help="play a video file once instead of looping")
-    parser.add_argument("--exit-after", type=float, metavar="SECONDS", help="close cleanly after this many seconds")
+    parser.add_argument("--exit-after", type=seconds, metavar="SECONDS", help="close cleanly after this many seconds")
     parser.add_argument("--stats-out", type=Path, metavar="FILE", help="write measured live figures as JSON on exit")
     parser.add_argument("--session", help="name of the session to record")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -24,11 +24,22 @@ the items ``pending``: it re-sends their metrics from the stored item without ca
 Rekognition again. So a crop's metrics are sent once, except in the narrow window where
 ``put_metric_data`` succeeded and the step-5 write failed (logged).
 
-Errors: throttling, 5xx, timeouts and any unrecognised error raise (Lambda retries; then
-the DLQ / on-failure destination keeps the event). Errors that retrying cannot fix for one
-object (bad image, too large, object deleted, access denied on that one object) are logged
-as one JSON line and skipped; the rest of the batch goes on. Work finished before a
-transient error is committed (items + metrics) before the handler raises.
+Errors: throttling, 5xx, timeouts and any unrecognised AWS error raise (Lambda retries;
+then the on-failure destination keeps the event). Errors that retrying cannot fix for one
+object (bad image, too large, object deleted) are logged as one JSON line and skipped; the
+rest of the batch goes on. A missing crop answers 403, not 404, because the role has no
+``s3:ListBucket`` (least privilege): a 403 on ``head_object`` is treated as gone. A malformed
+record (see ``s3_event``) is a logged skip. An unexpected error on one object (a bug, a
+broken runtime) does not stop the others: they are finished and committed, then the handler
+raises so the event is retried. Work finished before a transient error is committed (items +
+metrics) before the handler raises, so no good record is left ``pending`` by a bad one.
+
+Bounded work. An invocation stops starting new objects once less than ``RESERVE_S`` of its
+time (``context.get_remaining_time_in_millis()``) is left, commits what it finished, and
+raises :class:`TimeBudgetExceeded`. Nothing is lost: Lambda retries the whole event (S3
+invokes asynchronously: 2 retries, then the failure queue, which ``crowdmood aws-redrive``
+re-invokes), and each retry skips the crops already written with a consistent ``get_item``
+before paying for Rekognition, so every invocation makes progress through the batch.
 """
 
 from __future__ import annotations
@@ -65,12 +76,19 @@ PERMANENT_REKOGNITION = {
     "InvalidParameterException": "invalid_parameter",
     "InvalidS3ObjectException": "invalid_s3_object",
 }
-MISSING_CODES = {"NoSuchKey", "NotFound", "404"}
-DENIED_CODES = {"AccessDenied", "403", "Forbidden"}
+# Without s3:ListBucket (the role's least privilege) S3 answers 403 for a missing key.
+MISSING_CODES = {"NoSuchKey", "NotFound", "404", "AccessDenied", "403", "Forbidden"}
+# Stop starting new objects when less than this is left of the invocation (one object takes
+# four calls, each retried up to 3 times with a 10 s read timeout in the worst case).
+RESERVE_S = 8.0
 
 
 class TransientError(Exception):
     """Raised so Lambda retries the event (another invocation holds a crop's lease)."""
+
+
+class TimeBudgetExceeded(TransientError):
+    """The invocation stopped before its timeout; the retry goes on where this one stopped."""
 
 
 @dataclass(frozen=True)
@@ -217,11 +235,8 @@ def process_object(
     try:
         head = clients.s3.head_object(Bucket=obj.bucket, Key=obj.key)
     except ClientError as exc:
-        code = error_code(exc)
-        if code in MISSING_CODES or http_status(exc) == 404:
+        if error_code(exc) in MISSING_CODES or http_status(exc) in (403, 404):
             return "object_missing", None, exc
-        if code in DENIED_CODES or http_status(exc) == 403:
-            return "access_denied", None, exc
         raise
     meta = records.CaptureMeta.from_s3_metadata(head.get("Metadata") or {}, fallback_time=obj.event_time or now)
 
@@ -338,13 +353,16 @@ def handle(
     lease_until = int(start.timestamp() + (remaining_s if remaining_s is not None else DEFAULT_LEASE_S) + 5)
     to_send: list[records.FaceRecord] = []
     seen: set[tuple[str, str]] = set()
-    candidates = denied = 0
     failure: BaseException | None = None
+    deadline = start.timestamp() + remaining_s - RESERVE_S if remaining_s is not None else None
 
     for item in iter_objects(event):
         if isinstance(item, Skipped):
             if item.reason == "test_event":
                 logger.info("ignored s3:TestEvent", extra={"event": "test_event", "bucket": item.detail})
+            elif item.reason == "eventbridge_event":
+                logger.info("ignored an EventBridge event: this function is fed by S3 notifications",
+                            extra={"event": "eventbridge_ignored", "detail": item.detail})
             else:
                 summary.skipped.append({"reason": item.reason, "detail": item.detail})
                 logger.warning("skipped event record", extra={"event": "record_skipped", "reason": item.reason, "detail": item.detail})
@@ -355,8 +373,13 @@ def handle(
         if (item.bucket, item.key) in seen:
             summary.duplicates += 1
             continue
+        if deadline is not None and now().timestamp() >= deadline:
+            failure = TimeBudgetExceeded(
+                f"stopped at {item.key} with {RESERVE_S:g} s of the invocation left; the retry resumes here")
+            logger.warning("time budget reached: finished work is committed, the event will be retried",
+                           extra={"event": "time_budget", "key": item.key, "done": len(seen)})
+            break
         seen.add((item.bucket, item.key))
-        candidates += 1
         try:
             outcome, record, exc = process_object(item, clients, settings, now=now(), lease_until=lease_until)
         except (ClientError, BotoCoreError, TransientError) as exc:
@@ -368,6 +391,14 @@ def handle(
                        "detail": str(exc)},
             )
             break
+        except Exception as exc:
+            # A bug or a broken runtime (an ImportError) must not be mistaken for a bad object:
+            # finish the others, commit them, then raise so the event is retried and, failing
+            # again, kept in the failure queue for aws-redrive.
+            failure = failure or exc
+            logger.exception("unexpected error on one object: the others go on, then the event is retried",
+                             extra={"event": "object_error", "key": item.key})
+            continue
         if outcome == "new":
             summary.processed += 1
         elif outcome == "recovered":
@@ -375,7 +406,6 @@ def handle(
         elif outcome == "duplicate":
             summary.duplicates += 1
         else:
-            denied += outcome == "access_denied"
             _skip(summary, item, outcome, exc)
         if record is not None:
             to_send.append(record)
@@ -384,7 +414,7 @@ def handle(
     if to_send:
         try:
             send_metrics(to_send, clients, settings, summary, now=now())
-        except (ClientError, BotoCoreError) as exc:
+        except Exception as exc:  # release the leases: the retry re-sends from the stored items
             _mark(to_send, clients, settings, state="released")
             logger.error("put_metric_data failed: the event will be retried",
                          extra={"event": "metrics_failed", "records": len(to_send), "detail": str(exc)})
@@ -395,9 +425,6 @@ def handle(
     logger.info("event processed", extra={"event": "summary", **result, "failed": failure is not None})
     if failure is not None:
         raise failure
-    if candidates and denied == candidates:
-        # Every object refused: a permission problem of the function, not of one object. Retry/DLQ.
-        raise PermissionError(f"access denied on all {denied} object(s): check the function role's s3:GetObject")
     return result
 
 

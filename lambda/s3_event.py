@@ -7,6 +7,12 @@ Accepted shapes (each record of each, never only ``Records[0]``):
   including the ``s3:TestEvent`` S3 sends when a notification is configured;
 * an SQS body that is an SNS envelope (``{"Type": "Notification", "Message": "<S3 event>"}``).
 
+Anything else is a :class:`Skipped` with its reason, never an exception: a malformed record
+(``Records`` not a list, a key that is ``null`` or a number, a bucket that is not a string,
+an SQS body whose records are not objects) must not fail the good records beside it.
+EventBridge "Object Created" events are not ours (the stack uses S3 notifications): they are
+skipped as ``eventbridge_event`` so the handler logs them.
+
 Keys arrive URL-encoded (``+`` for a space, ``%xx`` escapes): they are decoded with
 ``unquote_plus``.
 """
@@ -43,7 +49,7 @@ class Skipped:
 
 
 def parse_event_time(text: str | None) -> datetime | None:
-    if not text:
+    if not text or not isinstance(text, str):
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -60,7 +66,18 @@ def iter_objects(event: Mapping[str, Any]) -> Iterator[S3Object | Skipped]:
     if event.get("Event") == TEST_EVENT:
         yield Skipped("test_event", str(event.get("Bucket", "")))
         return
-    for record in event.get("Records") or ():
+    if "detail-type" in event and "Records" not in event:
+        detail = event.get("detail") if isinstance(event.get("detail"), Mapping) else {}
+        obj = detail.get("object") if isinstance(detail.get("object"), Mapping) else {}
+        yield Skipped("eventbridge_event", f"{event.get('detail-type')!s}: {obj.get('key')!s}")
+        return
+    raw_records = event.get("Records")
+    if raw_records is None:
+        return
+    if not isinstance(raw_records, list):
+        yield Skipped("unparsable", f"Records is {type(raw_records).__name__}, not a list")
+        return
+    for record in raw_records:
         if not isinstance(record, Mapping):
             yield Skipped("unparsable", "record is not an object")
             continue
@@ -96,7 +113,13 @@ def _from_sqs(record: Mapping[str, Any]) -> Iterator[S3Object | Skipped]:
     if not records:
         yield Skipped("unparsable", "SQS body has no Records", message_id)
         return
+    if not isinstance(records, list):
+        yield Skipped("unparsable", f"SQS body's Records is {type(records).__name__}, not a list", message_id)
+        return
     for inner in records:
+        if not isinstance(inner, Mapping):
+            yield Skipped("unparsable", f"SQS body record is {type(inner).__name__}, not an object", message_id)
+            continue
         yield _from_s3_record(inner, message_id)
 
 
@@ -108,17 +131,22 @@ def _from_s3_record(record: Mapping[str, Any], message_id: str | None) -> S3Obje
         raw_key = s3["object"]["key"]
     except (KeyError, TypeError):
         return Skipped("unparsable", "S3 record without s3.bucket.name / s3.object.key", message_id)
+    if not isinstance(bucket, str) or not bucket:
+        return Skipped("unparsable", f"bucket name is {type(bucket).__name__}, not a string", message_id)
+    if not isinstance(raw_key, str) or not raw_key:
+        return Skipped("unparsable", f"object key is {type(raw_key).__name__}, not a string", message_id)
     key = unquote_plus(raw_key)
     if not name.startswith("ObjectCreated:"):
         return Skipped("not_object_created", f"{name} {key}", message_id)
     obj = s3["object"]
     size = obj.get("size")
+    sequencer = obj.get("sequencer")
     return S3Object(
         bucket=bucket,
         key=key,
         event_name=name,
         event_time=parse_event_time(record.get("eventTime")),
-        size=int(size) if isinstance(size, (int, float)) else None,
-        sequencer=obj.get("sequencer"),
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        sequencer=sequencer if isinstance(sequencer, str) else None,
         message_id=message_id,
     )

@@ -69,3 +69,47 @@ def moto_aws(monkeypatch):
     with mock_aws():
         yield boto3.Session(region_name="us-east-1")
 
+
+
+class MemoryKeyring:
+    """An in-memory keyring backend: tests never touch the machine's real keychain."""
+
+    def __init__(self) -> None:
+        from keyring.backend import KeyringBackend
+
+        outer = self
+        self.passwords: dict[tuple[str, str], str] = {}
+
+        class _Backend(KeyringBackend):
+            priority = 1
+
+            def get_password(self, service, username):
+                return outer.passwords.get((service, username))
+
+            def set_password(self, service, username, password):
+                outer.passwords[(service, username)] = password
+
+            def delete_password(self, service, username):
+                from keyring.errors import PasswordDeleteError
+
+                if outer.passwords.pop((service, username), None) is None:
+                    raise PasswordDeleteError(username)
+
+        self.backend = _Backend()
+
+
+@pytest.fixture(autouse=True)
+def fake_keyring():
+    """Every test runs against an in-memory keychain (``fake_keyring.passwords``)."""
+    import keyring
+
+    from crowdmood_gui.core import secrets
+
+    previous = keyring.get_keyring() if keyring.core._keyring_backend is not None else None
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory.backend)
+    secrets._this_run.clear()  # the URLs typed "during this run" belong to one test
+    yield memory
+    secrets._this_run.clear()
+    if previous is not None:
+        keyring.set_keyring(previous)

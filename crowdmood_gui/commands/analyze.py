@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from crowdmood_gui.core.errors import InputError
+from crowdmood_gui.core.errors import CrowdMoodError, InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -29,7 +29,8 @@ def add_parser(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("inputs", nargs="+", metavar="VIDEO|IMAGE", help="one video file, or image files")
+    parser.add_argument("inputs", nargs="+", metavar="VIDEO|URL|IMAGE",
+                        help="one video file or stream URL (rtsp://, http(s)://), or image files")
     add_config_arguments(parser)
     add_expression_argument(parser)
     parser.add_argument("--out", type=Path, help="timeline CSV (default: standard output)")
@@ -45,15 +46,17 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = [Path(p) for p in args.inputs]
-    images = [p for p in inputs if p.suffix.lower() in IMAGE_SUFFIXES]
-    if images and len(images) == len(inputs):
+    from crowdmood_gui.core.capture import SourceSpec
+
+    specs = [SourceSpec.parse(text) for text in args.inputs]  # a URL stays a URL, not a Path
+    images = [s.path for s in specs if s.kind == "file" and s.path.suffix.lower() in IMAGE_SUFFIXES]
+    if images and len(images) == len(specs):
         return analyze_images(images, args)
-    if len(inputs) != 1:
-        raise InputError("give either one video file or one or more image files (.jpg, .png, ...)")
+    if len(specs) != 1:
+        raise InputError("give either one video file or stream URL, or one or more image files (.jpg, .png, ...)")
     if args.format == "json":
         raise InputError("--format json is for images; a video gives a timeline CSV")
-    return analyze_video(args, inputs[0])
+    return analyze_video(args, specs[0])
 
 
 # --- images ---------------------------------------------------------------------------
@@ -143,9 +146,10 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-def analyze_video(args: argparse.Namespace, path: Path) -> int:
+def analyze_video(args: argparse.Namespace, spec) -> int:
+    """``spec``: a parsed :class:`~crowdmood_gui.core.capture.SourceSpec` (file or stream)."""
     from crowdmood_gui.cli import expression_overrides
-    from crowdmood_gui.core.capture import SourceSpec, open_source
+    from crowdmood_gui.core.capture import open_source
     from crowdmood_gui.core.config import load_config
     from crowdmood_gui.core.export import write_faces_csv, write_timeline_csv
     from crowdmood_gui.core.pipeline import NullObserver, Pipeline
@@ -157,6 +161,7 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
         def __init__(self) -> None:
             self.failure: str | None = None
             self.errors: list[str] = []
+            self.storage_errors: list[str] = []  # the session on disk is incomplete
             self.records: list = []
 
         def on_record(self, event) -> None:
@@ -168,13 +173,18 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
 
         def on_error(self, event) -> None:
             self.errors.append(event.message)
+            if getattr(event, "where", "") in ("store", "recording"):
+                self.storage_errors.append(event.message)
 
     # Before minutes of analysis: an output that cannot be written is a user error now.
+    from crowdmood_gui.core.export import check_writable
+
     for target in (args.out, args.faces_out):
         if target is not None:
-            _check_writable(target)
+            check_writable(target)
 
-    overrides: dict = {"source": {"spec": str(path), "loop": False}, "backend": "local", **expression_overrides(args)}
+    source_text = str(spec.path) if spec.kind == "file" else spec.text
+    overrides: dict = {"source": {"spec": source_text, "loop": False}, "backend": "local", **expression_overrides(args)}
     if args.interval is not None:
         overrides["sampling"] = {"interval_s": args.interval}
     if args.session:
@@ -182,20 +192,21 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
     config = load_config(args.config, overrides)
 
     # Fail fast, with one line, on a file that cannot be opened at all.
-    spec = SourceSpec.parse(str(path))
     if spec.kind == "file":
         probe = open_source(spec)
         total_s = probe.frame_count / probe.fps if probe.frame_count and probe.fps else None
         probe.close()
     else:
         total_s = None
+        if spec.kind in ("rtsp", "http"):  # unreachable, or no password in the keychain: say so now
+            open_source(spec, open_timeout_s=config.source.open_timeout_s).close()
 
     recorder = session = None
     if args.session:
         from crowdmood_gui.core.recording import SessionRecorder
         from crowdmood_gui.core.sessions import create_session
 
-        session = create_session(config, args.session, source=str(path))
+        session = create_session(config, args.session, source=source_text)  # stored masked
         store = session.open_store()
         record = config.recording.record_video if args.record_video is None else args.record_video
         if record:
@@ -209,17 +220,32 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
     pipeline = Pipeline(config, collector, realtime=False, store=store, session_name=args.session,
                         frame_tap=recorder.write if recorder is not None else None)
     enabled = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
-    progress = _Progress(path.name, total_s, enabled)
+    label = spec.path.name if spec.kind == "file" else spec.display_name  # never the password
+    progress = _Progress(label, total_s, enabled)
+    interrupted = False
     try:
         pipeline.run(progress=progress)
+    except KeyboardInterrupt:  # Ctrl-C, the way a stream's analysis ends: keep what was analysed
+        interrupted = True
+        pipeline.stop(timeout_s=10.0)
     finally:
         progress.done()
+        # A full disk must not cost the CSVs: closing the session may fail, the outputs
+        # below are written from memory whatever happens here.
         if recorder is not None:
-            recorder.close()
+            try:
+                recorder.close()
+                if recorder.stats.errors:
+                    collector.storage_errors.append(f"the video could not be fully recorded: {recorder.last_error}")
+            except CrowdMoodError as exc:
+                collector.storage_errors.append(str(exc))
         if session is not None:
             from crowdmood_gui.core.sessions import mark_ended
 
-            mark_ended(session)
+            try:
+                mark_ended(session)
+            except CrowdMoodError as exc:
+                collector.storage_errors.append(str(exc))
     # The store is closed by the pipeline; read back through a fresh handle when on disk.
     rows = pipeline.aggregator.rows(args.period)
     records = sorted(collector.records, key=lambda item: (item[1], item[0].key))
@@ -233,22 +259,23 @@ def analyze_video(args: argparse.Namespace, path: Path) -> int:
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or 'the output'}: {exc.strerror}") from None
     for message in collector.errors:
-        print(f"crowdmood: warning: {message}", file=sys.stderr)
+        if message not in collector.storage_errors:
+            print(f"crowdmood: warning: {message}", file=sys.stderr)
+    if collector.storage_errors and session is not None:
+        outputs = ", ".join(str(p) for p in (args.out, args.faces_out) if p) or "standard output"
+        # One line: what is incomplete, where everything is, how to merge it back. The store's
+        # closing message names the cause and the file of unsaved results: prefer it.
+        errors = collector.storage_errors
+        main = next((e for e in errors if "unsaved results" in e), errors[0])
+        video = " The recorded video stops where the disk filled." if recorder is not None and recorder.stats.errors else ""
+        print(f"crowdmood: error: session {session.id} is incomplete on disk: {main}.{video} "
+              f"Every result was written to {outputs}", file=sys.stderr)
+        return 2
+    if interrupted:
+        outputs = ", ".join(str(p) for p in (args.out, args.faces_out) if p) or "standard output"
+        print(f"crowdmood: interrupted: the results analysed so far were written to {outputs}", file=sys.stderr)
+        return 130
     if collector.failure or pipeline.source_error:
         print(f"crowdmood: error: {collector.failure or pipeline.source_error} (results up to that point were kept)", file=sys.stderr)
         return 2
     return 0
-
-
-def _check_writable(path: Path) -> None:
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; give a file name for the CSV")
-    existed = path.exists()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
-    if not existed:
-        path.unlink(missing_ok=True)

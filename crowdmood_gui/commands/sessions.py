@@ -4,6 +4,7 @@
     crowdmood sessions rename SESSION NEW_NAME
     crowdmood sessions delete SESSION --yes
     crowdmood sessions import NAME [--table T] [--region R]   (AWS mode: from DynamoDB)
+    crowdmood sessions recover FILE [--into SESSION]   (results a full disk kept out of session.db)
     crowdmood export SESSION --out DIR [--period 1|10|60]
 
 SESSION is a session id (its folder name, shown by ``sessions list``) or its name.
@@ -44,6 +45,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_config_arguments(p)
     p.set_defaults(func=run_delete)
+    p = actions.add_parser("recover", help="merge results a full disk kept out of a session back into it")
+    p.add_argument("file", type=Path, help="the crowdmood-unsaved-*.jsonl file named by the error")
+    p.add_argument("--into", metavar="SESSION", help="session id or name (default: the one named in the file)")
+    add_config_arguments(p)
+    p.set_defaults(func=run_recover)
     p = actions.add_parser("import", help="import an AWS-mode session's records from DynamoDB")
     p.add_argument("name", help="the session name the records were captured under")
     p.add_argument("--table", help="DynamoDB table (default: the configured aws.table)")
@@ -81,6 +87,7 @@ def run_list(args) -> int:
                 "ended": i.ended.isoformat() if i.ended else None, "duration_s": round(i.duration_s, 1),
                 "source": i.source, "backend": i.backend, "records": i.records, "disk_bytes": i.disk_bytes,
                 "has_video": i.has_video, "recording": i.recording, "path": str(i.path),
+                "damaged": i.damaged,
             }))
         return 0
     if not infos:
@@ -93,8 +100,22 @@ def run_list(args) -> int:
         flag = "yes" if i.has_video else "no"
         if i.recording:
             flag += " (recording)"
-        print(f"{i.id[:28]:<28} {i.name[:24]:<24} {started:<19} {fmt_clock(i.duration_s):>8} {i.records:>7} "
+        records = "damaged" if i.damaged else str(i.records)
+        print(f"{i.id[:28]:<28} {i.name[:24]:<24} {started:<19} {fmt_clock(i.duration_s):>8} {records:>7} "
               f"{human_bytes(i.disk_bytes):>9} {flag}")
+    for i in infos:
+        if i.damaged:
+            print(f"warning: session {i.id} is damaged ({i.damaged}): {i.path / 'session.db'}", file=sys.stderr)
+    return 0
+
+
+def run_recover(args) -> int:
+    from crowdmood_gui.core.sessions import open_session
+    from crowdmood_gui.core.store import recover_unsaved
+
+    db_path = open_session(_config(args), args.into).db_path if args.into else None
+    target, count = recover_unsaved(args.file, db_path)
+    print(f"merged {count} results from {args.file} into {target}")
     return 0
 
 

@@ -31,13 +31,14 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.events import SourceEvent
+from crowdmood_gui.core.secrets import redact_url, reveal_url  # noqa: F401 - redact_url re-exported
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,11 @@ class SourceSpec:
             raise InputError("no video source given: expected a camera index, a video file or a URL")
         if raw.isdigit():
             return cls(text=raw, kind="camera", camera_index=int(raw))
-        parts = urlsplit(raw)
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 - a bad port or IPv6 literal raises here, not at open
+        except ValueError as exc:
+            raise InputError(f"invalid URL '{redact_url(raw)}': {exc}") from None
         scheme = parts.scheme.lower()
         # "C:\video.mp4" parses with scheme "c": a one-letter scheme is a Windows drive.
         if scheme and len(scheme) > 1:
@@ -98,21 +103,6 @@ class SourceSpec:
                 raise InputError(f"invalid URL '{redact_url(raw)}': no host name")
             return cls(text=raw, kind=kind, url=raw)
         return cls(text=raw, kind="file", path=Path(raw).expanduser())
-
-
-def redact_url(url: str) -> str:
-    """``rtsp://user:secret@host/x`` -> ``rtsp://user:***@host/x`` (never log a password)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 # --- frames and sources ----------------------------------------------------------------
@@ -359,8 +349,8 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
             reopen, camera_error, f"camera {index} opened but sent no frame (is another program using it?)")
         return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
 
-    url = spec.url
-    assert url is not None
+    assert spec.url is not None
+    url = reveal_url(spec.url)  # a remembered URL's password comes from the OS keychain
     shown = spec.display_name
 
     def reopen() -> cv2.VideoCapture:

@@ -166,7 +166,8 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> AppConfig:
-    """Read ``path`` (missing file: defaults), apply nested ``overrides`` (from CLI flags)."""
+    """Read ``path`` (missing file: defaults), apply nested ``overrides`` (from CLI flags).
+    A ``--config`` the user names must exist: the CLI checks that (``cli.config_file``)."""
     path = path if path is not None else default_config_path()
     data: dict[str, Any] = {}
     if path.exists():
@@ -188,12 +189,28 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     return config
 
 
-def save_config(config: AppConfig, path: Path | None = None) -> Path:
-    """Write the config as TOML atomically (write a sibling, then rename)."""
-    path = path if path is not None else default_config_path()
+def redacted_dump(config: AppConfig, *, remember: bool = False) -> dict[str, Any]:
+    """The config as plain data with every source URL's credentials masked (for disk and
+    session metadata). With ``remember`` the real URLs are put in the OS keychain first."""
+    from crowdmood_gui.core.secrets import redact_url, remember_url
+
+    mask = remember_url if remember else redact_url
     data = config.model_dump(mode="json", exclude_none=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    data["source"]["spec"] = mask(data["source"]["spec"])
+    data["ui"]["last_sources"] = [mask(s) for s in data["ui"]["last_sources"]]
+    return data
+
+
+def save_config(config: AppConfig, path: Path | None = None) -> Path:
+    """Write the config as TOML atomically (write a sibling, then rename), owner-only
+    (0600): camera passwords go to the OS keychain, the file keeps masked URLs."""
+    from crowdmood_gui.core.secrets import private_dir, write_private_text
+
+    path = path if path is not None else default_config_path()
+    data = redacted_dump(config, remember=True)
+    if not path.parent.exists():
+        private_dir(path.parent)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    write_private_text(tmp, tomli_w.dumps(data))
     os.replace(tmp, path)
     return path

@@ -34,6 +34,25 @@ FACES_COLUMNS = [
 ]
 
 
+def check_writable(path: Path) -> None:
+    """Before minutes of work: an output file that cannot be written is a one-line
+    :class:`InputError` now (a folder, /proc, a read-only place), not a traceback at the end."""
+    from crowdmood_gui.core.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
 
@@ -100,19 +119,37 @@ def export_session(session, out_dir: Path, *, period: int = 1, png: bool = True,
     ``session`` is a :class:`crowdmood_gui.core.sessions.Session`; opened read-mostly (the
     store's WAL recovery after a crash happens here too). Returns {file name: path}.
     """
-    from crowdmood_gui.core.sessions import read_meta
+    from crowdmood_gui.core.errors import InputError, StorageError
     from crowdmood_gui.core.store import SessionStore
-    from crowdmood_gui.core.summary import render_chart_png, render_html, summarise
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = SessionStore(session.db_path)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir} is a file: --out is the folder the export is written into")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the export folder {out_dir}: {exc.strerror or exc}") from None
+    # Read-only: exporting never writes into the session (a read-only or copied folder works,
+    # a damaged database is reported, not re-created).
+    store = SessionStore(session.db_path, read_only=True)
     try:
         rows_by_period = {p: store.timeline(p) for p in (1, 10, 60)}
         records = list(store.records())
+        meta = store.meta()
+    except Exception as exc:  # sqlite3.Error on a damaged database
+        raise StorageError(f"{session.db_path} is damaged: {exc}") from None
     finally:
         store.close()
-    meta = read_meta(session.db_path)
+    try:
+        return _write_export(session, out_dir, period, png, html, rows_by_period, records, meta)
+    except OSError as exc:
+        raise InputError(f"cannot write the export into {out_dir}: {exc.strerror or exc}"
+                         f"{' (' + str(exc.filename) + ')' if exc.filename else ''}") from None
+
+
+def _write_export(session, out_dir, period, png, html, rows_by_period, records, meta) -> dict[str, Path]:
+    from crowdmood_gui.core.summary import render_chart_png, render_html, summarise
+
     written: dict[str, Path] = {}
     written["timeline.csv"] = out_dir / "timeline.csv"
     write_timeline_csv(rows_by_period.get(period) or [], written["timeline.csv"])

@@ -28,7 +28,7 @@ import numpy as np
 
 from crowdmood_gui.core.aggregation import TimelineAggregator
 from crowdmood_gui.core.backends.base import AnalysisBackend, CropJob
-from crowdmood_gui.core.config import AppConfig
+from crowdmood_gui.core.config import AppConfig, redacted_dump
 from crowdmood_gui.core.errors import CrowdMoodError, StorageError
 from crowdmood_gui.core.events import (
     ErrorEvent,
@@ -41,6 +41,7 @@ from crowdmood_gui.core.events import (
 )
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord
 from crowdmood_gui.core.sampling import blur_faces
+from crowdmood_gui.core.secrets import redact_url
 from crowdmood_gui.core.store import SessionStore
 
 log = logging.getLogger(__name__)
@@ -232,10 +233,10 @@ class Pipeline:
             self.store.set_meta(
                 session=self.session_name,
                 camera=self.config.camera,
-                source=self.config.source.spec,
+                source=redact_url(self.config.source.spec),
                 started_at=self._start_wall.isoformat(),
                 backend=self._backend.name,
-                settings=self.config.model_dump(mode="json"),
+                settings=redacted_dump(self.config),
             )
         spec = SourceSpec.parse(self.config.source.spec)
         self._live_source = spec.is_live

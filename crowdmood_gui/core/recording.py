@@ -315,8 +315,10 @@ class SessionRecorder:
                     self._encode_and_write(item)
                 except Exception as exc:  # disk full, encode failure: keep going, report
                     self.stats.errors += 1
+                    repeated = str(exc) == self.last_error
                     self.last_error = str(exc)
-                    log.warning("recording a frame failed: %s", exc)
+                    if not repeated:  # once per cause, not once per frame (a full disk)
+                        log.warning("recording a frame failed: %s", exc)
             if time.monotonic() - self._last_commit >= self.commit_interval_s:
                 self._commit()
         self._commit()
@@ -367,8 +369,10 @@ class SessionRecorder:
             except sqlite3.Error:
                 pass
             self.stats.errors += 1
-            self.last_error = f"could not save the video index: {exc} (retrying)"
-            log.warning(self.last_error)
+            message = f"could not save the video index: {exc} (retrying)"
+            if message != self.last_error:
+                log.warning(message)
+            self.last_error = message
             return
         self._pending.clear()
         self.stats.commits += 1

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.errors import InputError, StorageError
+from crowdmood_gui.core.secrets import private_dir, redact_url
 from crowdmood_gui.core.store import SessionStore
 
 DB_NAME = "session.db"
@@ -72,6 +73,7 @@ class SessionInfo:
     has_video: bool
     video_frames: int
     recording: bool  # a live process holds the lock
+    damaged: str | None = None  # why session.db cannot be read (truncated, not a database, ...)
 
 
 def human_bytes(n: int) -> str:
@@ -132,8 +134,16 @@ def acquire_lock(session: Session) -> None:
         raise StorageError(f"session {session.id} is being recorded by another process")
     data = {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(UTC).isoformat()}
     tmp = session.lock_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, session.lock_path)
+    try:
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, session.lock_path)
+    except OSError as exc:  # a full disk at session start: one line, not a traceback
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise StorageError(f"cannot start recording session {session.id} in {session.path}: "
+                           f"{exc.strerror or exc} (free some space and start again)") from None
 
 
 def release_lock(session: Session) -> None:
@@ -210,12 +220,13 @@ def create_session(config: AppConfig, name: str, *, source: str = "", lock: bool
         candidate = f"{base}-{n}"
     path = root / candidate
     try:
+        private_dir(config.data_home())  # faces and camera names: owner only (0700)
         path.mkdir(parents=True)
     except OSError as exc:
         raise StorageError(f"cannot create the session folder {path}: {exc.strerror}") from None
     session = Session(id=candidate, path=path)
     store = session.open_store()
-    store.set_meta(name=name, source=source, created_at=datetime.now(UTC).isoformat(), backend=config.backend,
+    store.set_meta(name=name, source=redact_url(source), created_at=datetime.now(UTC).isoformat(), backend=config.backend,
                    record_video=False)
     store.close()
     if lock:
@@ -239,9 +250,12 @@ def open_session(config: AppConfig, session_id: str) -> Session:
 
 
 def mark_ended(session: Session, ended_at: datetime | None = None) -> None:
-    """Record the end time and release the recording lock."""
-    _write_meta(session, ended_at=(ended_at or datetime.now(UTC)).isoformat())
-    release_lock(session)
+    """Record the end time and release the recording lock (released even when a full disk
+    refuses the end time)."""
+    try:
+        _write_meta(session, ended_at=(ended_at or datetime.now(UTC)).isoformat())
+    finally:
+        release_lock(session)
 
 
 def _dir_size(path: Path) -> int:
@@ -260,7 +274,10 @@ def session_info(session: Session) -> SessionInfo:
     records = 0
     frames = 0
     last_t = 0.0
+    damaged: str | None = None
     try:
+        if session.db_path.stat().st_size == 0:
+            raise sqlite3.DatabaseError("the file is empty (0 bytes)")
         db = sqlite3.connect(f"file:{session.db_path}?mode=ro", uri=True, timeout=5.0)
         try:
             records = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
@@ -271,8 +288,11 @@ def session_info(session: Session) -> SessionInfo:
                 last_t = max(last_t, float(t or 0.0))
         finally:
             db.close()
-    except sqlite3.Error:
-        pass
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):  # a writer holds it: not damage
+            damaged = str(exc)
+    except (sqlite3.Error, OSError) as exc:
+        damaged = str(exc)
     started = _parse(meta.get("started_at")) or _parse(meta.get("created_at"))
     ended = _parse(meta.get("ended_at"))
     duration = last_t
@@ -286,13 +306,14 @@ def session_info(session: Session) -> SessionInfo:
         started=started,
         ended=ended,
         duration_s=float(duration),
-        source=str(meta.get("source") or ""),
+        source=redact_url(str(meta.get("source") or "")),  # sessions recorded before masking
         backend=str(meta.get("backend") or ""),
         records=int(records),
         disk_bytes=_dir_size(session.path),
         has_video=session.video_path.exists() and frames > 0,
         video_frames=int(frames),
         recording=recording,
+        damaged=damaged,
     )
 
 

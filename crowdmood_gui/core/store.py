@@ -76,16 +76,46 @@ def _face_from_json(data: dict[str, Any]) -> FaceResult:
     )
 
 
-class SessionStore:
-    """One session's database. ``path=None`` keeps everything in memory (headless runs)."""
+UNSAVED_PREFIX = "crowdmood-unsaved-"
 
-    def __init__(self, path: Path | None) -> None:
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """Read a database without writing anything next to it (a read-only folder or copy).
+    ``mode=ro`` still needs the WAL's -shm file; ``immutable=1`` reads the file as it is."""
+    if not path.is_file():
+        raise StorageError(f"{path}: no such session database")
+    if path.stat().st_size == 0:
+        raise StorageError(f"{path} is damaged: the file is empty (0 bytes)")
+    last: Exception | None = None
+    for flags in ("mode=ro", "immutable=1"):
+        try:
+            db = sqlite3.connect(f"file:{path}?{flags}", uri=True, check_same_thread=False, timeout=5.0)
+            db.execute("SELECT COUNT(*) FROM records").fetchone()
+            return db
+        except sqlite3.Error as exc:
+            last = exc
+    raise StorageError(f"{path} is damaged or unreadable: {last}")
+
+
+class SessionStore:
+    """One session's database. ``path=None`` keeps everything in memory (headless runs).
+    ``read_only=True`` (export, replay of a copied or read-only session) writes nothing."""
+
+    def __init__(self, path: Path | None, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._pending_records: dict[str, tuple] = {}
         self._pending_timeline: dict[tuple[int, float], tuple] = {}
         self._pending_meta: dict[str, str] = {}
+        if read_only:
+            assert path is not None
+            self._db = _connect_readonly(Path(path))
+            return
         try:
+            if path is not None and path.exists() and path.stat().st_size == 0:
+                # Never re-create a damaged (truncated to 0 bytes) session silently.
+                raise StorageError(f"{path} is damaged: the file is empty (0 bytes)")
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -103,7 +133,8 @@ class SessionStore:
                 (str(SCHEMA_VERSION),),
             )
         except (sqlite3.Error, OSError) as exc:
-            raise StorageError(f"cannot open the session store {path}: {exc}") from None
+            hint = " (is the disk full?)" if "full" in str(exc).lower() or getattr(exc, "errno", 0) == 28 else ""
+            raise StorageError(f"cannot open the session store {path}: {exc}{hint}") from None
 
     # --- writes (buffered) ----------------------------------------------------------
 
@@ -182,14 +213,19 @@ class SessionStore:
 
     def close(self) -> None:
         """Commit and close. If the last commit fails, what is still buffered is written as
-        JSON lines to the first place that takes it (next to the database, the temporary
-        directory, the home directory) and the error names that file."""
+        JSON lines (owner-only, 0600) to the first place that takes it (next to the
+        database, the temporary directory, the home directory) and the error names that
+        file and the command that merges it back (:func:`recover_unsaved`)."""
         with self._lock:
+            if self.read_only:
+                self._db.close()
+                return
             try:
                 self.flush()
             except StorageError as exc:
                 spilled = self._spill()
-                where = f"{self.pending} unsaved results were written to {spilled}" if spilled else (
+                where = (f"{self.pending} unsaved results were written to {spilled}; once there is space, "
+                         f"merge them back with: crowdmood sessions recover {spilled}") if spilled else (
                     f"{self.pending} unsaved results could not be written anywhere")
                 raise StorageError(f"{exc}; {where}") from None
             finally:
@@ -203,17 +239,21 @@ class SessionStore:
         import tempfile
         import time as _time
 
-        lines = [json.dumps({"table": "records", "row": list(r)}) for r in self._pending_records.values()]
+        from crowdmood_gui.core.secrets import write_private_text
+
+        lines = [json.dumps({"table": "header", "db": str(self.path) if self.path else None})]
+        lines += [json.dumps({"table": "records", "row": list(r)}) for r in self._pending_records.values()]
         lines += [json.dumps({"table": "timeline", "row": list(r)}) for r in self._pending_timeline.values()]
         lines += [json.dumps({"table": "meta", "row": [k, v]}) for k, v in self._pending_meta.items()]
-        name = f"crowdmood-unsaved-{_time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+        session = self.path.parent.name if self.path else "memory"
+        name = f"{UNSAVED_PREFIX}{session}-{_time.strftime('%Y%m%d-%H%M%S')}.jsonl"
         places = [self.path.parent if self.path else None, Path(tempfile.gettempdir()), Path.home()]
         for place in places:
             if place is None:
                 continue
             target = place / name
             try:
-                target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                write_private_text(target, "\n".join(lines) + "\n")
                 return target
             except OSError:
                 try:
@@ -277,3 +317,49 @@ class SessionStore:
             )
             for r in rows
         ]
+
+
+def recover_unsaved(spill: Path, db_path: Path | None = None) -> tuple[Path, int]:
+    """Merge a file written by :meth:`SessionStore.close` on a full disk back into its
+    session database (``db_path``, default: the one named in the file). Idempotent: rows
+    are keyed, a second merge changes nothing. The file is removed once merged.
+    Returns (database, rows merged)."""
+    spill = Path(spill)
+    try:
+        lines = [json.loads(line) for line in spill.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as exc:
+        raise StorageError(f"cannot read {spill}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise StorageError(f"{spill} is not a file of unsaved crowdmood results") from None
+    header = next((entry for entry in lines if entry.get("table") == "header"), {})
+    target = Path(db_path) if db_path is not None else Path(header["db"]) if header.get("db") else None
+    if target is None:
+        raise StorageError(f"{spill} does not say which session it belongs to: give the session")
+    if not target.is_file():
+        raise StorageError(f"{target}: the session database is gone; give the session to merge {spill} into")
+    store = SessionStore(target)
+    count = 0
+    with store._lock:
+        for entry in lines:
+            table, row = entry.get("table"), entry.get("row")
+            if table == "records":
+                store._pending_records[row[0]] = tuple(row)
+            elif table == "timeline":
+                store._pending_timeline[(int(row[0]), float(row[1]))] = tuple(row)
+            elif table == "meta":
+                store._pending_meta[row[0]] = row[1]
+            else:
+                continue
+            count += 1
+    try:
+        store.flush()
+    except StorageError:
+        with store._lock:  # still no space: keep the file as it is, spill nothing new
+            store._pending_records.clear()
+            store._pending_timeline.clear()
+            store._pending_meta.clear()
+        store.close()
+        raise
+    store.close()
+    spill.unlink(missing_ok=True)
+    return target, count

@@ -21,6 +21,7 @@ import numpy as np
 from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.events import TimelineRow
 from crowdmood_gui.core.records import FaceRecord
+from crowdmood_gui.core.secrets import redact_url
 
 FACES_COLOUR = "#555555"
 TRACKS_COLOUR = "#999999"
@@ -131,7 +132,7 @@ def summarise(
         started=started,
         ended=ended,
         duration_s=float(duration),
-        source=str(meta.get("source") or ""),
+        source=redact_url(str(meta.get("source") or "")),
         backend=str(meta.get("backend") or ""),
         records=n_records,
         faces_analysed=faces_analysed,

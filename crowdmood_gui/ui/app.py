@@ -32,12 +32,26 @@ log = logging.getLogger(__name__)
 APP_ICON = RESOURCES_DIR / "icons" / "crowdmood.svg"
 
 
+def checked_source(text: str) -> str:
+    """``--source`` checked before any window opens (one line, exit 2 on a bad one); a
+    relative file path becomes absolute, since the console remembers its last source."""
+    from crowdmood_gui.core.capture import SourceSpec
+    from crowdmood_gui.core.errors import InputError
+
+    spec = SourceSpec.parse(text)  # InputError: "invalid URL 'http://[::1': ..."
+    if spec.kind == "file":
+        if not spec.path.exists():
+            raise InputError(f"{spec.path}: no such video file")
+        return str(spec.path.resolve())
+    return spec.text
+
+
 def config_overrides(args: Any) -> dict[str, Any]:
     """Nested config overrides from the console's flags."""
     overrides: dict[str, Any] = {}
     source = getattr(args, "source", None)
     if source:
-        overrides.setdefault("source", {})["spec"] = str(source)
+        overrides.setdefault("source", {})["spec"] = checked_source(str(source))
     if getattr(args, "no_loop", False):
         overrides.setdefault("source", {})["loop"] = False
     backend = getattr(args, "backend", None)
@@ -173,6 +187,11 @@ def run_console(args: Any) -> int:
     tune_malloc_for_frames()
     config_path = getattr(args, "config", None)
     config = load_config(config_path, config_overrides(args))  # ConfigError: one line, exit 2
+    stats_out = getattr(args, "stats_out", None)
+    if stats_out:
+        from crowdmood_gui.core.export import check_writable
+
+        check_writable(Path(stats_out))  # not a traceback after the whole run
 
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
@@ -238,11 +257,21 @@ def run_console(args: Any) -> int:
         hook.uninstall()
         if previous_sigint is not None:
             signal.signal(signal.SIGINT, previous_sigint)
-    stats_out = getattr(args, "stats_out", None)
     if stats_out:
         figures = window.measurements()
         figures.update(process_figures(started_wall, started_cpu, window.first_frame_wall))
-        write_stats(stats_out, figures)
-        log.info("stats written to %s: %s", stats_out, figures)
+        try:
+            write_stats(stats_out, figures)
+            log.info("stats written to %s: %s", stats_out, figures)
+        except OSError as exc:
+            log.error("cannot write %s: %s", stats_out, exc.strerror or exc)
+            print(f"crowdmood: error: cannot write {stats_out}: {exc.strerror or exc}", file=sys.stderr)
+            code = code or 2
+    if getattr(window, "_source_state", None) == "failed":
+        # The source never worked: say so in the log and the exit code, not only on screen.
+        message = window.errors[-1] if getattr(window, "errors", None) else "the source could not be opened"
+        log.error("source failed: %s", message)
+        print(f"crowdmood: error: {message}", file=sys.stderr)
+        code = code or 2
     window.deleteLater()
     return int(code)

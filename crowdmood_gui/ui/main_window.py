@@ -97,8 +97,10 @@ def source_display_name(spec: str) -> str:
         from crowdmood_gui.core.capture import SourceSpec
 
         shown = SourceSpec.parse(spec).display_name
-    except Exception:  # unparsable: shown as typed; the error comes from opening it
-        shown = spec
+    except Exception:  # unparsable: shown as typed (masked); the error comes from opening it
+        from crowdmood_gui.core.secrets import redact_url
+
+        shown = redact_url(spec)
     if "/" in shown and "://" not in shown:
         shown = Path(shown).name
     return shown
@@ -884,12 +886,16 @@ class MainWindow(QMainWindow):
             return
         for spec in sources:
             action = self.recent_menu.addAction(source_display_name(spec))
-            action.setToolTip(spec)
+            action.setToolTip(source_display_name(spec))
             action.triggered.connect(lambda _checked=False, s=spec: self.open_source(s))
 
     # --- configuration ----------------------------------------------------------------
 
     def _remember_source(self, spec: str, loop: bool) -> None:
+        from crowdmood_gui.core.secrets import remember_url
+
+        spec = remember_url(spec)  # kept masked, even in memory; the password is in the keychain
+
         def mutate(config: AppConfig) -> None:
             sources = [spec] + [s for s in config.ui.last_sources if s != spec]
             config.ui.last_sources = sources[:MAX_LAST_SOURCES]

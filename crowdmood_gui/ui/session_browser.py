@@ -209,7 +209,7 @@ class SessionBrowser(QDialog):
                 _Item(info.name, info.name.lower()),
                 _Item(started, info.started.timestamp() if info.started else 0.0),
                 _Item(fmt_clock(info.duration_s), info.duration_s),
-                _Item(str(info.records), info.records),
+                _Item("damaged" if info.damaged else str(info.records), info.records),
                 _Item(human_bytes(info.disk_bytes), info.disk_bytes),
                 _Item(video),
                 _Item(info.source),
@@ -217,6 +217,8 @@ class SessionBrowser(QDialog):
             cells[0].setData(Qt.ItemDataRole.UserRole, info.id)
             cells[0].setToolTip(f"{info.id}\n{info.path}")
             cells[6].setToolTip(info.source)
+            if info.damaged:
+                cells[3].setToolTip(f"session.db cannot be read: {info.damaged}")
             for col, cell in enumerate(cells):
                 if col in (2, 3, 4):
                     cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -126,6 +126,20 @@ def test_close_on_a_full_disk_spills_what_is_buffered(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "flush", full)
     with pytest.raises(StorageError, match=r"3 unsaved results were written to .*crowdmood-unsaved-.*\.jsonl") as err:
         store.close()
-    spilled = Path(str(err.value).rsplit(" to ", 1)[1])
+    import re
+    import stat
+
+    spilled = Path(re.search(r"written to (\S+\.jsonl);", str(err.value)).group(1))
+    assert f"crowdmood sessions recover {spilled}" in str(err.value)  # says how to merge it back
+    assert stat.S_IMODE(spilled.stat().st_mode) == 0o600  # faces' data: never a 0644 file
     rows = [json.loads(line) for line in spilled.read_text().splitlines()]
     assert sorted(r["row"][0] for r in rows if r["table"] == "records") == ["faces/0.jpg", "faces/1.jpg", "faces/2.jpg"]
+
+    # Once there is space: the merge puts every result in the database and removes the file.
+    from crowdmood_gui.core.store import recover_unsaved
+
+    target, merged = recover_unsaved(spilled)
+    assert target == tmp_path / "full.db" and merged == 3 and not spilled.exists()
+    again = SessionStore(target)
+    assert again.record_count() == 3
+    again.close()

@@ -7,6 +7,8 @@ against moto server or another emulator.
 
 from __future__ import annotations
 
+import os
+
 import boto3
 import botocore.config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
@@ -26,18 +28,39 @@ CLIENT_CONFIG = botocore.config.Config(
 def make_session(aws: AwsConfig | None = None, *, profile: str | None = None, region: str | None = None) -> boto3.Session:
     profile = profile if profile is not None else (aws.profile if aws else None)
     region = region if region is not None else (aws.region if aws else None)
+    global _last_profile
     try:
-        return boto3.Session(profile_name=profile or None, region_name=region or None)
-    except ProfileNotFound:
-        raise AwsError(f"AWS profile '{profile}' was not found in ~/.aws/config or ~/.aws/credentials") from None
+        session = boto3.Session(profile_name=profile or None, region_name=region or None)
+        _last_profile = session.profile_name
+        return session
+    except ProfileNotFound as exc:
+        # No profile given: boto3 took AWS_PROFILE from the environment; name that one.
+        name = profile or exc.kwargs.get("profile") or os.environ.get("AWS_PROFILE")
+        origin = "" if profile else " (from AWS_PROFILE)"
+        raise AwsError(f"AWS profile '{name}'{origin} was not found in ~/.aws/config or ~/.aws/credentials") from None
 
 
 def client(session: boto3.Session, service: str):
     return session.client(service, config=CLIENT_CONFIG)
 
 
-def describe_aws_error(exc: Exception) -> str:
+_last_profile: str | None = None  # the profile of the last session made here
+
+
+def _sso_profile(exc: Exception) -> str:
+    """The profile an SSO token error is about (botocore's message names the start URL or
+    session, not the profile)."""
+    return _last_profile or os.environ.get("AWS_PROFILE") or "default"
+
+
+def describe_aws_error(exc: Exception, *, profile: str | None = None) -> str:
     """One line a user can act on, for any botocore failure."""
+    from botocore.exceptions import SSOError, SSOTokenLoadError, TokenRetrievalError, UnauthorizedSSOTokenError
+
+    if isinstance(exc, (SSOTokenLoadError, UnauthorizedSSOTokenError, TokenRetrievalError, SSOError)):
+        name = profile or _sso_profile(exc)
+        return (f"the AWS SSO login of profile '{name}' is missing or expired: "
+                f"run 'aws sso login --profile {name}', then try again")
     if isinstance(exc, NoCredentialsError):
         return "no AWS credentials found: choose a profile, run 'aws sso login', or set AWS_* environment variables"
     if isinstance(exc, ClientError):

@@ -264,6 +264,18 @@ def dashboard_body(names: ResourceNames, region: str, template: Path = DASHBOARD
     return body
 
 
+def plain_http_endpoint(s3_client: Any) -> str | None:
+    """The S3 endpoint when it is plain ``http://`` (an emulator through ``AWS_ENDPOINT_URL``),
+    else None. Over plain HTTP the TLS-only bucket policy would refuse every request the
+    console and teardown make (403), so setup leaves it out there and says so."""
+    url = str(getattr(getattr(s3_client, "meta", None), "endpoint_url", "") or "")
+    return url if url.lower().startswith("http://") else None
+
+
+EMULATOR_TLS_NOTE = ("S3 endpoint {url} is plain HTTP (an emulator): the TLS-only bucket policy is left out, "
+                     "because it would refuse every upload and teardown over HTTP (403)")
+
+
 def tls_only_statement(names: ResourceNames) -> dict[str, Any]:
     arn = policies.bucket_arn(names)
     return {
@@ -666,6 +678,17 @@ class Provisioner:
         statements = doc.get("Statement") or []
         if isinstance(statements, dict):
             statements = [statements]
+        insecure = plain_http_endpoint(s3)
+        if insecure:
+            self.log(EMULATOR_TLS_NOTE.format(url=insecure))
+            if any(s.get("Sid") == TLS_STATEMENT_SID for s in statements):
+                others = [s for s in statements if s.get("Sid") != TLS_STATEMENT_SID]
+                if others:
+                    s3.put_bucket_policy(Bucket=n.bucket, Policy=json.dumps({**doc, "Statement": others}))
+                else:
+                    s3.delete_bucket_policy(Bucket=n.bucket)
+                changes.append("TLS-only bucket policy removed (plain-HTTP endpoint)")
+            return status, (changes if status == "adopted" else [])
         wanted_stmt = tls_only_statement(n)
         ours_stmt = next((s for s in statements if s.get("Sid") == TLS_STATEMENT_SID), None)
         if ours_stmt is None or policies.normalise(ours_stmt) != policies.normalise(wanted_stmt):
@@ -1194,6 +1217,22 @@ class Provisioner:
             if _status(exc) == 404 or _code(exc) in ("404", "NoSuchBucket", "NotFound"):
                 return False
             raise
+        insecure = plain_http_endpoint(s3)
+        if insecure:
+            # A bucket made by an older setup over HTTP carries the TLS-only Deny: drop it
+            # first, or every delete below is refused with 403.
+            try:
+                doc = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+                if any(s.get("Sid") == TLS_STATEMENT_SID for s in doc.get("Statement") or []):
+                    s3.delete_bucket_policy(Bucket=bucket)
+                    self.log(f"removed the TLS-only bucket policy of {bucket}: {insecure} is plain HTTP")
+            except ClientError as exc:
+                if _code(exc) != "NoSuchBucketPolicy":
+                    if _status(exc) == 403 or _code(exc) == "AccessDenied":
+                        raise StepFailed(
+                            f"bucket {bucket} has the TLS-only policy, which refuses every request over plain "
+                            f"HTTP ({insecure}): delete it over HTTPS, or reset the emulator") from None
+                    raise
         self.log(f"emptying bucket {bucket} (all object versions)…")
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
             batch = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]

@@ -44,7 +44,7 @@ def whoami(session: boto3.Session) -> Identity:
     try:
         reply = client(session, "sts").get_caller_identity()
     except (ClientError, BotoCoreError) as exc:
-        raise AwsError(describe_aws_error(exc)) from None
+        raise AwsError(describe_aws_error(exc, profile=session.profile_name)) from None
     return Identity(account=reply["Account"], arn=reply["Arn"], user_id=reply["UserId"])
 
 

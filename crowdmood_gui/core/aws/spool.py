@@ -33,6 +33,7 @@ from crowdmood_gui.core.errors import StorageError
 SIDECAR = ".json"
 BLOB = ".jpg"
 TMP = ".tmp"
+REASON = ".reason"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +106,16 @@ class UploadSpool:
             self._quarantine(name)
             return None
 
-    def _quarantine(self, name: str) -> None:
+    def _quarantine(self, name: str, reason: str = "unreadable item") -> None:
+        """Move an item to ``bad/`` with ``<name>.reason`` (one line: why). To send it again
+        once the cause is fixed, move its files back into the spool folder."""
         bad = self.directory / "bad"
         try:
             bad.mkdir(exist_ok=True)
+            (bad / (name + REASON)).write_text(reason.strip() + "\n", encoding="utf-8")
+        except OSError:
+            pass
+        try:
             for suffix in (SIDECAR, BLOB):
                 src = self.directory / (name + suffix)
                 if src.exists():
@@ -184,9 +191,9 @@ class UploadSpool:
             self._pending.pop(item.name, None)
             self._in_flight.discard(item.name)
 
-    def discard(self, item: SpoolItem) -> None:
-        """An item S3 will never accept: move it to ``bad/`` for a human to look at."""
-        self._quarantine(item.name)
+    def discard(self, item: SpoolItem, reason: str = "refused") -> None:
+        """An item S3 will never accept: move it to ``bad/`` (with why) for a human to look at."""
+        self._quarantine(item.name, reason)
         with self._lock:
             self._pending.pop(item.name, None)
             self._in_flight.discard(item.name)

@@ -22,8 +22,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from crowdmood_gui.core.aws.clients import describe_aws_error
 from crowdmood_gui.core.aws.spool import SpoolItem, UploadSpool
 
-# Errors about this one object that no retry fixes: the item goes to the spool's bad/.
-PERMANENT_CODES = {"InvalidArgument", "EntityTooLarge", "KeyTooLongError", "InvalidDigest", "MetadataTooLarge"}
+# Errors about this one object that no retry fixes: the item goes to the spool's bad/ and
+# the queue moves on (before, one refused item was retried at the head of the queue forever).
+PERMANENT_CODES = {
+    "InvalidArgument", "EntityTooLarge", "KeyTooLongError", "InvalidDigest", "MetadataTooLarge",
+    "AccessDenied", "InvalidRequest", "InvalidParameter", "InvalidParameterValue", "InvalidObjectName",
+    "InvalidStorageClass", "InvalidTag", "InvalidEncryptionAlgorithmError", "KMS.DisabledException",
+}
+# After this many refusals in a row with AccessDenied and no success, S3 refuses *every*
+# upload (credentials, a bucket policy): the items stay queued and the uploader backs off,
+# instead of emptying the whole queue into bad/.
+DENIED_IN_A_ROW_MEANS_ALL = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,7 @@ class Uploader:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.uploaded = 0
+        self.denied_in_a_row = 0  # AccessDenied refusals since the last success
         self.bytes_uploaded = 0
         self.failures = 0
         self.consecutive_failures = 0
@@ -136,15 +146,33 @@ class Uploader:
                 ServerSideEncryption=self.sse,
             )
         except (ClientError, BotoCoreError) as exc:
+            from botocore.exceptions import ParamValidationError
+
             code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+            if isinstance(exc, ParamValidationError):  # refused before sending: invalid parameters
+                code = "ParamValidationError"
             with self._lock:
                 self.failures += 1
-            if code in PERMANENT_CODES:
-                self.spool.discard(item)
+                self.denied_in_a_row = self.denied_in_a_row + 1 if code == "AccessDenied" else 0
+                everything_denied = self.denied_in_a_row > DENIED_IN_A_ROW_MEANS_ALL
+            if (code in PERMANENT_CODES or code == "ParamValidationError") and not everything_denied:
+                reason = f"S3 refused {item.key}: {code}: {describe_aws_error(exc)}"
+                self.spool.discard(item, reason)
                 with self._lock:
                     self.discarded += 1
-                self._report(f"S3 refused crop {item.key}: {describe_aws_error(exc)}; moved to the spool's bad/")
+                self._report(f"{reason}; moved to the spool's bad/ ({self.spool.directory / 'bad'}), "
+                             "the other uploads go on")
                 return True
+            if everything_denied:
+                exc_text = (f"S3 refuses every upload (AccessDenied): check the credentials and the bucket "
+                            f"policy; {self.spool.depth()} crops wait in the spool")
+                self.spool.release(item)
+                with self._lock:
+                    self.consecutive_failures += 1
+                    first = self.consecutive_failures == 1
+                if first or self.consecutive_failures % 10 == 0:
+                    self._report(exc_text)
+                return False
             self.spool.release(item)
             with self._lock:
                 self.consecutive_failures += 1
@@ -155,6 +183,7 @@ class Uploader:
             return False
         self.spool.done(item)
         with self._lock:
+            self.denied_in_a_row = 0
             self.uploaded += 1
             self.bytes_uploaded += len(body)
             self.consecutive_failures = 0

@@ -206,8 +206,57 @@ def test_permanent_rejection_is_quarantined(tmp_path):
     errors = []
     up = Uploader(spool, Refuses(), BUCKET, on_error=errors.append)
     assert up.upload_one(spool.take())
-    assert spool.depth() == 0 and len(list((tmp_path / "spool" / "bad").iterdir())) == 2
+    bad = tmp_path / "spool" / "bad"
+    assert spool.depth() == 0 and len([p for p in bad.iterdir() if p.suffix in (".jpg", ".json")]) == 2
     assert "EntityTooLarge" in errors[0]
+    assert "EntityTooLarge" in next(bad.glob("*.reason")).read_text()  # says why
+
+
+class _RefusesSome:
+    """S3 that refuses the listed keys for good and takes the others."""
+
+    def __init__(self, refused: dict[str, str]) -> None:
+        self.refused, self.stored = refused, []
+
+    def put_object(self, **kw):
+        from botocore.exceptions import ClientError
+
+        code = self.refused.get(kw["Key"])
+        if code:
+            raise ClientError({"Error": {"Code": code, "Message": "refused"},
+                               "ResponseMetadata": {"HTTPStatusCode": 403 if code == "AccessDenied" else 400}},
+                              "PutObject")
+        self.stored.append(kw["Key"])
+        return {}
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "InvalidRequest", "InvalidArgument"])
+def test_a_permanently_refused_crop_goes_to_bad_and_the_queue_moves_on(tmp_path, code):
+    spool = UploadSpool(tmp_path / "spool")
+    keys = _fill(spool, 4)
+    s3 = _RefusesSome({keys[0]: code})  # the oldest: at the head of the queue
+    errors = []
+    up = Uploader(spool, s3, BUCKET, on_error=errors.append, base_backoff_s=0.01)
+    up.start()
+    assert _wait(lambda: spool.depth() == 0)
+    up.stop()
+    assert sorted(s3.stored) == sorted(keys[1:])
+    reason = next((tmp_path / "spool" / "bad").glob("*.reason")).read_text()
+    assert code in reason and keys[0] in reason
+    assert any("bad/" in e and "the other uploads go on" in e for e in errors)
+
+
+def test_s3_denying_every_upload_keeps_the_queue_instead_of_emptying_it_into_bad(tmp_path):
+    spool = UploadSpool(tmp_path / "spool")
+    keys = _fill(spool, 8)
+    s3 = _RefusesSome({k: "AccessDenied" for k in keys})
+    errors = []
+    up = Uploader(spool, s3, BUCKET, on_error=errors.append, base_backoff_s=0.01, max_backoff_s=0.02)
+    for _ in range(10):
+        item = spool.take()
+        up.upload_one(item)
+    assert spool.depth() == 8 - 3  # three went to bad/, then the uploader understood
+    assert any("refuses every upload" in e for e in errors)
 
 
 def test_throughput_to_moto_and_spool_write_time(tmp_path, record_property):
