@@ -57,6 +57,13 @@ class SamplingConfig(_Section):
     margin: float = Field(0.25, ge=0, le=1)  # margin around the face box, as a share of its size
 
 
+class CrowdConfig(_Section):
+    # Per-person smoothing (core/crowd.py): after this many seconds of capture time, a
+    # person's previous estimate and their new crop weigh the same. 3 s with a crop every
+    # 2 s: a real change of expression shows in the person's state at their second crop.
+    half_life_s: float = Field(3.0, gt=0, le=120)
+
+
 class AwsConfig(_Section):
     region: str | None = None
     profile: str | None = None
@@ -106,6 +113,7 @@ class AppConfig(_Section):
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    crowd: CrowdConfig = Field(default_factory=CrowdConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
