@@ -99,9 +99,27 @@ class RecordingConfig(_Section):
 
 
 class UiConfig(_Section):
-    period_s: Literal[1, 10, 60] = 1
-    window_s: Literal[300, 1800, 7200] = 300
+    period_s: int = 1  # one of core/series.py PERIODS
+    window_s: int = 300  # one of core/series.py WINDOWS
     last_sources: list[str] = Field(default_factory=list)
+
+    @field_validator("period_s")
+    @classmethod
+    def _known_period(cls, value: int) -> int:
+        from crowdmood_gui.core.series import PERIODS
+
+        if value not in PERIODS:
+            raise ValueError(f"must be one of {', '.join(map(str, PERIODS))} (seconds)")
+        return value
+
+    @field_validator("window_s")
+    @classmethod
+    def _known_window(cls, value: int) -> int:
+        from crowdmood_gui.core.series import WINDOWS
+
+        if value not in WINDOWS:
+            raise ValueError(f"must be one of {', '.join(map(str, WINDOWS))} (seconds)")
+        return value
 
 
 class AppConfig(_Section):

@@ -1,7 +1,7 @@
 """The operator's expression chart: the crowd value per expression (or the share of
 people by dominant expression), plus the people in view, per period.
 
-:class:`TimelineStore` (no Qt) keeps every row received, per period (1, 10, 60 s), for the
+:class:`TimelineStore` (no Qt) keeps every row received, per period (``core/series.py``: 1 s, 10 s, 1 min), for the
 longest window (2 h); a row with the same ``t`` replaces the earlier one (the crowd value
 of a period is revised when a late crop arrives). Several charts observe one store (the
 main window's and the kiosk's): switching period, window or view redraws from rows

@@ -39,9 +39,10 @@ from crowdmood_gui.core.aws.clients import describe_aws_error
 from crowdmood_gui.core.aws.redrive import count_waiting
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
+from crowdmood_gui.core.series import PERIODS
 from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, FaceRecord, item_to_record, iso_utc
 
-PERIODS_S = (1, 10, 60)
+PERIODS_S = PERIODS
 HIGH_RES_RETENTION_S = 3 * 3600  # 1-30 s data points are kept 3 hours
 FACES_SUM_ID = "faces"
 CROPS_ID = "crops"
