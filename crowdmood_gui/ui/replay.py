@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from crowdmood_gui.core.config import AppConfig
+from crowdmood_gui.core.crowd import DEFAULT_HALF_LIFE_S, CrowdState
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.emotions import EMOTIONS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.events import FrameEvent, TimelineRow, TrackBox
@@ -77,18 +78,24 @@ class ReplayData:
         store = SessionStore(session.db_path)
         try:
             timelines = {p: store.timeline(p) for p in PERIODS}
-            rows = store._db.execute(  # labels only: no need to parse every face's JSON
-                "SELECT track_id, media_time_s, dominant FROM records WHERE track_id IS NOT NULL AND dominant IS NOT NULL "
-                "ORDER BY track_id, media_time_s"
-            ).fetchall()
+            records = list(store.records())
         finally:
             if not live:
                 store.close()
             else:
                 store._db.close()
+        # Boxes as they were shown live: each person's estimated dominant expression after
+        # each of their crops (the one crowd state, with the session's half-life).
+        meta = read_meta(session.db_path)
+        half_life = ((meta.get("settings") or {}).get("crowd") or {}).get("half_life_s") or DEFAULT_HALF_LIFE_S
+        crowd = CrowdState(float(half_life))
         labels: dict[int, tuple[list[float], list[str]]] = {}
-        for track_id, t, dominant in rows:
-            times, values = labels.setdefault(int(track_id), ([], []))
+        for record, t in records:
+            key = crowd.add_record(t, record)
+            dominant = crowd.dominant(key) if key is not None else None
+            if record.meta.track_id is None or dominant is None:
+                continue
+            times, values = labels.setdefault(int(record.meta.track_id), ([], []))
             times.append(float(t))
             values.append(dominant)
         index = VideoIndex(session.path, recover_tail=not live)
@@ -98,7 +105,7 @@ class ReplayData:
             ends.append(timelines[finest][-1].t + finest)
         return cls(
             session=session,
-            meta=read_meta(session.db_path),
+            meta=meta,
             timelines=timelines,
             index=index,
             labels={k: (np.asarray(t), v) for k, (t, v) in labels.items()},
