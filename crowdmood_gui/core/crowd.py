@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import threading
 from dataclasses import dataclass
-from typing import Hashable, Iterable, Mapping
+from typing import Hashable, Iterable, Mapping, Sequence
 
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.records import FaceRecord, emotion_vector
@@ -36,14 +36,20 @@ Vector = tuple[float, ...]  # one value 0..100 per expression, in EMOTIONS order
 def crop_vector(record: FaceRecord) -> Vector | None:
     """The expression vector of one analysed crop: the mean over its faces (absent types
     count as 0); ``None`` for a crop in which no face was found."""
-    if not record.faces:
+    return mean_vector([face.emotions for face in record.faces])
+
+
+def mean_vector(faces: Sequence[Mapping[str, float]]) -> Vector | None:
+    """The mean of the faces' {type: confidence} maps (absent types count as 0, values
+    clamped to 0..100 like ``records.emotion_vector``); ``None`` for no face."""
+    if not faces:
         return None
     sums = [0.0] * len(EMOTIONS)
-    for face in record.faces:
-        vector = emotion_vector({"Type": k, "Confidence": v} for k, v in face.emotions.items())
+    for emotions in faces:
+        vector = emotion_vector({"Type": k, "Confidence": v} for k, v in emotions.items())
         for i, kind in enumerate(EMOTIONS):
             sums[i] += vector[kind]
-    return tuple(s / len(record.faces) for s in sums)
+    return tuple(s / len(faces) for s in sums)
 
 
 def blend_weight(dt_s: float, half_life_s: float) -> float:
@@ -150,12 +156,16 @@ class CrowdState:
         if crop is None:
             return None
         key = self.person_key(record)
+        self.add_crop(t, key, crop)
+        return key
+
+    def add_crop(self, t: float, key: Hashable, crop: Vector) -> None:
+        """One crop's vector (see :func:`crop_vector`) for the person ``key``, captured at ``t``."""
         with self._lock:
             history = self._people.get(key)
             if history is None:
                 history = self._people[key] = PersonHistory()
             history.add(t, crop, self.half_life_s)
-        return key
 
     def seen(self, t: float, keys: Iterable[Hashable]) -> None:
         """These people were in view at ``t`` (keeps their estimate from being forgotten)."""

@@ -10,6 +10,7 @@ chart is drawn once per load or period change, moving the cursor costs nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -39,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from crowdmood_gui.core.config import AppConfig
-from crowdmood_gui.core.crowd import DEFAULT_HALF_LIFE_S, CrowdState
+from crowdmood_gui.core.crowd import DEFAULT_HALF_LIFE_S, CrowdState, mean_vector
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.emotions import EMOTIONS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.events import FrameEvent, TimelineRow, TrackBox
@@ -78,7 +79,11 @@ class ReplayData:
         store = SessionStore(session.db_path)
         try:
             timelines = {p: store.timeline(p) for p in PERIODS}
-            records = list(store.records())
+            # Labels only: the crops' emotions, without building every record.
+            crops = store._db.execute(
+                "SELECT track_id, media_time_s, faces_json FROM records WHERE track_id IS NOT NULL "
+                "ORDER BY media_time_s, key"
+            ).fetchall()
         finally:
             if not live:
                 store.close()
@@ -90,14 +95,14 @@ class ReplayData:
         half_life = ((meta.get("settings") or {}).get("crowd") or {}).get("half_life_s") or DEFAULT_HALF_LIFE_S
         crowd = CrowdState(float(half_life))
         labels: dict[int, tuple[list[float], list[str]]] = {}
-        for record, t in records:
-            key = crowd.add_record(t, record)
-            dominant = crowd.dominant(key) if key is not None else None
-            if record.meta.track_id is None or dominant is None:
+        for track_id, t, faces_json in crops:
+            vector = mean_vector([face.get("emotions") or {} for face in json.loads(faces_json)])
+            if vector is None:
                 continue
-            times, values = labels.setdefault(int(record.meta.track_id), ([], []))
+            crowd.add_crop(float(t), int(track_id), vector)
+            times, values = labels.setdefault(int(track_id), ([], []))
             times.append(float(t))
-            values.append(dominant)
+            values.append(crowd.dominant(int(track_id)))
         index = VideoIndex(session.path, recover_tail=not live)
         ends = [index.duration_s]
         finest = next((p for p in PERIODS if timelines.get(p)), None)  # a 60-s row would add up to a minute
