@@ -1,7 +1,8 @@
 """The audience screen (View ▸ Kiosk chart window), readable from 3 m.
 
-Thick smoothed lines over the last minutes (10-s periods or longer: each point already
-averages the crowd over 10 s, and the people's estimates are smoothed), a large legend, and
+Thick lines over the last minutes (10-s periods or longer: the people's estimates are
+already smoothed, and never more than :data:`KIOSK_MAX_POINTS` points, because a 5-px pen
+costs ~6x a 1-px one per point in Qt's raster engine), a large legend, and
 a big "right now" bar per expression: the crowd value of the latest second with someone
 rated in view. No operator controls and no operator notes; only the one-line disclaimer.
 
@@ -25,7 +26,8 @@ from crowdmood_gui.ui.plots import CrowdPlot
 
 KIOSK_PEN_PX = 5
 KIOSK_FONT_SCALE = 2.2
-KIOSK_REDRAW_MS = 500
+KIOSK_REDRAW_MS = 1000  # the audience needs no faster; a redraw + paint costs ~15-35 ms
+KIOSK_MAX_POINTS = 200  # 5-min window: 10-s points; 30 min: 10 s; 2 h: 1-min points
 NOW_PERIOD_S = 1  # the "right now" bars read the newest 1-s row
 
 
@@ -79,15 +81,14 @@ class KioskChartWindow(QWidget):
         self.setWindowTitle("crowdmood — expressions")
         self.setStyleSheet(f"background: {CHART_BACKGROUND}; color: {LEGEND_TEXT};")
         self.store = store
-        self.period_s = max(10, period_s) if period_s in PERIODS else 10
+        self._wanted_period_s = max(10, period_s) if period_s in PERIODS else 10
         self.window_s = window_s if window_s in WINDOWS else WINDOWS[0]
         self._drawn_version = -1
         self.title = QLabel(CROWD_TITLE)
         title_font = QFont(self.font())
         title_font.setPointSizeF(self.font().pointSizeF() * KIOSK_FONT_SCALE)
         self.title.setFont(title_font)
-        self.plots = CrowdPlot(self, pen_width=KIOSK_PEN_PX, font_scale=KIOSK_FONT_SCALE, legend_columns=4,
-                               antialias=True)
+        self.plots = CrowdPlot(self, pen_width=KIOSK_PEN_PX, font_scale=KIOSK_FONT_SCALE, legend_columns=4)
         self.now_bars = NowBars(self)
         self.disclaimer = QLabel(EXPRESSION_DISCLAIMER)
         self.disclaimer.setStyleSheet("color: #9A9A9A;")
@@ -109,6 +110,12 @@ class KioskChartWindow(QWidget):
         self.redraw()
 
     # --- data ----------------------------------------------------------------------
+
+    @property
+    def period_s(self) -> int:
+        """10-s points or longer, and no more than KIOSK_MAX_POINTS in the window."""
+        return next((p for p in PERIODS if p >= self._wanted_period_s and self.window_s / p <= KIOSK_MAX_POINTS),
+                    PERIODS[-1])
 
     def set_window(self, window_s: int) -> None:
         """Follow the operator's window length."""
