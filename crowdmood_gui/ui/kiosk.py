@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QRectF, Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS, EXPRESSION_DISCLAIMER
@@ -51,14 +51,22 @@ class NowBars(QWidget):
         rows = len(EMOTIONS)
         row_h = self.height() / (rows + 1)
         font = QFont(self.font())
-        font.setPixelSize(max(12, int(row_h * 0.42)))
         font.setBold(True)
+        name_w = self.width() * 0.42
+        value_w = self.width() * 0.16
+        bar_w = self.width() - name_w - value_w - 12
+        # As large as the row allows, but every name whole ("Disgusted" is the widest).
+        size = max(10, int(row_h * 0.45))
+        while size > 10:
+            font.setPixelSize(size)
+            widest = max(QFontMetrics(font).horizontalAdvance(k.title()) for k in EMOTIONS)
+            if widest <= name_w - 8:
+                break
+            size -= 1
+        font.setPixelSize(size)
         painter.setFont(font)
         painter.setPen(QColor(LEGEND_TEXT))
         painter.drawText(QRectF(0, 0, self.width(), row_h), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, "Right now")
-        name_w = self.width() * 0.38
-        value_w = self.width() * 0.18
-        bar_w = self.width() - name_w - value_w - 12
         for i, kind in enumerate(EMOTIONS):
             top = row_h * (i + 1)
             colour = QColor(EMOTION_COLOURS[kind])
@@ -90,6 +98,9 @@ class KioskChartWindow(QWidget):
         self.title.setFont(title_font)
         self.plots = CrowdPlot(self, pen_width=KIOSK_PEN_PX, font_scale=KIOSK_FONT_SCALE, legend_columns=4)
         self.now_bars = NowBars(self)
+        people_font = QFont(self.font())
+        people_font.setPointSizeF(self.font().pointSizeF() * 1.3)
+        self.plots.people_plot.getAxis("left").setTickFont(people_font)  # 0..N in a short plot
         self.disclaimer = QLabel(EXPRESSION_DISCLAIMER)
         self.disclaimer.setStyleSheet("color: #9A9A9A;")
         body = QHBoxLayout()
