@@ -281,8 +281,8 @@ h1{{font-size:22px;margin:0 0 4px}} h2{{font-size:16px;margin:22px 0 6px}}
 table{{border-collapse:collapse}} th,td{{padding:3px 10px 3px 0;text-align:left;vertical-align:top}}
 th{{color:#666;font-weight:normal}} td.n{{text-align:right;font-variant-numeric:tabular-nums}}
 .cols{{display:flex;gap:40px;flex-wrap:wrap}} .key{{margin-right:14px;white-space:nowrap}}
-.dot{{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:baseline}}
-td.bar{{width:180px}} td.bar b{{display:block;height:10px;border-radius:2px}}
+.dot{{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:baseline;outline:1px solid #888}}
+td.bar{{width:180px}} td.bar b{{display:block;height:10px;border-radius:2px;outline:1px solid #888}}
 .note,.disclaimer{{color:#666;font-size:12.5px}} .disclaimer{{border-top:1px solid #ddd;margin-top:22px;padding-top:8px}}
 svg{{max-width:100%;height:auto}}
 </style></head><body>

@@ -177,3 +177,15 @@ def test_kiosk_has_thick_lines_a_large_legend_now_bars_and_no_controls(qtbot):
     assert not kiosk.findChildren(QComboBox)
     label = kiosk.plots.legend.items[0][1]
     assert float(label.opts["size"].rstrip("pt")) >= 20
+
+
+def test_legend_labels_are_drawn_in_the_palette_on_the_chart_background(chart):
+    """The contrast test (tests/core/test_series.py) holds for what is actually drawn."""
+    from crowdmood_gui.core.emotions import EMOTION_COLOURS
+    from crowdmood_gui.core.series import CHART_BACKGROUND, contrast_ratio
+
+    assert chart.plots.graphics.backgroundBrush().color().name().upper() == CHART_BACKGROUND.upper()
+    for kind in EMOTIONS:
+        drawn = chart.plots.legend_label_colour(kind)
+        assert drawn == EMOTION_COLOURS[kind]
+        assert contrast_ratio(drawn, CHART_BACKGROUND) >= 4.5
