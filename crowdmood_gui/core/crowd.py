@@ -18,12 +18,13 @@ alike) feeds one :class:`CrowdState` through ``core/aggregation.py``.
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 from dataclasses import dataclass
 from typing import Hashable, Iterable, Mapping, Sequence
 
 from crowdmood_gui.core.emotions import EMOTIONS
-from crowdmood_gui.core.records import FaceRecord, emotion_vector
+from crowdmood_gui.core.records import FaceRecord
 
 DEFAULT_HALF_LIFE_S = 3.0
 # Two crops captured at the same instant (a duplicate delivery, two faces in one crop):
@@ -40,16 +41,22 @@ def crop_vector(record: FaceRecord) -> Vector | None:
 
 
 def mean_vector(faces: Sequence[Mapping[str, float]]) -> Vector | None:
-    """The mean of the faces' {type: confidence} maps (absent types count as 0, values
-    clamped to 0..100 like ``records.emotion_vector``); ``None`` for no face."""
+    """The mean of the faces' {type: confidence} maps; ``None`` for no face. Absent types
+    count as 0 and values are clamped to 0..100 (non-finite: 0), as ``records.emotion_vector``
+    does (replay reads thousands of stored crops: no per-face dict is built)."""
     if not faces:
         return None
     sums = [0.0] * len(EMOTIONS)
     for emotions in faces:
-        vector = emotion_vector({"Type": k, "Confidence": v} for k, v in emotions.items())
         for i, kind in enumerate(EMOTIONS):
-            sums[i] += vector[kind]
-    return tuple(s / len(faces) for s in sums)
+            sums[i] += _clamp(emotions.get(kind))
+    n = len(faces)
+    return tuple(s / n for s in sums)
+
+
+def _clamp(value) -> float:
+    value = float(value or 0.0)
+    return min(100.0, max(0.0, value)) if math.isfinite(value) else 0.0
 
 
 def blend_weight(dt_s: float, half_life_s: float) -> float:

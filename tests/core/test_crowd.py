@@ -135,3 +135,14 @@ def test_half_life_is_a_validated_setting(tmp_path):
         load_config(path)
     with pytest.raises(ValueError):
         CrowdState(half_life_s=0)
+
+
+def test_a_crop_vector_is_the_mean_of_its_faces_like_the_per_crop_values():
+    from crowdmood_gui.core.crowd import mean_vector
+    from crowdmood_gui.core.records import emotion_vector
+
+    faces = [{"HAPPY": 90.0, "SAD": 150.0}, {"HAPPY": float("nan"), "CALM": 40.0, "UNKNOWN": 5.0}]
+    expected = [emotion_vector({"Type": k, "Confidence": v} for k, v in f.items()) for f in faces]
+    assert mean_vector(faces) == pytest.approx(tuple((expected[0][k] + expected[1][k]) / 2 for k in EMOTIONS))
+    assert mean_vector(faces)[EMOTIONS.index("SAD")] == 50.0  # clamped to 100, then averaged
+    assert mean_vector([]) is None
