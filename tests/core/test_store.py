@@ -129,3 +129,36 @@ def test_close_on_a_full_disk_spills_what_is_buffered(tmp_path, monkeypatch):
     spilled = Path(str(err.value).rsplit(" to ", 1)[1])
     rows = [json.loads(line) for line in spilled.read_text().splitlines()]
     assert sorted(r["row"][0] for r in rows if r["table"] == "records") == ["faces/0.jpg", "faces/1.jpg", "faces/2.jpg"]
+
+
+def test_crowd_columns_round_trip(tmp_path):
+    from crowdmood_gui.core.emotions import EMOTIONS
+
+    store = SessionStore(tmp_path / "s.db")
+    shares = dict.fromkeys(EMOTIONS, 0.0) | {"HAPPY": 0.75, "CALM": 0.25}
+    store.upsert_timeline([TimelineRow(t=3, period_s=1, faces=4, tracks=4, analysed=2, rated=3,
+                                       emotions=dict.fromkeys(EMOTIONS, 12.5), shares=shares)])
+    store.close()
+    (row,) = SessionStore(tmp_path / "s.db").timeline(1)
+    assert (row.tracks, row.rated) == (4, 3) and row.shares == shares and row.emotions["FEAR"] == 12.5
+
+
+def test_a_session_recorded_before_the_crowd_columns_still_opens(tmp_path):
+    """Schema 1 (per-crop timeline, no rated/shares): the columns are added, rows read back."""
+    from crowdmood_gui.core.emotions import EMOTIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE timeline (period INTEGER NOT NULL, t REAL NOT NULL, faces INTEGER NOT NULL, "
+               "tracks INTEGER NOT NULL, analysed INTEGER NOT NULL, "
+               + ", ".join(f"{k} REAL" for k in EMOTIONS) + ", PRIMARY KEY (period, t))")
+    db.execute("INSERT INTO timeline VALUES (1, 0, 1, 1, 1, " + ", ".join(["40.0"] * len(EMOTIONS)) + ")")
+    db.commit()
+    db.close()
+    store = SessionStore(path)
+    (row,) = store.timeline(1)
+    assert row.emotions["HAPPY"] == 40.0 and row.rated == 0 and row.shares["HAPPY"] is None
+    store.upsert_timeline([TimelineRow(t=1, period_s=1, faces=1, tracks=1, analysed=1, rated=1,
+                                       emotions=dict.fromkeys(EMOTIONS, 5.0), shares=dict.fromkeys(EMOTIONS, 0.0))])
+    store.close()
+    assert [r.rated for r in SessionStore(path).timeline(1)] == [0, 1]
