@@ -213,21 +213,25 @@ def plot_costs(repeats: int = 20) -> dict[str, float]:
 
     def rows(n: int, period: int):
         values = np.clip(50 + np.cumsum(rng.normal(0, 3, (n, len(EMOTIONS))), axis=0), 0, 100)
+        shares = rng.dirichlet(np.ones(len(EMOTIONS)), n)
         return [TimelineRow(t=i * period, period_s=period, faces=3, tracks=3, analysed=1, rated=3,
                             emotions=dict(zip(EMOTIONS, map(float, values[i]))),
-                            shares=dict.fromkeys(EMOTIONS, 1 / len(EMOTIONS))) for i in range(n)]
+                            shares=dict(zip(EMOTIONS, map(float, shares[i])))) for i in range(n)]
 
     cases = {  # name: (pen px, antialias, rows); 8 lines + people, 1280x640, offscreen
         "live_1px_300pts_ms": (1, False, rows(300, 1)),  # 5-min window of 1-s points
         "live_1px_7200pts_ms": (1, False, rows(7200, 1)),  # 2-h window of 1-s points
+        "live_share_300pts_ms": (1, False, rows(300, 1), "share"),  # the stacked share view
+        "live_share_7200pts_ms": (1, False, rows(7200, 1), "share"),
         "kiosk_5px_30pts_ms": (KIOSK_PEN_PX, False, rows(30, 10)),  # 5 min of 10-s points
         "kiosk_5px_180pts_ms": (KIOSK_PEN_PX, False, rows(180, 10)),  # 30 min of 10-s points
         "kiosk_5px_antialiased_180pts_ms": (KIOSK_PEN_PX, True, rows(180, 10)),  # not used: the cost of AA
         "kiosk_5px_720pts_ms": (KIOSK_PEN_PX, False, rows(720, 10)),  # 2 h of 10-s points: what the cap avoids
     }
     out = {}
-    for name, (pen, antialias, data) in cases.items():
+    for name, (pen, antialias, data, *view) in cases.items():
         plot = CrowdPlot(pen_width=pen, antialias=antialias, font_scale=2.2 if pen > 1 else 1.0)
+        plot.set_view(view[0] if view else "mean")
         plot.resize(1280, 640)
         plot.show()
         series = series_from_rows(data)
