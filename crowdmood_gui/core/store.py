@@ -165,7 +165,10 @@ class SessionStore:
             if not (self._pending_records or self._pending_timeline or self._pending_meta):
                 return 0
             records = list(self._pending_records.values())
-            timeline = list(self._pending_timeline.values())
+            # A row spilled by a version before schema 2 lacks rated and the shares.
+            pad = (0, *(None,) * len(SHARE_COLUMNS))
+            timeline = [r if len(r) == len(TIMELINE_FIELDS) else (*r, *pad)[: len(TIMELINE_FIELDS)]
+                        for r in self._pending_timeline.values()]
             meta = list(self._pending_meta.items())
             marks = ", ".join("?" * len(TIMELINE_FIELDS))
             try:

@@ -162,3 +162,13 @@ def test_a_session_recorded_before_the_crowd_columns_still_opens(tmp_path):
                                        emotions=dict.fromkeys(EMOTIONS, 5.0), shares=dict.fromkeys(EMOTIONS, 0.0))])
     store.close()
     assert [r.rated for r in SessionStore(path).timeline(1)] == [0, 1]
+
+
+def test_a_timeline_row_spilled_before_the_crowd_columns_is_still_written(tmp_path):
+    from crowdmood_gui.core.emotions import EMOTIONS
+
+    store = SessionStore(tmp_path / "s.db")
+    store._pending_timeline[(1, 0.0)] = (1, 0.0, 2, 2, 1, *([30.0] * len(EMOTIONS)))  # schema-1 shape
+    store.close()
+    (row,) = SessionStore(tmp_path / "s.db").timeline(1)
+    assert row.emotions["SAD"] == 30.0 and row.rated == 0 and row.shares["SAD"] is None
