@@ -241,8 +241,8 @@ def child_face(onset: float, probe_out: Path, argv: list[str]) -> int:
     def chart_redraw(self) -> None:
         redraw(self)
         if probe["chart_point_wall"] is None:
-            for curve in self._curves.values():
-                _, y = curve.getOriginalDataset()
+            for name in ("HAPPY", "SAD", "ANGRY", "CONFUSED", "DISGUSTED", "SURPRISED", "CALM", "FEAR"):
+                _, y = self.curve_data(name)
                 if y is not None and np.isfinite(np.asarray(y, dtype=float)).any():
                     probe["chart_point_wall"] = time.time()
                     break

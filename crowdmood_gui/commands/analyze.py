@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from crowdmood_gui.core.errors import CrowdMoodError, InputError
+from crowdmood_gui.core.series import PERIODS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -35,7 +36,7 @@ def add_parser(subparsers) -> None:
     add_expression_argument(parser)
     parser.add_argument("--out", type=Path, help="timeline CSV (default: standard output)")
     parser.add_argument("--faces-out", type=Path, help="per-face CSV")
-    parser.add_argument("--period", type=int, choices=(1, 10, 60), default=1, help="timeline period in seconds")
+    parser.add_argument("--period", type=int, choices=PERIODS, default=1, help="timeline period in seconds (the crowd value per period)")
     parser.add_argument("--format", choices=("csv", "json"), default=None, help="csv (videos) or json (images)")
     parser.add_argument("--session", help="also record the analysis as a session with this name")
     parser.add_argument("--record-video", action="store_true", default=None,

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from crowdmood_gui.core.errors import InputError
+from crowdmood_gui.core.series import PERIODS
 
 
 def add_parser(subparsers) -> None:
@@ -64,7 +65,7 @@ def add_parser(subparsers) -> None:
     )
     e.add_argument("session", metavar="SESSION", help="session id or name (see: crowdmood sessions list)")
     e.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created if needed)")
-    e.add_argument("--period", type=int, choices=(1, 10, 60), default=1, help="timeline CSV period in seconds")
+    e.add_argument("--period", type=int, choices=PERIODS, default=1, help="timeline CSV period in seconds")
     add_config_arguments(e)
     e.set_defaults(func=run_export)
 

@@ -1,9 +1,15 @@
-"""The timeline: per-period mean expression confidence, faces and tracks.
+"""The timeline: per period, the crowd value, the shares, faces and people.
 
-One implementation for the live console, the headless CLI and replay. Emotion values per
-period are the mean over the faces analysed in that period, each face contributing all
-eight types (an absent type counts as 0, see ``records.emotion_vector``); a period in which
-no face was analysed has ``None`` emotions, not zeros, so a chart shows a gap, not a dip.
+One implementation for the live console (local and AWS mode), the headless CLI and
+replay. A period's emotion values are the crowd value at the end of the period (see
+``core/crowd.py``): per expression, the mean of the current estimates of the people seen
+in the period, each person once; ``shares`` is the share of those people whose estimate's
+dominant expression it is. A period in which nobody with an estimate was in view has
+``None`` values, not zeros, so a chart shows a gap, not a dip.
+
+Records may arrive late (AWS: up to a minute after capture): a record changes its
+person's estimate from its capture time on, so every retained period that person was seen
+in from then on is recomputed and handed out again by :meth:`pop_updates`.
 """
 
 from __future__ import annotations
@@ -11,41 +17,31 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Hashable, Iterable
 
-from crowdmood_gui.core.emotions import EMOTIONS
+from crowdmood_gui.core.crowd import DEFAULT_HALF_LIFE_S, CrowdState
 from crowdmood_gui.core.events import TimelineRow
 from crowdmood_gui.core.records import FaceRecord
-
-PERIODS: tuple[int, ...] = (1, 10, 60)
+from crowdmood_gui.core.series import PERIODS
 
 
 @dataclass(slots=True)
 class _Bucket:
-    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(EMOTIONS, 0.0))
-    analysed: int = 0
+    people: set[Hashable] = field(default_factory=set)
+    analysed: int = 0  # faces analysed in crops captured in the period
     peak_faces: int = 0
-    tracks: set[int] = field(default_factory=set)
-
-    def row(self, t: float, period: int) -> TimelineRow:
-        if self.analysed:
-            emotions = {k: self.sums[k] / self.analysed for k in EMOTIONS}
-        else:
-            emotions = dict.fromkeys(EMOTIONS)
-        return TimelineRow(
-            t=t,
-            period_s=period,
-            faces=self.peak_faces,
-            tracks=len(self.tracks),
-            analysed=self.analysed,
-            emotions=emotions,
-        )
 
 
 class TimelineAggregator:
     """Thread-safe: frames are observed by the detection thread, records by the backend's."""
 
-    def __init__(self, periods: Iterable[int] = PERIODS, *, retain_s: float | None = None) -> None:
+    def __init__(
+        self,
+        periods: Iterable[int] = PERIODS,
+        *,
+        retain_s: float | None = None,
+        half_life_s: float = DEFAULT_HALF_LIFE_S,
+    ) -> None:
         """``retain_s``: forget periods that ended this long before the newest observation,
         once their rows were handed out by :meth:`pop_updates` (a live console stores and
         draws rows as they come; a day of 1 s buckets would otherwise cost ~300 MB).
@@ -54,13 +50,13 @@ class TimelineAggregator:
         if not self.periods or min(self.periods) <= 0:
             raise ValueError("periods must be positive whole seconds")
         self.retain_s = retain_s
+        self.crowd = CrowdState(half_life_s)
         self._buckets: dict[int, dict[int, _Bucket]] = {p: {} for p in self.periods}
         self._dirty: dict[int, set[int]] = {p: set() for p in self.periods}
         self._latest_t = 0.0
         self._lock = threading.Lock()
 
     def _bucket(self, period: int, t: float) -> tuple[int, _Bucket]:
-        self._latest_t = max(self._latest_t, t)
         index = math.floor(max(t, 0.0) / period)
         bucket = self._buckets[period].get(index)
         if bucket is None:
@@ -69,41 +65,68 @@ class TimelineAggregator:
         return index, bucket
 
     def observe_frame(self, t: float, faces: int, track_ids: Iterable[int]) -> None:
-        """A processed frame at ``t`` seconds: how many faces, which tracks."""
+        """A processed frame at ``t`` seconds: how many faces, which people are in view."""
         ids = tuple(track_ids)
         with self._lock:
+            self._latest_t = max(self._latest_t, t)
+            self.crowd.seen(t, ids)
             for period in self.periods:
                 _, bucket = self._bucket(period, t)
                 bucket.peak_faces = max(bucket.peak_faces, faces)
-                bucket.tracks.update(ids)
+                bucket.people.update(ids)
 
     def add_record(self, t: float, record: FaceRecord) -> None:
-        """An analysed crop captured at ``t`` seconds; every face in it counts once."""
+        """An analysed crop captured at ``t`` seconds: its person's estimate changes from
+        ``t`` on, and the person was in view at ``t``."""
         if not record.faces:
             return
         with self._lock:
+            key = self.crowd.add_record(t, record)
+            self._latest_t = max(self._latest_t, t)
             for period in self.periods:
-                _, bucket = self._bucket(period, t)
-                for face in record.faces:
-                    for kind in EMOTIONS:
-                        bucket.sums[kind] += face.emotions.get(kind, 0.0)
-                    bucket.analysed += 1
-                if record.meta.track_id is not None:
-                    bucket.tracks.add(record.meta.track_id)
+                first, bucket = self._bucket(period, t)
+                bucket.analysed += len(record.faces)
+                bucket.people.add(key)
+                buckets = self._buckets[period]
+                last = math.floor(self._latest_t / period)
+                for index in range(first + 1, last + 1):
+                    later = buckets.get(index)
+                    if later is not None and key in later.people:
+                        self._dirty[period].add(index)
+
+    def dominant(self, track_id: int) -> str | None:
+        """The person's current dominant expression (box colours), None before a crop."""
+        return self.crowd.dominant(track_id)
+
+    def _row(self, period: int, index: int, bucket: _Bucket) -> TimelineRow:
+        value = self.crowd.value_at((index + 1) * period, bucket.people)
+        return TimelineRow(
+            t=index * period,
+            period_s=period,
+            faces=bucket.peak_faces,
+            tracks=value.people,
+            analysed=bucket.analysed,
+            emotions=value.means,
+            rated=value.rated,
+            shares=value.shares,
+        )
 
     def pop_updates(self) -> dict[int, list[TimelineRow]]:
         """Rows changed since the last call, per period (a row replaces the one with its ``t``)."""
         with self._lock:
             out: dict[int, list[TimelineRow]] = {}
+            horizon = self._latest_t - self.retain_s if self.retain_s is not None else None
             for period, dirty in self._dirty.items():
                 buckets = self._buckets[period]
                 if dirty:
-                    out[period] = [buckets[i].row(i * period, period) for i in sorted(dirty)]
+                    out[period] = [self._row(period, i, buckets[i]) for i in sorted(dirty)]
                     dirty.clear()
-                if self.retain_s is not None:
-                    horizon = self._latest_t - self.retain_s
+                if horizon is not None:
                     for index in [i for i in buckets if (i + 1) * period < horizon]:
                         del buckets[index]  # already handed out: the store and the chart have it
+            if horizon is not None:
+                # People gone before every retained period: nothing will read them again.
+                self.crowd.forget_before(horizon - max(self.periods))
             return out
 
     def bucket_count(self) -> int:
@@ -113,4 +136,4 @@ class TimelineAggregator:
     def rows(self, period: int) -> list[TimelineRow]:
         with self._lock:
             buckets = self._buckets[period]
-            return [buckets[i].row(i * period, period) for i in sorted(buckets)]
+            return [self._row(period, i, buckets[i]) for i in sorted(buckets)]

@@ -69,6 +69,13 @@ class ExpressionConfig(_Section):
     threads: int = Field(1, ge=1, le=16)  # onnxruntime intra-op threads per model
 
 
+class CrowdConfig(_Section):
+    # Per-person smoothing (core/crowd.py): after this many seconds of capture time, a
+    # person's previous estimate and their new crop weigh the same. 3 s with a crop every
+    # 2 s: a real change of expression shows in the person's state at their second crop.
+    half_life_s: float = Field(3.0, gt=0, le=120)
+
+
 class AwsConfig(_Section):
     region: str | None = None
     profile: str | None = None
@@ -104,9 +111,27 @@ class RecordingConfig(_Section):
 
 
 class UiConfig(_Section):
-    period_s: Literal[1, 10, 60] = 1
-    window_s: Literal[300, 1800, 7200] = 300
+    period_s: int = 1  # one of core/series.py PERIODS
+    window_s: int = 300  # one of core/series.py WINDOWS
     last_sources: list[str] = Field(default_factory=list)
+
+    @field_validator("period_s")
+    @classmethod
+    def _known_period(cls, value: int) -> int:
+        from crowdmood_gui.core.series import PERIODS
+
+        if value not in PERIODS:
+            raise ValueError(f"must be one of {', '.join(map(str, PERIODS))} (seconds)")
+        return value
+
+    @field_validator("window_s")
+    @classmethod
+    def _known_window(cls, value: int) -> int:
+        from crowdmood_gui.core.series import WINDOWS
+
+        if value not in WINDOWS:
+            raise ValueError(f"must be one of {', '.join(map(str, WINDOWS))} (seconds)")
+        return value
 
 
 class AppConfig(_Section):
@@ -119,6 +144,7 @@ class AppConfig(_Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     expression: ExpressionConfig = Field(default_factory=ExpressionConfig)
+    crowd: CrowdConfig = Field(default_factory=CrowdConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)

@@ -43,16 +43,19 @@ FACEAPI_TO_REKOGNITION: dict[str, str] = {
     "surprised": "SURPRISED",
 }
 
-# Colours for boxes, lines and thumbnails, one per type (colour-blind friendly-ish, Okabe-Ito based).
+# Colours for boxes, lines, legends and thumbnails, one per type. Picked from the
+# Okabe-Ito and Paul Tol palettes so that every pair stays apart (CIELAB distance >= 20)
+# for normal vision and simulated protanopia, deuteranopia and tritanopia, and every colour
+# reads at >= 4.5:1 (WCAG) on the charts' dark background (tests/core/test_series.py).
 EMOTION_COLOURS: dict[str, str] = {
-    "HAPPY": "#E69F00",
-    "SAD": "#0072B2",
-    "ANGRY": "#D55E00",
-    "CONFUSED": "#CC79A7",
-    "DISGUSTED": "#009E73",
-    "SURPRISED": "#F0E442",
-    "CALM": "#B8B8B8",  # grey: neutral, and unlike SAD's blue
-    "FEAR": "#7F3C8D",
+    "HAPPY": "#F0E442",  # yellow
+    "SAD": "#99DDFF",  # light blue
+    "ANGRY": "#EE3377",  # magenta red
+    "CONFUSED": "#FFAABB",  # pink
+    "DISGUSTED": "#AAAA00",  # olive
+    "SURPRISED": "#EE8866",  # orange
+    "CALM": "#FFFFFF",  # white: neutral
+    "FEAR": "#A07CE8",  # violet
 }
 
 # Shown wherever results are displayed (AWS documents this for Rekognition; it holds for ours).

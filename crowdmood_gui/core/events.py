@@ -38,15 +38,21 @@ class FrameEvent:
 
 @dataclass(frozen=True, slots=True)
 class TimelineRow:
-    """One period of the timeline. Emotions are the mean over faces analysed in the
-    period (0..100), ``None`` when no face was analysed in it."""
+    """One period of the timeline: the crowd at the end of the period (``core/crowd.py``).
+
+    ``emotions``: per expression, the mean (0..100) of the current estimates of the people
+    seen in the period who have one, each person once; ``shares``: the share (0..1) of
+    those people whose estimate's dominant expression it is. Both ``None`` when nobody in
+    view had an estimate yet."""
 
     t: float  # period start, seconds from the session start
     period_s: float
     faces: int  # peak number of faces in one frame during the period
-    tracks: int  # distinct tracks seen during the period
-    analysed: int  # faces analysed during the period
+    tracks: int  # people (distinct tracks) in view during the period
+    analysed: int  # faces analysed in crops captured during the period
     emotions: dict[str, float | None] = field(default_factory=dict)
+    rated: int = 0  # of ``tracks``, people with an estimate (the mean is over them)
+    shares: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

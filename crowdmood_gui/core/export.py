@@ -1,8 +1,11 @@
 """CSV exports, shared by ``crowdmood analyze``, ``crowdmood export`` and the UI.
 
-Timeline CSV: ``t`` (seconds from the start), ``faces``, ``tracks``, then one column per
-emotion (HAPPY, SAD, ANGRY, CONFUSED, DISGUSTED, SURPRISED, CALM, FEAR), mean confidence
-0..100 with two decimals, empty when no face was analysed in the period.
+Timeline CSV (the crowd state, ``core/crowd.py``): ``t`` (seconds from the start to the
+start of the period), ``faces`` (most faces in one frame), ``people`` (people in view
+during the period), ``rated`` (of them, people with an estimate), ``crops`` (faces
+analysed in the period), then per expression (HAPPY, SAD, ANGRY, CONFUSED, DISGUSTED,
+SURPRISED, CALM, FEAR) the crowd value 0..100 with two decimals, then ``share_<EXPRESSION>``:
+the % of rated people whose dominant expression it is. Empty when nobody rated was in view.
 
 Faces CSV: one row per analysed face.
 """
@@ -16,8 +19,9 @@ from typing import IO, Iterable
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
 from crowdmood_gui.core.records import FaceRecord, iso_utc
+from crowdmood_gui.core.series import PERIODS
 
-TIMELINE_COLUMNS = ["t", "faces", "tracks", *EMOTIONS]
+TIMELINE_COLUMNS = ["t", "faces", "people", "rated", "crops", *EMOTIONS, *(f"share_{k}" for k in EMOTIONS)]
 FACES_COLUMNS = [
     "t",
     "captured_at",
@@ -58,10 +62,13 @@ def _num(value: float) -> str:
 
 
 def timeline_csv_row(row: TimelineRow) -> list[str]:
-    cells = [_num(row.t), str(row.faces), str(row.tracks)]
+    cells = [_num(row.t), str(row.faces), str(row.tracks), str(row.rated), str(row.analysed)]
     for kind in EMOTIONS:
         value = row.emotions.get(kind)
         cells.append("" if value is None else f"{value:.2f}")
+    for kind in EMOTIONS:
+        share = (row.shares or {}).get(kind)
+        cells.append("" if share is None else f"{share * 100:.1f}")
     return cells
 
 
@@ -133,7 +140,7 @@ def export_session(session, out_dir: Path, *, period: int = 1, png: bool = True,
     # a damaged database is reported, not re-created).
     store = SessionStore(session.db_path, read_only=True)
     try:
-        rows_by_period = {p: store.timeline(p) for p in (1, 10, 60)}
+        rows_by_period = {p: store.timeline(p) for p in PERIODS}
         records = list(store.records())
         meta = store.meta()
     except Exception as exc:  # sqlite3.Error on a damaged database

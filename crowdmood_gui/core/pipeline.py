@@ -147,7 +147,11 @@ class Pipeline:
         self._backend = backend
         self._detector = detector
         # Live: keep 15 min of buckets for late records; analysis: keep all (read at the end).
-        self.aggregator = TimelineAggregator(retain_s=LIVE_RETAIN_S if realtime else None)
+        # The crowd state (core/crowd.py) lives in the aggregator: the chart's values and the
+        # boxes' colours (each person's dominant expression) come from that one place.
+        self.aggregator = TimelineAggregator(
+            retain_s=LIVE_RETAIN_S if realtime else None, half_life_s=config.crowd.half_life_s
+        )
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._shutdown_lock = threading.Lock()
@@ -156,7 +160,6 @@ class Pipeline:
         self._capture = None
         self._detect_slot = _Latest()
         self._tracks: tuple[TrackBox, ...] = ()
-        self._dominant_by_track: dict[int, str] = {}
         self._blur = config.privacy.blur_faces
         self._paused = False
         self._start_wall = datetime.now(UTC)
@@ -304,10 +307,7 @@ class Pipeline:
 
     def on_record(self, record: FaceRecord, media_time_s: float, thumbnail: np.ndarray | None) -> None:
         self._records += 1
-        if record.meta.track_id is not None and record.dominant:
-            self._dominant_by_track[record.meta.track_id] = record.dominant
-        if not self._backend.provides_timeline:
-            self.aggregator.add_record(media_time_s, record)
+        self.aggregator.add_record(media_time_s, record)
         if self.store is not None:
             self.store.add_record(record, media_time_s)
         self._notify("on_record", RecordEvent(record=record, media_time_s=media_time_s, thumbnail=thumbnail))
@@ -415,7 +415,7 @@ class Pipeline:
                 x2=float(t.box[2]),
                 y2=float(t.box[3]),
                 score=float(t.score),
-                dominant=self._dominant_by_track.get(t.id),
+                dominant=self.aggregator.dominant(t.id),
             )
             for t in tracks
         )
@@ -426,14 +426,7 @@ class Pipeline:
         # Blur every live track, not only those detected in this frame: a face the
         # detector misses for a frame must not flash unblurred on screen or in the video.
         self._privacy_boxes = tuple(tuple(float(v) for v in t.box[:4]) for t in active)
-        if self._frames_processed % 300 == 0 and len(self._dominant_by_track) > len(active):
-            # Forget the expressions of people who left (a day-long session sees thousands).
-            # list(): backend threads add entries concurrently.
-            alive = {t.id for t in active}
-            for track_id in [k for k in list(self._dominant_by_track) if k not in alive]:
-                self._dominant_by_track.pop(track_id, None)
-        if not self._backend.provides_timeline:
-            self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
+        self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
         if not self.realtime and self.frame_tap is not None:
             # Analysis mode has no display thread: record each frame with its own boxes.
             self._tap(self._frame_event(frame, boxes))
@@ -468,7 +461,7 @@ class Pipeline:
             captured_monotonic=frame.captured_monotonic,
             image=image,
             tracks=tuple(
-                TrackBox(b.track_id, b.x1, b.y1, b.x2, b.y2, b.score, self._dominant_by_track.get(b.track_id))
+                TrackBox(b.track_id, b.x1, b.y1, b.x2, b.y2, b.score, self.aggregator.dominant(b.track_id))
                 for b in tracks
             ),
         )

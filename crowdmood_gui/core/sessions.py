@@ -357,6 +357,9 @@ def delete_session(config: AppConfig, session_id: str) -> None:
 # --- DynamoDB import ------------------------------------------------------------------
 
 
+
+IMPORT_PRESENCE_STEP_S = 0.5
+
 def import_from_dynamodb(
     config: AppConfig,
     session_name: str,
@@ -410,19 +413,26 @@ def import_from_dynamodb(
     start = records[0].meta.captured_at
     session = into or create_session(config, session_name, source=f"dynamodb:{table}", lock=False)
     store = session.open_store()
-    aggregator = TimelineAggregator()
+    aggregator = TimelineAggregator(half_life_s=config.crowd.half_life_s)
     try:
-        frames: dict[float, tuple[int, set[int]]] = {}  # crops of one frame share captured_at
+        # No frames were kept: a person counts as in view from their first analysed crop to
+        # their last (the tracker followed them in between), one observation every 0.5 s.
+        spans: dict[int, list[float]] = {}
         for record in records:
             t = (record.meta.captured_at - start).total_seconds()
             store.add_record(record, t)
             aggregator.add_record(t, record)
-            faces, tracks = frames.get(t, (0, set()))
             if record.meta.track_id is not None:
-                tracks.add(record.meta.track_id)
-            frames[t] = (faces + len(record.faces), tracks)
-        for t, (faces, tracks) in frames.items():
-            aggregator.observe_frame(t, faces, tracks)
+                span = spans.setdefault(record.meta.track_id, [t, t])
+                span[0], span[1] = min(span[0], t), max(span[1], t)
+        in_view: dict[float, set[int]] = {}
+        for track_id, (first, last) in spans.items():
+            steps = int((last - first) / IMPORT_PRESENCE_STEP_S)
+            for i in range(steps + 1):
+                in_view.setdefault(round(first + i * IMPORT_PRESENCE_STEP_S, 3), set()).add(track_id)
+            in_view.setdefault(last, set()).add(track_id)
+        for t in sorted(in_view):
+            aggregator.observe_frame(t, len(in_view[t]), in_view[t])
         for period in aggregator.periods:
             store.upsert_timeline(aggregator.rows(period))
         end = records[-1].meta.captured_at

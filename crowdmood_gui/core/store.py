@@ -25,9 +25,13 @@ from crowdmood_gui.core.records import (
     parse_time,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: timeline rows carry the crowd value, rated people and shares
 
 _EMOTION_COLUMNS = ", ".join(f"{k} REAL" for k in EMOTIONS)
+SHARE_COLUMNS = tuple(f"share_{k}" for k in EMOTIONS)
+# Added in schema 2; a session recorded before has them NULL (its emotions are per-crop means).
+_TIMELINE_ADDED = (("rated", "INTEGER NOT NULL DEFAULT 0"), *((c, "REAL") for c in SHARE_COLUMNS))
+TIMELINE_FIELDS = ("period", "t", "faces", "tracks", "analysed", *EMOTIONS, "rated", *SHARE_COLUMNS)
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
@@ -49,6 +53,7 @@ CREATE TABLE IF NOT EXISTS timeline (
     tracks INTEGER NOT NULL,
     analysed INTEGER NOT NULL,
     {_EMOTION_COLUMNS},
+    {", ".join(f"{name} {kind}" for name, kind in _TIMELINE_ADDED)},
     PRIMARY KEY (period, t)
 );
 """
@@ -128,6 +133,7 @@ class SessionStore:
             # NORMAL in WAL mode: durable across an app crash, at most the last commit lost on power loss.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._upgrade()
             self._db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -135,6 +141,13 @@ class SessionStore:
         except (sqlite3.Error, OSError) as exc:
             hint = " (is the disk full?)" if "full" in str(exc).lower() or getattr(exc, "errno", 0) == 28 else ""
             raise StorageError(f"cannot open the session store {path}: {exc}{hint}") from None
+
+    def _upgrade(self) -> None:
+        """Add the columns a session recorded by an older version lacks."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(timeline)")}
+        for name, kind in _TIMELINE_ADDED:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE timeline ADD COLUMN {name} {kind}")
 
     # --- writes (buffered) ----------------------------------------------------------
 
@@ -168,6 +181,8 @@ class SessionStore:
                     row.tracks,
                     row.analysed,
                     *(row.emotions.get(k) for k in EMOTIONS),
+                    row.rated,
+                    *((row.shares or {}).get(k) for k in EMOTIONS),
                 )
 
     @property
@@ -181,15 +196,18 @@ class SessionStore:
             if not (self._pending_records or self._pending_timeline or self._pending_meta):
                 return 0
             records = list(self._pending_records.values())
-            timeline = list(self._pending_timeline.values())
+            # A row spilled by a version before schema 2 lacks rated and the shares.
+            pad = (0, *(None,) * len(SHARE_COLUMNS))
+            timeline = [r if len(r) == len(TIMELINE_FIELDS) else (*r, *pad)[: len(TIMELINE_FIELDS)]
+                        for r in self._pending_timeline.values()]
             meta = list(self._pending_meta.items())
-            marks = ", ".join("?" * (5 + len(EMOTIONS)))
+            marks = ", ".join("?" * len(TIMELINE_FIELDS))
             try:
                 self._db.execute("BEGIN")
                 self._db.executemany(
                     "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records
                 )
-                self._db.executemany(f"INSERT OR REPLACE INTO timeline VALUES ({marks})", timeline)
+                self._db.executemany(f"INSERT OR REPLACE INTO timeline ({', '.join(TIMELINE_FIELDS)}) VALUES ({marks})", timeline)
                 self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -300,7 +318,8 @@ class SessionStore:
             return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
 
     def timeline(self, period: int) -> list[TimelineRow]:
-        cols = ", ".join(EMOTIONS)
+        cols = ", ".join((*EMOTIONS, "rated", *SHARE_COLUMNS))
+        n = len(EMOTIONS)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT t, faces, tracks, analysed, {cols} FROM timeline WHERE period = ? ORDER BY t",
@@ -313,7 +332,9 @@ class SessionStore:
                 faces=r[1],
                 tracks=r[2],
                 analysed=r[3],
-                emotions=dict(zip(EMOTIONS, r[4:])),
+                emotions=dict(zip(EMOTIONS, r[4 : 4 + n])),
+                rated=r[4 + n] or 0,
+                shares=dict(zip(EMOTIONS, r[5 + n :])),
             )
             for r in rows
         ]

@@ -1,14 +1,17 @@
-"""The expression lines: one per emotion, plus the number of faces, per period.
+"""The operator's expression chart: the crowd value per expression (or the share of
+people by dominant expression), plus the people in view, per period.
 
-:class:`TimelineStore` (no Qt) keeps every row received, per period (1, 10, 60 s), for the
-longest window (2 h); a row with the same ``t`` replaces the earlier one. Several charts can
-observe one store (the main window's and the kiosk's): switching period or window redraws
-from rows already received.
+:class:`TimelineStore` (no Qt) keeps every row received, per period (``core/series.py``: 1 s, 10 s, 1 min), for the
+longest window (2 h); a row with the same ``t`` replaces the earlier one (the crowd value
+of a period is revised when a late crop arrives). Several charts observe one store (the
+main window's and the kiosk's): switching period, window or view redraws from rows
+already received.
 
-:class:`EmotionChart` redraws on a timer (4 Hz) and only when the store or the view
+:class:`EmotionChart` is the period/window/view selectors over the one plot builder
+(``ui/plots.py``). It redraws on a timer (4 Hz) and only when the store or the view
 changed, never per event (1 Hz for the 2-hour window of 1-s rows): with 1-px pens,
-``clipToView``, downsampling and no axis grid (it costs ~4 ms per axis), a redraw with
-paint measures ~6 ms for the 5-min window and ~14 ms for 8 lines x 7200 points. Clicking a legend entry hides/shows its line.
+``clipToView``, downsampling and no axis grid, a redraw with paint measures ~6 ms for the
+5-min window and ~14 ms for 8 lines x 7200 points. Clicking a legend entry hides/shows its line.
 """
 
 from __future__ import annotations
@@ -17,24 +20,29 @@ import math
 import time
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS, EXPRESSION_DISCLAIMER
+from crowdmood_gui.core.emotions import EMOTIONS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.events import TimelineRow
-from crowdmood_gui.ui.video_view import scaled_font
+from crowdmood_gui.core.series import (
+    CROWD_TITLE,
+    PERIOD_LABELS,
+    PERIODS,
+    SHARE_TITLE,
+    WINDOW_LABELS,
+    WINDOWS,
+    Series,
+    series_from_columns,
+)
+from crowdmood_gui.ui.plots import CountAxis, CrowdPlot, SessionTimeAxis  # noqa: F401 (re-exported)
 
-PERIODS: tuple[int, ...] = (1, 10, 60)
-WINDOWS: tuple[int, ...] = (300, 1800, 7200)
-PERIOD_LABELS = {1: "1 s", 10: "10 s", 60: "60 s"}
-WINDOW_LABELS = {300: "5 min", 1800: "30 min", 7200: "2 h"}
 REDRAW_INTERVAL_MS = 250  # 4 Hz
-FACES_COLOUR = "#DDDDDD"
 CONFUSED_NOTE = "CONFUSED stays at 0 with the local model: it has no such class."
+VIEW_LABELS = {"mean": "Mean of people", "share": "Share of people"}
 
 # Column layout of a stored row.
-_COLUMNS = ("faces", "tracks", "analysed", *EMOTIONS)
+_COLUMNS = ("faces", "tracks", "analysed", "rated", *EMOTIONS, *(f"share_{k}" for k in EMOTIONS))
 _COL = {name: i for i, name in enumerate(_COLUMNS)}
 
 
@@ -62,10 +70,14 @@ class _PeriodSeries:
     @staticmethod
     def _row_values(row: TimelineRow) -> list[float]:
         emotions = row.emotions or {}
-        values = [float(row.faces), float(row.tracks), float(row.analysed)]
+        shares = row.shares or {}
+        values = [float(row.faces), float(row.tracks), float(row.analysed), float(row.rated)]
         for name in EMOTIONS:
             value = emotions.get(name)
             values.append(math.nan if value is None else float(value))
+        for name in EMOTIONS:
+            share = shares.get(name)
+            values.append(math.nan if share is None else float(share))
         return values
 
     def upsert(self, row: TimelineRow) -> None:
@@ -159,7 +171,7 @@ class TimelineStore:
         return float(series.t[-1]) if series is not None and len(series) else None
 
     def window(self, period_s: int, window_s: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Rows in the last ``window_s`` seconds of ``period_s``: x (period start) and columns."""
+        """Rows in the last ``window_s`` seconds of ``period_s``: t (period start) and columns."""
         series = self._series.get(int(period_s))
         if series is None or len(series) == 0:
             empty = np.empty(0)
@@ -171,63 +183,22 @@ class TimelineStore:
         return x, {name: values[:, j].copy() for name, j in _COL.items()}
 
 
-def gapped_line(x: np.ndarray, y: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
-    """Join the analysed periods (drop NaN), but break the line over gaps wider than ``max_gap``."""
-    keep = np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 2:
-        return x, y
-    breaks = np.nonzero(np.diff(x) > max_gap)[0]
-    if len(breaks) == 0:
-        return x, y
-    x = np.insert(x, breaks + 1, (x[breaks] + x[breaks + 1]) / 2.0)
-    y = np.insert(y, breaks + 1, np.nan)
-    return x, y
-
-
-class SessionTimeAxis(pg.AxisItem):
-    """Seconds from the session start as m:ss or h:mm:ss, on whole seconds only (a short
-    session would otherwise get ticks every 0.5 s, all labelled alike: 0:02 0:02 0:02)."""
-
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph naming)
-        levels = [(spacing, [v for v in values if float(v).is_integer()])
-                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
-        if not levels and maxVal - minVal < 1e6:
-            levels = [(1.0, [float(v) for v in range(max(0, math.ceil(minVal)), math.floor(maxVal) + 1)])]
-        return levels
-
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph naming)
-        out = []
-        for value in values:
-            seconds = int(round(value * scale))
-            sign = "-" if seconds < 0 else ""
-            seconds = abs(seconds)
-            h, rem = divmod(seconds, 3600)
-            m, s = divmod(rem, 60)
-            out.append(f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}")
-        return out
-
-
-class CountAxis(pg.AxisItem):
-    """Whole numbers only (a number of faces has no 0.5)."""
-
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph naming)
-        levels = [(spacing, [v for v in values if float(v).is_integer()])
-                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
-        if not levels:
-            levels = [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
-        return levels
+    def series(self, period_s: int, window_s: float) -> Series:
+        """The last ``window_s`` seconds of ``period_s`` as the one series model."""
+        t, columns = self.window(period_s, window_s)
+        return series_from_columns(period_s, t, columns)
 
 
 class EmotionChart(QWidget):
-    """Period/window selectors, the legend, the emotion lines and the faces count below.
+    """Period/window/view selectors, then the legend, the crowd lines and the people count.
 
     Signals: ``period_changed(int seconds)``, ``window_changed(int seconds)``,
-    ``line_toggled(str emotion, bool visible)``.
+    ``view_changed(str)``, ``line_toggled(str emotion, bool visible)``.
     """
 
     period_changed = Signal(int)
     window_changed = Signal(int)
+    view_changed = Signal(str)
     line_toggled = Signal(str, bool)
 
     def __init__(
@@ -237,7 +208,6 @@ class EmotionChart(QWidget):
         *,
         period_s: int = 1,
         window_s: int = 300,
-        large: bool = False,
     ) -> None:
         super().__init__(parent)
         self.store = store
@@ -258,64 +228,34 @@ class EmotionChart(QWidget):
             self.window_box.addItem(WINDOW_LABELS[w], w)
         self.window_box.setCurrentIndex(WINDOWS.index(self._window_s))
         self.window_box.setToolTip("How much history the chart shows")
+        self.view_box = QComboBox()
+        for view, label in VIEW_LABELS.items():
+            self.view_box.addItem(label, view)
+        self.view_box.setToolTip("Lines: the mean of each person's current estimate; "
+                                 "area: the share of people by their dominant expression")
         self.period_box.currentIndexChanged.connect(lambda i: self.set_period(PERIODS[i]))
         self.window_box.currentIndexChanged.connect(lambda i: self.set_window(WINDOWS[i]))
+        self.view_box.currentIndexChanged.connect(lambda i: self.set_view(self.view_box.itemData(i)))
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
-        title = QLabel("Expressions (mean %, faces analysed)")
-        title.setObjectName("chartTitle")
-        controls.addWidget(title)
+        self.title = QLabel(CROWD_TITLE)
+        self.title.setObjectName("chartTitle")
+        controls.addWidget(self.title)
         controls.addStretch(1)
+        controls.addWidget(self.view_box)
+        controls.addSpacing(8)
         controls.addWidget(QLabel("Period"))
         controls.addWidget(self.period_box)
         controls.addSpacing(8)
         controls.addWidget(QLabel("Window"))
         controls.addWidget(self.window_box)
 
-        # Plots: legend row, emotion lines, faces count (x linked).
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("#161616")
-        self.graphics.ci.setSpacing(2)
-        self.legend = pg.LegendItem(colCount=4, labelTextColor="#DDDDDD", verSpacing=-4, horSpacing=12)
-        self.graphics.addItem(self.legend, row=0, col=0)
-        self.plot = self.graphics.addPlot(row=1, col=0, axisItems={"bottom": SessionTimeAxis("bottom")})
-        self.faces_plot = self.graphics.addPlot(
-            row=2, col=0, axisItems={"bottom": SessionTimeAxis("bottom"), "left": CountAxis("left")}
-        )
-        self.graphics.ci.layout.setRowStretchFactor(1, 4)
-        self.graphics.ci.layout.setRowStretchFactor(2, 1)
-        self.faces_plot.setXLink(self.plot)
-        for plot in (self.plot, self.faces_plot):
-            plot.setMouseEnabled(x=False, y=False)
-            plot.hideButtons()
-            plot.setMenuEnabled(False)
-            plot.setClipToView(True)
-            plot.setDownsampling(auto=True, mode="peak")
-        self.plot.setYRange(0, 100, padding=0.02)
-        # Reference lines instead of showGrid: the axis grid repaints at ~4 ms per axis.
-        for level in (25, 50, 75, 100):
-            self.plot.addItem(pg.InfiniteLine(pos=level, angle=0, movable=False, pen=pg.mkPen("#2E2E2E", width=1)))
-        self.plot.setLabel("left", "%")
-        self.plot.getAxis("bottom").setStyle(showValues=False)
-        self.faces_plot.setLabel("left", "faces")
-        self.faces_plot.getAxis("left").setWidth(self.plot.getAxis("left").width())
-        self.plot.getAxis("left").setWidth(44)
-        self.faces_plot.getAxis("left").setWidth(44)
-
-        self._curves: dict[str, pg.PlotDataItem] = {}
-        for name in EMOTIONS:
-            curve = self.plot.plot([], [], pen=pg.mkPen(EMOTION_COLOURS[name], width=1), name=None, connect="finite")
-            curve.setClipToView(True)
-            curve.setDownsampling(auto=True, method="peak")
-            self._curves[name] = curve
-            self.legend.addItem(curve, name.title())
-            self.legend.items[-1][1].setText(name.title(), color=EMOTION_COLOURS[name])  # label in the line's colour
-        self.faces_curve = self.faces_plot.plot(
-            [], [], pen=pg.mkPen(FACES_COLOUR, width=1), fillLevel=0, brush=pg.mkBrush(220, 220, 220, 40)
-        )
-        self.faces_curve.setClipToView(True)
-        self.faces_curve.setDownsampling(auto=True, method="peak")
-        self.legend.sigSampleClicked.connect(self._on_legend_clicked)
+        self.plots = CrowdPlot(self)
+        self.plots.line_toggled.connect(self._on_line_toggled)
+        self.legend = self.plots.legend
+        self.plot = self.plots.plot
+        self.faces_plot = self.plots.people_plot
+        self.faces_curve = self.plots.people_curve
 
         # Notes under the chart.
         self.confused_note = QLabel(CONFUSED_NOTE)
@@ -325,20 +265,11 @@ class EmotionChart(QWidget):
         self.disclaimer.setWordWrap(True)
         for label in (self.confused_note, self.disclaimer):
             label.setStyleSheet("color: #9A9A9A;")
-        if large:
-            font = scaled_font(self.font(), 1.6)
-            for widget in (title, self.disclaimer, self.confused_note):
-                widget.setFont(font)
-            for plot in (self.plot, self.faces_plot):
-                for axis in ("left", "bottom"):
-                    plot.getAxis(axis).setTickFont(font)
-            self.plot.getAxis("left").setWidth(70)
-            self.faces_plot.getAxis("left").setWidth(70)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
-        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.plots, 1)
         layout.addWidget(self.confused_note)
         layout.addWidget(self.disclaimer)
 
@@ -357,6 +288,10 @@ class EmotionChart(QWidget):
     @property
     def window_s(self) -> int:
         return self._window_s
+
+    @property
+    def view(self) -> str:
+        return self.plots.view
 
     def set_period(self, period_s: int) -> None:
         if period_s not in PERIODS:
@@ -382,38 +317,37 @@ class EmotionChart(QWidget):
         self.redraw()
         self.window_changed.emit(window_s)
 
+    def set_view(self, view: str) -> None:
+        if view == self.plots.view:
+            return
+        self.plots.set_view(view)
+        self.view_box.blockSignals(True)
+        self.view_box.setCurrentIndex(list(VIEW_LABELS).index(view))
+        self.view_box.blockSignals(False)
+        self.title.setText(CROWD_TITLE if view == "mean" else SHARE_TITLE)
+        self.redraw()
+        self.view_changed.emit(view)
+
     def set_local_backend(self, local: bool) -> None:
         """Show the CONFUSED note only when the local model (which lacks it) is used."""
         self.confused_note.setVisible(local)
 
-    def curve(self, emotion: str) -> pg.PlotDataItem:
-        return self._curves[emotion]
+    def curve(self, emotion: str):
+        return self.plots.curve(emotion)
 
     def line_visible(self, emotion: str) -> bool:
-        return self._curves[emotion].isVisible()
+        return self.plots.line_visible(emotion)
 
     def set_line_visible(self, emotion: str, visible: bool) -> None:
-        curve = self._curves[emotion]
-        if curve.isVisible() == visible:
-            return
-        curve.setVisible(visible)
-        self.legend.update()
-        self._line_visibility_changed(emotion, visible)
+        self.plots.set_line_visible(emotion, visible)
 
     def legend_sample(self, emotion: str):
         """The legend's sample item for ``emotion`` (clicking it toggles the line)."""
-        for sample, _label in self.legend.items:
-            if sample.item is self._curves[emotion]:
-                return sample
-        raise KeyError(emotion)
+        return self.plots.legend_sample(emotion)
 
     def curve_data(self, emotion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """What a line currently shows (x, y); ``None`` for the faces count."""
-        curve = self.faces_curve if emotion is None else self._curves[emotion]
-        x, y = curve.getOriginalDataset()
-        if x is None:
-            return np.empty(0), np.empty(0)
-        return np.asarray(x), np.asarray(y)
+        """What a line currently shows (x, y); ``None`` for the people count."""
+        return self.plots.curve_data(emotion)
 
     def redraw_if_needed(self) -> None:
         if self._view_key() == self._drawn_key or not self.isVisible():
@@ -428,20 +362,11 @@ class EmotionChart(QWidget):
     def redraw(self) -> None:
         """Draw the selected period and window from the store, now."""
         period, window = self._period_s, self._window_s
-        x, columns = self.store.window(period, window)
-        max_gap = max(5.0 * period, 10.0)
-        for name, curve in self._curves.items():
-            if not curve.isVisible():
-                continue  # redrawn when shown again
-            cx, cy = gapped_line(x, columns[name], max_gap)
-            curve.setData(cx, cy, connect="finite")
-        faces = columns["faces"]
-        self.faces_curve.setData(x, faces)
-        end = float(x[-1] + period) if len(x) else 0.0
+        series = self.store.series(period, window)
+        self.plots.set_series(series)
+        end = float(series.t[-1] + period) if len(series) else 0.0
         start = max(0.0, end - window)
-        self.plot.setXRange(start, max(end, start + min(window, 60.0)), padding=0.0)
-        top = float(np.nanmax(faces)) if len(faces) else 0.0
-        self.faces_plot.setYRange(0, max(1.0, top) * 1.15, padding=0.0)
+        self.plots.set_x_range(start, max(end, start + min(window, 60.0)))
         self._drawn_key = self._view_key()
         self._last_redraw = time.monotonic()
         self.redraw_count += 1
@@ -449,16 +374,7 @@ class EmotionChart(QWidget):
     # --- internals -------------------------------------------------------------------
 
     def _view_key(self) -> tuple:
-        return (self.store.version, self._period_s, self._window_s)
+        return (self.store.version, self._period_s, self._window_s, self.plots.view)
 
-    def _on_legend_clicked(self, item) -> None:
-        for name, curve in self._curves.items():
-            if curve is item:
-                self._line_visibility_changed(name, curve.isVisible())
-                return
-
-    def _line_visibility_changed(self, emotion: str, visible: bool) -> None:
-        if visible:
-            self._drawn_key = None  # hidden lines are not updated: refresh now
-            self.redraw()
+    def _on_line_toggled(self, emotion: str, visible: bool) -> None:
         self.line_toggled.emit(emotion, visible)

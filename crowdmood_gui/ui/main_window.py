@@ -786,8 +786,9 @@ class MainWindow(QMainWindow):
         from crowdmood_gui.ui.kiosk import KioskChartWindow
 
         if self.kiosk is None:
-            self.kiosk = KioskChartWindow(self.store, self, period_s=10 if self.chart.period_s == 1 else self.chart.period_s, window_s=self.chart.window_s)
-            self.kiosk.chart.set_local_backend(self.config.backend == "local")
+            # The audience screen: 10-s points or longer, the operator's window length.
+            self.kiosk = KioskChartWindow(self.store, self, period_s=self.chart.period_s, window_s=self.chart.window_s)
+            self.chart.window_changed.connect(self.kiosk.set_window)
         self.kiosk.show_on_best_screen()
 
     def _forward_period(self, period_s: int) -> None:

@@ -10,6 +10,7 @@ chart is drawn once per load or period change, moving the cursor costs nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -39,21 +40,21 @@ from PySide6.QtWidgets import (
 )
 
 from crowdmood_gui.core.config import AppConfig
+from crowdmood_gui.core.crowd import DEFAULT_HALF_LIFE_S, CrowdState, mean_vector
 from crowdmood_gui.core.errors import InputError
-from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS, EXPRESSION_DISCLAIMER
+from crowdmood_gui.core.emotions import EMOTIONS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.events import FrameEvent, TimelineRow, TrackBox
 from crowdmood_gui.core.recording import VideoIndex
 from crowdmood_gui.core.sessions import Session, is_locked, open_session, read_meta
-from crowdmood_gui.core.summary import chart_period, fmt_clock
-from crowdmood_gui.ui.chart import gapped_line
+from crowdmood_gui.core.series import PERIOD_LABELS, PERIODS, Series, chart_period, series_from_rows
+from crowdmood_gui.core.summary import fmt_clock
+from crowdmood_gui.ui.plots import CrowdPlot
 from crowdmood_gui.ui.video_view import VideoView
 
 log = logging.getLogger(__name__)
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-PERIODS = (1, 10, 60)
 TICK_MS = 15
-FACES_COLOUR = "#CFCFCF"
 CURSOR_COLOUR = "#FFFFFF"
 
 
@@ -78,20 +79,30 @@ class ReplayData:
         store = SessionStore(session.db_path)
         try:
             timelines = {p: store.timeline(p) for p in PERIODS}
-            rows = store._db.execute(  # labels only: no need to parse every face's JSON
-                "SELECT track_id, media_time_s, dominant FROM records WHERE track_id IS NOT NULL AND dominant IS NOT NULL "
-                "ORDER BY track_id, media_time_s"
+            # Labels only: the crops' emotions, without building every record.
+            crops = store._db.execute(
+                "SELECT track_id, media_time_s, faces_json FROM records WHERE track_id IS NOT NULL "
+                "ORDER BY media_time_s, key"
             ).fetchall()
         finally:
             if not live:
                 store.close()
             else:
                 store._db.close()
+        # Boxes as they were shown live: each person's estimated dominant expression after
+        # each of their crops (the one crowd state, with the session's half-life).
+        meta = read_meta(session.db_path)
+        half_life = ((meta.get("settings") or {}).get("crowd") or {}).get("half_life_s") or DEFAULT_HALF_LIFE_S
+        crowd = CrowdState(float(half_life))
         labels: dict[int, tuple[list[float], list[str]]] = {}
-        for track_id, t, dominant in rows:
+        for track_id, t, faces_json in crops:
+            vector = mean_vector([face.get("emotions") or {} for face in json.loads(faces_json)])
+            if vector is None:
+                continue
+            crowd.add_crop(float(t), int(track_id), vector)
             times, values = labels.setdefault(int(track_id), ([], []))
             times.append(float(t))
-            values.append(dominant)
+            values.append(crowd.dominant(int(track_id)))
         index = VideoIndex(session.path, recover_tail=not live)
         ends = [index.duration_s]
         finest = next((p for p in PERIODS if timelines.get(p)), None)  # a 60-s row would add up to a minute
@@ -99,7 +110,7 @@ class ReplayData:
             ends.append(timelines[finest][-1].t + finest)
         return cls(
             session=session,
-            meta=read_meta(session.db_path),
+            meta=meta,
             timelines=timelines,
             index=index,
             labels={k: (np.asarray(t), v) for k, (t, v) in labels.items()},
@@ -136,72 +147,41 @@ class _SeekViewBox(pg.ViewBox):
 
 
 class ReplayChart(QWidget):
-    """The session's expression lines (1-px pens) and faces count, with a position cursor."""
+    """The session's crowd lines (the one plot builder, 1-px pens) and people count, with a
+    position cursor. Click or drag on the chart: seek."""
 
     seek_requested = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        from crowdmood_gui.ui.chart import CountAxis, SessionTimeAxis
-
         super().__init__(parent)
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("#161616")
-        self.legend = pg.LegendItem(colCount=4, labelTextColor="#DDDDDD", verSpacing=-4, horSpacing=12)
-        self.graphics.addItem(self.legend, row=0, col=0)
-        self.view = _SeekViewBox()
-        self.faces_view = _SeekViewBox()
-        self.plot = self.graphics.addPlot(row=1, col=0, viewBox=self.view, axisItems={"bottom": SessionTimeAxis("bottom")})
-        self.faces_plot = self.graphics.addPlot(row=2, col=0, viewBox=self.faces_view,
-                                                axisItems={"bottom": SessionTimeAxis("bottom"), "left": CountAxis("left")})
-        self.graphics.ci.layout.setRowStretchFactor(1, 4)
-        self.graphics.ci.layout.setRowStretchFactor(2, 1)
-        self.faces_plot.setXLink(self.plot)
+        self.plots = CrowdPlot(self, view_box=_SeekViewBox)
+        self.plot = self.plots.plot
+        self.faces_plot = self.plots.people_plot
+        self.curves = {name: self.plots.curve(name) for name in EMOTIONS}
+        self.faces_curve = self.plots.people_curve
         for plot in (self.plot, self.faces_plot):
             plot.setMouseEnabled(x=True, y=False)
-            plot.hideButtons()
-            plot.setMenuEnabled(False)
-            plot.showGrid(x=True, y=True, alpha=0.15)
-            plot.setClipToView(True)
-            plot.setDownsampling(auto=True, mode="peak")
-            plot.getAxis("left").setWidth(44)
-        self.plot.setYRange(0, 100, padding=0.02)
-        self.plot.setLabel("left", "%")
-        self.faces_plot.setLabel("left", "faces")
-        self.curves: dict[str, pg.PlotDataItem] = {}
-        for name in EMOTIONS:
-            curve = self.plot.plot([], [], pen=pg.mkPen(EMOTION_COLOURS[name], width=1), connect="finite")
-            curve.setClipToView(True)
-            curve.setDownsampling(auto=True, method="peak")
-            self.curves[name] = curve
-            self.legend.addItem(curve, name.title())
-        self.faces_curve = self.faces_plot.plot([], [], pen=pg.mkPen(FACES_COLOUR, width=1), connect="finite")
         self.cursor = pg.InfiniteLine(0.0, angle=90, movable=True, pen=pg.mkPen(CURSOR_COLOUR, width=1))
         self.faces_cursor = pg.InfiniteLine(0.0, angle=90, movable=False, pen=pg.mkPen(CURSOR_COLOUR, width=1))
         self.plot.addItem(self.cursor, ignoreBounds=True)
         self.faces_plot.addItem(self.faces_cursor, ignoreBounds=True)
         self.cursor.sigDragged.connect(lambda line: self.seek_requested.emit(float(line.value())))
-        self.view.seek_requested.connect(self.seek_requested)
-        self.faces_view.seek_requested.connect(self.seek_requested)
+        self.plot.getViewBox().seek_requested.connect(self.seek_requested)
+        self.faces_plot.getViewBox().seek_requested.connect(self.seek_requested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.graphics)
+        layout.addWidget(self.plots)
         self.duration_s = 0.0
+        self.series: Series | None = None
 
     def set_rows(self, rows: list[TimelineRow], duration_s: float) -> None:
         self.duration_s = max(duration_s, 1.0)
-        x = np.fromiter((r.t + r.period_s / 2 for r in rows), float, len(rows))
-        period = rows[0].period_s if rows else 1
-        max_gap = max(5.0 * period, 10.0)
-        for name, curve in self.curves.items():
-            y = np.fromiter((np.nan if r.emotions.get(name) is None else r.emotions[name] for r in rows), float, len(rows))
-            # As live: join the analysed periods (a period without an analysed face is not a
-            # gap, or sparse sampling would leave only invisible single points), break the
-            # line over long gaps.
-            cx, cy = gapped_line(x, y, max_gap)
-            curve.setData(cx, cy, connect="finite")
-        self.faces_curve.setData(x, np.fromiter((r.faces for r in rows), float, len(rows)))
-        self.plot.setXRange(0, self.duration_s, padding=0.01)
-        self.faces_plot.setYRange(0, max([1] + [r.faces for r in rows]) * 1.15, padding=0.0)
+        self.series = series_from_rows(rows)
+        self.plots.set_series(self.series)
+        self.plots.set_x_range(0, self.duration_s, padding=0.01)
+
+    def curve_data(self, emotion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.plots.curve_data(emotion)
 
     def set_cursor(self, t: float) -> None:
         self.cursor.blockSignals(True)
@@ -256,7 +236,7 @@ class ReplayWidget(QWidget):
         self.speed_box.currentIndexChanged.connect(lambda i: self.set_speed(SPEEDS[i]))
         self.period_box = QComboBox()
         for p in PERIODS:
-            self.period_box.addItem({1: "1 s", 10: "10 s", 60: "1 min"}[p], p)
+            self.period_box.addItem(PERIOD_LABELS[p], p)
         self.period_box.setToolTip("Chart period")
         self.period_box.currentIndexChanged.connect(lambda i: self.set_period(PERIODS[i]))
         self.time_label = QLabel("0:00 / 0:00")

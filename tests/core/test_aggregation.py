@@ -19,8 +19,8 @@ def record(emotions: dict[str, float], track: int = 1, faces: int = 1):
 
 def test_absent_emotions_count_as_zero_in_the_mean():
     agg = TimelineAggregator(periods=(1,))
-    agg.add_record(0.2, record({"HAPPY": 90.0}))
-    agg.add_record(0.7, record({"SAD": 40.0, "HAPPY": 10.0}))
+    agg.add_record(0.2, record({"HAPPY": 90.0}, track=1))
+    agg.add_record(0.7, record({"SAD": 40.0, "HAPPY": 10.0}, track=2))
     (row,) = agg.rows(1)
     assert row.analysed == 2
     assert row.emotions["HAPPY"] == pytest.approx(50.0)  # (90 + 10) / 2

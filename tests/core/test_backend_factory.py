@@ -31,6 +31,6 @@ def test_aws_backend_from_config():
     config.aws.bucket = "crowdmood-faces-abc"
     config.aws.region = "us-east-1"
     backend = make_backend(config, session="s", session_start=NOW, realtime=True)
-    assert isinstance(backend, AwsBackend) and backend.provides_timeline
+    assert isinstance(backend, AwsBackend) and not backend.provides_timeline  # the pipeline draws the crowd (#13)
     backend.set_period(10)
     assert backend.period_s == 10

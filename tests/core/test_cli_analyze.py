@@ -22,11 +22,15 @@ def test_video_to_timeline_and_faces_csv(data_dir, tmp_path, capsys):
     code = main(["analyze", str(data_dir / "single_face.mp4"), "--out", str(out), "--faces-out", str(faces)])
     assert code == 0
     rows = list(csv.reader(out.open()))
-    assert rows[0] == ["t", "faces", "tracks", *EMOTIONS]
+    assert rows[0] == ["t", "faces", "people", "rated", "crops", *EMOTIONS, *(f"share_{k}" for k in EMOTIONS)]
     assert [r[0] for r in rows[1:]] == ["0", "1", "2"]
     assert all(r[1] == "1" and r[2] == "1" for r in rows[1:])
-    happy = float(rows[1][3])
+    # The crowd value: the one person's estimate, held every second after their first crop.
+    assert all(r[3] == "1" for r in rows[1:]) and all(r[5] != "" for r in rows[1:])
+    happy = float(rows[1][5])
     assert 0.0 <= happy <= 100.0
+    shares = [float(v) for v in rows[1][5 + len(EMOTIONS):]]
+    assert sum(shares) == pytest.approx(100.0)  # one person, one dominant expression
     face_rows = list(csv.DictReader(faces.open()))
     assert len(face_rows) == 2 and {r["track_id"] for r in face_rows} == {"1"}
     assert abs(sum(float(face_rows[0][k]) for k in EMOTIONS) - 100.0) < 1.0
@@ -35,7 +39,7 @@ def test_video_to_timeline_and_faces_csv(data_dir, tmp_path, capsys):
 def test_period_ten_and_stdout(data_dir, capsys):
     assert main(["analyze", str(data_dir / "single_face.mp4"), "--period", "10"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("t,faces,tracks,HAPPY") and len(lines) == 2
+    assert lines[0].startswith("t,faces,people,rated,crops,HAPPY") and len(lines) == 2
 
 
 def test_images_as_rekognition_json(data_dir, capsys):
@@ -111,7 +115,7 @@ def test_truncated_video_keeps_what_was_analysed(data_dir, tmp_path):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], "exactly one line on stderr"
     assert "truncated" in proc.stderr and "kept" in proc.stderr
     rows = out.read_text().splitlines()
-    assert rows[0].startswith("t,faces,tracks") and len(rows) == 2  # 25 frames at 30 fps: t=0 only
+    assert rows[0].startswith("t,faces,people") and len(rows) == 2  # 25 frames at 30 fps: t=0 only
 
 
 def test_unopenable_truncated_mp4_is_one_clean_line(data_dir, tmp_path):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, datetime, timedelta
 
 import cv2
 
 from crowdmood_gui.core.aggregation import TimelineAggregator
 from crowdmood_gui.core.config import load_config
-from crowdmood_gui.core.emotions import EMOTIONS, EXPRESSION_DISCLAIMER
+from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.export import FACES_COLUMNS, TIMELINE_COLUMNS, export_session
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord, FaceResult
 from crowdmood_gui.core.sessions import create_session, mark_ended
@@ -49,17 +50,21 @@ def test_export_writes_four_files_a_client_can_read(tmp_path):
         faces = list(csv.reader(handle))
     assert faces[0] == FACES_COLUMNS and len(faces) == 301
     image = cv2.imread(str(written["chart.png"]))
-    assert image.shape == (640, 1400, 3)
+    assert image.shape == (900, 1400, 3)  # lines, shares, people (matplotlib)
     html = written["summary.html"].read_text()
     assert "Client &lt;demo&gt;" in html and "<script" not in html
-    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained
+    assert "http://" not in re.sub(r'xmlns(:xlink)?="[^"]*"', "", html)  # self-contained
     assert EXPRESSION_DISCLAIMER in html
-    assert html.count("<svg") == 2 and "polyline" in html
-    # The happy peak, at 2:00 (10-s means: the 120-130 s period).
-    peak_row = html.split("<td><i class='dot' style='background:#E69F00'></i>Happy</td>")[1]
+    assert html.count("<svg") == 1 and "<path" in html  # one chart, drawn by matplotlib
+    # The happy peak of the crowd value, at 2:00 (10-s periods: the 120-130 s period).
+    peak_row = html.split(f"<td><i class='dot' style='background:{EMOTION_COLOURS['HAPPY']}'></i>Happy</td>")[1]
     assert "2:00" in peak_row.split("</tr>")[0]
-    # Dominant shares: 8 happy faces of 300.
-    assert "2.7%" in html and "97.3%" in html
+    # Dominant shares over the people in view, second by second: each of the three people
+    # is happy from their first happy crop (118-120 s) until their estimate falls back.
+    rows = {int(float(r[0])): r for r in rows[1:]}
+    happy_seconds = [t for t, r in rows.items() if r[TIMELINE_COLUMNS.index("share_HAPPY")] not in ("", "0.0")]
+    assert happy_seconds and min(happy_seconds) == 118 and max(happy_seconds) < 135
+    assert "People in view" in html and "up to 1 at once" in html
 
 
 def test_export_of_an_empty_session_still_writes_everything(tmp_path):

@@ -143,3 +143,45 @@ def test_close_on_a_full_disk_spills_what_is_buffered(tmp_path, monkeypatch):
     again = SessionStore(target)
     assert again.record_count() == 3
     again.close()
+
+def test_crowd_columns_round_trip(tmp_path):
+    from crowdmood_gui.core.emotions import EMOTIONS
+
+    store = SessionStore(tmp_path / "s.db")
+    shares = dict.fromkeys(EMOTIONS, 0.0) | {"HAPPY": 0.75, "CALM": 0.25}
+    store.upsert_timeline([TimelineRow(t=3, period_s=1, faces=4, tracks=4, analysed=2, rated=3,
+                                       emotions=dict.fromkeys(EMOTIONS, 12.5), shares=shares)])
+    store.close()
+    (row,) = SessionStore(tmp_path / "s.db").timeline(1)
+    assert (row.tracks, row.rated) == (4, 3) and row.shares == shares and row.emotions["FEAR"] == 12.5
+
+
+def test_a_session_recorded_before_the_crowd_columns_still_opens(tmp_path):
+    """Schema 1 (per-crop timeline, no rated/shares): the columns are added, rows read back."""
+    from crowdmood_gui.core.emotions import EMOTIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE timeline (period INTEGER NOT NULL, t REAL NOT NULL, faces INTEGER NOT NULL, "
+               "tracks INTEGER NOT NULL, analysed INTEGER NOT NULL, "
+               + ", ".join(f"{k} REAL" for k in EMOTIONS) + ", PRIMARY KEY (period, t))")
+    db.execute("INSERT INTO timeline VALUES (1, 0, 1, 1, 1, " + ", ".join(["40.0"] * len(EMOTIONS)) + ")")
+    db.commit()
+    db.close()
+    store = SessionStore(path)
+    (row,) = store.timeline(1)
+    assert row.emotions["HAPPY"] == 40.0 and row.rated == 0 and row.shares["HAPPY"] is None
+    store.upsert_timeline([TimelineRow(t=1, period_s=1, faces=1, tracks=1, analysed=1, rated=1,
+                                       emotions=dict.fromkeys(EMOTIONS, 5.0), shares=dict.fromkeys(EMOTIONS, 0.0))])
+    store.close()
+    assert [r.rated for r in SessionStore(path).timeline(1)] == [0, 1]
+
+
+def test_a_timeline_row_spilled_before_the_crowd_columns_is_still_written(tmp_path):
+    from crowdmood_gui.core.emotions import EMOTIONS
+
+    store = SessionStore(tmp_path / "s.db")
+    store._pending_timeline[(1, 0.0)] = (1, 0.0, 2, 2, 1, *([30.0] * len(EMOTIONS)))  # schema-1 shape
+    store.close()
+    (row,) = SessionStore(tmp_path / "s.db").timeline(1)
+    assert row.emotions["SAD"] == 30.0 and row.rated == 0 and row.shares["SAD"] is None

@@ -24,8 +24,7 @@ from crowdmood_gui.core.events import (
     TrackBox,
 )
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord, FaceResult
-
-PERIODS = (1, 10, 60)
+from crowdmood_gui.core.series import PERIODS
 
 
 def make_record(track_id: int, dominant: str, session: str = "fake") -> FaceRecord:

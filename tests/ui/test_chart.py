@@ -1,4 +1,5 @@
-"""The chart: rows kept per period, redraw from data already received, legend toggles."""
+"""The chart: rows kept per period, redraw from data already received, legend toggles,
+the share view; the kiosk's big bars."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
-from crowdmood_gui.ui.chart import EmotionChart, TimelineStore, gapped_line
+from crowdmood_gui.ui.chart import EmotionChart, TimelineStore
 
 from fakes import make_row
 
@@ -52,15 +53,6 @@ def test_window_returns_only_the_last_window_and_memory_is_bounded():
     assert store.count(1) <= 7200 * 1.1 + 2  # pruned to the longest window (2 h)
 
 
-def test_gapped_line_joins_analysed_periods_and_breaks_long_gaps():
-    x = np.array([0, 1, 2, 3, 30, 31], float)
-    y = np.array([1, np.nan, 3, 4, 5, 6], float)
-    gx, gy = gapped_line(x, y, max_gap=10)
-    assert list(gx[:3]) == [0, 2, 3]  # the NaN period is bridged
-    assert np.isnan(gy[3])  # the 27-s gap is not
-    assert list(gx[4:]) == [30, 31]
-
-
 @pytest.fixture
 def chart(qtbot):
     store = TimelineStore()
@@ -95,7 +87,7 @@ def test_switching_period_redraws_that_periods_series(chart, qtbot):
         chart.period_box.setCurrentIndex(1)  # the user picks "10 s"
     assert chart.period_s == 10
     x, y = chart.curve_data("HAPPY")
-    assert list(x) == [0, 10, 20] and y[0] == pytest.approx(70)
+    assert list(x) == [5, 15, 25] and y[0] == pytest.approx(70)  # each point mid-period
     chart.set_period(60)
     assert list(chart.curve_data("HAPPY")[1]) == [90]
 
@@ -147,3 +139,53 @@ def test_confused_note_only_for_the_local_backend(chart):
     chart.set_local_backend(False)
     assert not chart.confused_note.isVisible()
     assert "not a person's inner feelings" in chart.disclaimer.text()
+
+
+def test_the_share_view_stacks_the_shares_of_people(chart, qtbot):
+    shares = {k: 0.0 for k in EMOTIONS} | {"HAPPY": 0.25, "CALM": 0.75}
+    row = TimelineRow(t=0, period_s=1, faces=4, tracks=4, analysed=1, rated=4,
+                      emotions={k: 10.0 for k in EMOTIONS}, shares=shares)
+    chart.store.add(1, [row, TimelineRow(t=1, period_s=1, faces=4, tracks=4, analysed=0, rated=4,
+                                         emotions={k: 10.0 for k in EMOTIONS}, shares=shares)])
+    with qtbot.waitSignal(chart.view_changed):
+        chart.view_box.setCurrentIndex(1)  # "Share of people"
+    assert chart.view == "share" and not chart.line_visible("HAPPY")
+    _, happy_top = chart.plots.band("HAPPY").getOriginalDataset()
+    _, calm_top = chart.plots.band("CALM").getOriginalDataset()
+    _, fear_top = chart.plots.band("FEAR").getOriginalDataset()
+    assert happy_top[0] == pytest.approx(25) and calm_top[0] == pytest.approx(100) and fear_top[0] == pytest.approx(100)
+    chart.set_view("mean")
+    assert chart.line_visible("HAPPY") and not chart.plots.band("HAPPY").isVisible()
+
+
+def test_kiosk_has_thick_lines_a_large_legend_now_bars_and_no_controls(qtbot):
+    from PySide6.QtWidgets import QComboBox
+
+    from crowdmood_gui.ui.kiosk import KioskChartWindow
+
+    store = TimelineStore()
+    store.add(1, [make_row(i, 1, value=40 + i) for i in range(30)])
+    store.add(10, [make_row(i * 10, 10, value=55) for i in range(3)])
+    kiosk = KioskChartWindow(store, period_s=1)
+    qtbot.addWidget(kiosk)
+    kiosk.show()
+    qtbot.waitExposed(kiosk)
+    assert kiosk.period_s == 10  # never the noisy 1-s points on the audience screen
+    assert kiosk.plots.curve("HAPPY").opts["pen"].width() >= 4
+    assert kiosk.plots.curve_data("HAPPY")[1][0] == pytest.approx(55)
+    assert kiosk.now_bars.values["HAPPY"] == pytest.approx(69)  # the newest second
+    assert not kiosk.findChildren(QComboBox)
+    label = kiosk.plots.legend.items[0][1]
+    assert float(label.opts["size"].rstrip("pt")) >= 20
+
+
+def test_legend_labels_are_drawn_in_the_palette_on_the_chart_background(chart):
+    """The contrast test (tests/core/test_series.py) holds for what is actually drawn."""
+    from crowdmood_gui.core.emotions import EMOTION_COLOURS
+    from crowdmood_gui.core.series import CHART_BACKGROUND, contrast_ratio
+
+    assert chart.plots.graphics.backgroundBrush().color().name().upper() == CHART_BACKGROUND.upper()
+    for kind in EMOTIONS:
+        drawn = chart.plots.legend_label_colour(kind)
+        assert drawn == EMOTION_COLOURS[kind]
+        assert contrast_ratio(drawn, CHART_BACKGROUND) >= 4.5

@@ -42,7 +42,7 @@ def test_switching_period_in_the_window_redraws_from_received_rows(make_window, 
     qtbot.waitUntil(lambda: window.store.count(10) >= 2, timeout=4000)
     window.chart.set_period(10)
     x, _ = window.chart.curve_data(None)
-    assert len(x) >= 2 and all(t % 10 == 0 for t in x)
+    assert len(x) >= 2 and all(t % 10 == 5 for t in x)  # 10-s points, each mid-period
     assert load_config().ui.period_s == 10  # remembered
 
 
@@ -253,11 +253,12 @@ def test_kiosk_window_shows_the_same_data(make_window, qtbot):
     window.act_kiosk.trigger()
     kiosk = window.kiosk
     qtbot.waitExposed(kiosk)
-    assert kiosk.chart.store is window.store
-    kiosk.chart.redraw()
-    assert len(kiosk.chart.curve_data(None)[0]) >= 1
-    kiosk.chart.set_period(60)
-    assert window.chart.period_s == 1  # independent selectors
+    assert kiosk.store is window.store
+    kiosk.redraw()
+    assert len(kiosk.plots.curve_data(None)[0]) >= 1
+    assert kiosk.period_s == 10 and window.chart.period_s == 1  # the audience gets 10-s points
+    window.chart.set_window(1800)
+    assert kiosk.window_s == 1800  # it follows the operator's window (it has no controls)
 
 
 def test_missing_wizard_shows_a_message(make_window, qtbot, monkeypatch):

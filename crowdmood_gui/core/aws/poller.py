@@ -1,4 +1,11 @@
-"""The results poller: CloudWatch for the chart lines, DynamoDB for the recent faces.
+"""The results poller: DynamoDB for the analysed crops (the chart and the recent faces);
+CloudWatch's per-crop means on request.
+
+In AWS mode the console draws the same quantity as in local mode: the crowd value, computed
+by the pipeline's one crowd state (``core/crowd.py`` via ``core/aggregation.py``) from the
+items polled here (track id, capture time, emotions) and the people its own tracker sees.
+CloudWatch keeps the per-crop means the Lambda writes (the dashboard shows them, titled so);
+the console reads them only when ``poll_metrics`` is set (a per-crop comparison).
 
 A thread polls every ``poll_interval_s`` (never the GUI thread):
 
@@ -32,9 +39,10 @@ from crowdmood_gui.core.aws.clients import describe_aws_error
 from crowdmood_gui.core.aws.redrive import count_waiting
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
+from crowdmood_gui.core.series import PERIODS
 from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, FaceRecord, item_to_record, iso_utc
 
-PERIODS_S = (1, 10, 60)
+PERIODS_S = PERIODS
 HIGH_RES_RETENTION_S = 3 * 3600  # 1-30 s data points are kept 3 hours
 FACES_SUM_ID = "faces"
 CROPS_ID = "crops"
@@ -147,6 +155,7 @@ class ResultsPoller:
         sqs=None,
         failure_queue: str | None = None,
         failure_check_s: float = 60.0,
+        poll_metrics: bool = False,
     ) -> None:
         if period_s not in PERIODS_S:
             raise ValueError(f"period must be one of {PERIODS_S}")
@@ -185,6 +194,7 @@ class ResultsPoller:
         self._failure_checked_at: datetime | None = None
         self.polls = 0
         self.metric_calls = 0
+        self.poll_metrics = poll_metrics
 
     # --- configuration --------------------------------------------------------------
 
@@ -236,7 +246,8 @@ class ResultsPoller:
         """Poll both sources and deliver; False when one of them failed (reported)."""
         self.polls += 1
         ok = True
-        for step in (self._poll_metrics, self._poll_items):
+        steps = (self._poll_metrics, self._poll_items) if self.poll_metrics else (self._poll_items,)
+        for step in steps:
             try:
                 step()
             except (ClientError, BotoCoreError) as exc:

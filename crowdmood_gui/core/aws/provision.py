@@ -249,9 +249,13 @@ class StateFile:
 # --- documents ---------------------------------------------------------------------------
 
 
+DASHBOARD_CALM = "#777777"
+
+
 def dashboard_body(names: ResourceNames, region: str, template: Path = DASHBOARD_TEMPLATE) -> dict[str, Any]:
     """The dashboard: the template with this deployment's names, and each expression line
-    in the console's colour (one palette, :data:`EMOTION_COLOURS`)."""
+    in the console's colour (one palette, :data:`EMOTION_COLOURS`; the console's white
+    CALM would vanish on the dashboard's light background: grey there)."""
     text = template.read_text(encoding="utf-8")
     for placeholder, value in (("${REGION}", region), ("${NAMESPACE}", names.namespace),
                                ("${FUNCTION}", names.function), ("${FAILURE_QUEUE}", names.failure_queue)):
@@ -260,7 +264,7 @@ def dashboard_body(names: ResourceNames, region: str, template: Path = DASHBOARD
     for widget in body.get("widgets", []):
         for metric in widget.get("properties", {}).get("metrics", []):
             if metric[0] == names.namespace and metric[1] in EMOTION_COLOURS and isinstance(metric[-1], dict):
-                metric[-1]["color"] = EMOTION_COLOURS[metric[1]]
+                metric[-1]["color"] = DASHBOARD_CALM if metric[1] == "CALM" else EMOTION_COLOURS[metric[1]]
     return body
 
 

@@ -1,5 +1,6 @@
 """The AWS backend: crops go to S3 (via a durable spool), results come back from
-CloudWatch (chart lines) and DynamoDB (recent faces), written by the bundled Lambda.
+DynamoDB, written by the bundled Lambda; the pipeline's crowd state turns them into the
+chart's lines exactly as in local mode (CloudWatch keeps per-crop means for the dashboard).
 
 Threads: the caller's (``submit``: JPEG encode + spool write, a few ms), the uploader
 (spool -> S3) and the poller (CloudWatch + DynamoDB -> sink). Nothing here blocks on the
@@ -61,7 +62,8 @@ def _thumbnail(image: np.ndarray) -> np.ndarray | None:
 
 class AwsBackend(AnalysisBackend):
     name = "aws"
-    provides_timeline = True
+    # The pipeline computes the crowd lines from the polled records, as in local mode.
+    provides_timeline = False
 
     def __init__(
         self,

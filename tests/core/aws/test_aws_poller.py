@@ -152,7 +152,7 @@ def test_errors_are_reported_and_backed_off(world):
 
     errors = []
     poller = ResultsPoller(Denied(), world.ddb, namespace=NAMESPACE, table=TABLE, session="expo",
-                           session_start=START, poll_interval_s=0.05, on_error=errors.append)
+                           session_start=START, poll_interval_s=0.05, on_error=errors.append, poll_metrics=True)
     assert poller.poll_once() is False
     assert "GetMetricData failed: AccessDenied" in errors[0] and "permission" in errors[0]
     poller.start()
@@ -205,3 +205,55 @@ def test_failed_analyses_are_counted_at_most_once_a_minute_and_a_missing_queue_i
     assert gone.failed_waiting is None
     (said,) = [e for e in errors if "failed analyses cannot be counted" in e]
     assert "no queue no-such-queue: run crowdmood setup" in said
+
+
+def _one_face(happy: float, calm: float) -> dict:
+    """A DetectFaces response with one face reading ``happy`` and ``calm``."""
+    from aws_fixtures import detect_faces_response
+
+    body = detect_faces_response("detect_faces_two_faces.json")
+    face = body["FaceDetails"][0]
+    face["Emotions"] = [{"Type": "HAPPY", "Confidence": happy}, {"Type": "CALM", "Confidence": calm}]
+    body["FaceDetails"] = [face]
+    return body
+
+
+def test_the_console_draws_the_same_crowd_state_from_polled_items_as_from_local_records(world):
+    """AWS mode: the items the Lambda wrote (track id, capture time, emotions), polled from
+    DynamoDB, give the crowd state the local pipeline computes from the same analyses."""
+    from crowdmood_gui.core.aggregation import TimelineAggregator
+    from crowdmood_gui.core.backends.aws import AwsBackend
+    from crowdmood_gui.core.records import build_record
+
+    assert AwsBackend.provides_timeline is False  # the pipeline aggregates what the poller delivers
+    crops = [  # (seconds, track, HAPPY, CALM): two people, one turns happy, a third passes by
+        (0.5, 1, 10.0, 90.0), (1.2, 2, 60.0, 30.0), (2.5, 1, 15.0, 80.0), (3.2, 2, 70.0, 20.0),
+        (4.5, 1, 90.0, 5.0), (5.2, 2, 65.0, 30.0), (6.5, 1, 95.0, 3.0), (7.0, 3, 5.0, 5.0),
+    ]
+    frames = [(s / 10, [1, 2] + ([3] if 68 <= s <= 72 else [])) for s in range(90)]
+    local, remote = TimelineAggregator(), TimelineAggregator()
+    for t, ids in frames:
+        local.observe_frame(t, len(ids), ids)
+        remote.observe_frame(t, len(ids), ids)
+    for i, (t, track, happy, calm) in enumerate(crops):
+        key = f"faces/expo/booth-1/{i}.jpg"
+        meta = CaptureMeta("expo", "booth-1", START + timedelta(seconds=t), track)
+        local.add_record(t, build_record(key, _one_face(happy, calm), meta))
+        world.analyse(key, meta, _one_face(happy, calm))
+    poller = ResultsPoller(world.cw, world.ddb, namespace=NAMESPACE, table=TABLE, session="expo", camera="booth-1",
+                           session_start=START, clock=lambda: NOW,
+                           on_record=lambda record, t, _thumb: remote.add_record(t, record))
+    calls = CallRecorder(world.cw, "GetMetricData")
+    assert poller.poll_once()
+    assert calls.calls == []  # the chart no longer reads CloudWatch's per-crop means
+    assert remote.crowd.crops(1) == 4 and remote.crowd.crops(3) == 1
+    for period in local.periods:
+        mine, theirs = local.rows(period), remote.rows(period)
+        assert [r.t for r in mine] == [r.t for r in theirs]
+        for a, b in zip(mine, theirs):
+            assert (a.tracks, a.rated, a.analysed) == (b.tracks, b.rated, b.analysed)
+            for kind in EMOTIONS:
+                assert a.emotions[kind] == pytest.approx(b.emotions[kind], abs=1e-6)
+                assert a.shares[kind] == pytest.approx(b.shares[kind])
+    assert local.rows(1)[-1].emotions["HAPPY"] == pytest.approx(remote.rows(1)[-1].emotions["HAPPY"]) and \
+        local.rows(1)[-1].emotions["HAPPY"] > 50

@@ -212,7 +212,9 @@ def assert_everything_configured(session, names, region="us-east-1"):
     assert set(metrics) == set(EMOTIONS) | {"Faces"}
     assert all(m[0] == names.namespace for m in props["metrics"])
     assert metrics["Faces"][2]["stat"] == "Sum"
-    assert {e: metrics[e][2]["color"] for e in EMOTIONS} == EMOTION_COLOURS  # the console's palette
+    # The console's palette (CALM, white there, grey on the dashboard's light background).
+    assert {e: metrics[e][2]["color"] for e in EMOTIONS} == EMOTION_COLOURS | {"CALM": "#777777"}
+    assert "per-crop" in props["title"].lower()  # not the console's crowd value, and it says so
     others = [m for w in body["widgets"][1:] for m in w.get("properties", {}).get("metrics", [])]
     assert ["AWS/Lambda", "Errors", "FunctionName", names.function] in [m[:4] for m in others]
     assert ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", names.failure_queue] in [m[:4] for m in others]
