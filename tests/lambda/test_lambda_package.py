@@ -14,7 +14,7 @@ SHARED = ("crowdmood_gui/__init__.py", "crowdmood_gui/core/__init__.py",
 
 
 def test_handler_imports_from_a_zip_layout(tmp_path):
-    for src in (ROOT / "lambda").glob("*.py"):
+    for src in (ROOT / "crowdmood_gui" / "lambda_function").glob("*.py"):
         shutil.copy(src, tmp_path / src.name)
     for rel in SHARED:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

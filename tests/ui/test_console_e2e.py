@@ -11,7 +11,7 @@ import pytest
 from crowdmood_gui.ui.main_window import IDLE, RUNNING, default_pipeline_factory
 
 ROOT = Path(__file__).parents[2]
-DEMO = ROOT / "resources" / "demo" / "demo.mp4"
+DEMO = ROOT / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from crowdmood_gui.ui.source_dialog import TAB_CAMERA, TAB_FILE, TAB_URL, Source
 sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
 mjpeg_server = pytest.importorskip("mjpeg_server")  # tests/core/mjpeg_server.py
 
-DEMO = Path(__file__).parents[2] / "resources" / "demo" / "demo.mp4"
+DEMO = Path(__file__).parents[2] / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
 
 
 def make_dialog(qtbot, **kwargs):

@@ -19,7 +19,7 @@ from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.ui.wizard import AwsSetupWizard, TeardownDialog
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLER = ROOT / "lambda" / "handler.py"
+HANDLER = ROOT / "crowdmood_gui" / "lambda_function" / "handler.py"
 ACCOUNT = "123456789012"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from crowdmood_gui.core.config import PACKAGE_ROOT
 from crowdmood_gui.core.errors import CrowdMoodError
 
-LAMBDA_DIR = "lambda"
+LAMBDA_DIR = "crowdmood_gui/lambda_function"
 # The shared record logic the handler imports (stdlib only).
 SHARED_MODULES = (
     "crowdmood_gui/__init__.py",

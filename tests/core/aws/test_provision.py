@@ -31,7 +31,7 @@ from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS
 from crowdmood_gui.core.records import SESSION_INDEX
 
 ROOT = Path(__file__).resolve().parents[3]
-HANDLER = ROOT / "lambda" / "handler.py"
+HANDLER = ROOT / "crowdmood_gui" / "lambda_function" / "handler.py"
 SUFFIX = "t3st01"
 
 
@@ -60,8 +60,8 @@ def package(tmp_path_factory) -> bytes:
     if HANDLER.is_file():
         return lambda_zip.build_lambda_zip()
     root = tmp_path_factory.mktemp("stub-root")
-    (root / "lambda").mkdir()
-    (root / "lambda" / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+    (root / lambda_zip.LAMBDA_DIR).mkdir(parents=True)
+    (root / lambda_zip.LAMBDA_DIR / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
     for rel in lambda_zip.SHARED_MODULES:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes((ROOT / rel).read_bytes())
