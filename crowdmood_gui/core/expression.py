@@ -25,8 +25,9 @@ import numpy as np
 from crowdmood_gui.core.detection import load_session
 from crowdmood_gui.core.emotions import EMOTIONS, FER_TO_REKOGNITION
 from crowdmood_gui.core.errors import ModelError
+from crowdmood_gui.core.resources import MODELS_DIR
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "expression.onnx"
+DEFAULT_MODEL = MODELS_DIR / "expression.onnx"
 
 #: Output order of the bundled model (FER-2013).
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

@@ -6,8 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from crowdmood_gui.core.resources import LAMBDA_SOURCE, bundled_dir
+
 HERE = Path(__file__).parent
-LAMBDA_DIR = HERE.parents[1] / "crowdmood_gui" / "lambda_function"
+LAMBDA_DIR = bundled_dir(LAMBDA_SOURCE)
 for _path in (str(LAMBDA_DIR), str(HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)

@@ -7,13 +7,13 @@ import time
 
 from PySide6.QtCore import Qt
 
-from crowdmood_gui.core.config import load_config
+from crowdmood_gui.core.config import DEMO_VIDEO, load_config
 from crowdmood_gui.core.emotions import EMOTION_COLOURS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.ui.main_window import IDLE, PAUSED, RUNNING
 
 from fakes import ErrorEmittingPipeline, FakePipeline
 
-DEMO = "crowdmood_gui/resources/demo/demo.mp4"
+DEMO = str(DEMO_VIDEO)
 
 
 def test_open_a_source_shows_boxes_chart_points_faces_and_status(make_window, qtbot):

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QTimer
 
+from crowdmood_gui.core.config import DEMO_VIDEO
 from crowdmood_gui.ui.source_dialog import TAB_CAMERA, TAB_FILE, TAB_URL, SourceChoice, SourceDialog, check_stream_url
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
 mjpeg_server = pytest.importorskip("mjpeg_server")  # tests/core/mjpeg_server.py
 
-DEMO = Path(__file__).parents[2] / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
+DEMO = DEMO_VIDEO
 
 
 def make_dialog(qtbot, **kwargs):
