@@ -9,6 +9,8 @@ import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
 import crowdmood_gui
 from crowdmood_gui.core.resources import package_files
 
@@ -20,6 +22,17 @@ def test_the_version_has_one_source():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert "version" not in project and "version" in project["dynamic"]
     assert version("crowdmood-gui") == crowdmood_gui.__version__  # the installed metadata agrees
+
+
+def test_version_flag_and_about_show_the_installed_version(qtbot, capsys):
+    from crowdmood_gui.cli import main
+    from crowdmood_gui.ui.about import about_html
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"crowdmood {version('crowdmood-gui')}\n"
+    assert f"<h2>crowdmood {version('crowdmood-gui')}</h2>" in about_html()
 
 
 def test_licence_and_typing_marker_ship():
