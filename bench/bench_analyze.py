@@ -40,7 +40,7 @@ from crowdmood_gui.core.pipeline import Pipeline  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import read_frames  # noqa: E402
 
-DEFAULT_SOURCE = ROOT / "resources" / "demo" / "demo.mp4"
+DEFAULT_SOURCE = ROOT / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
 
 
 def make_long_video(source: Path, repeat: int, out: Path, fps: float = 24.0) -> Path:

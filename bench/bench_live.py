@@ -58,7 +58,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import ROOT, code_version, cpu_model, read_frames  # noqa: E402
-DEMO = ROOT / "resources" / "demo" / "demo.mp4"
+DEMO = ROOT / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
 NO_FACE = ROOT / "tests" / "data" / "no_face.mp4"
 XVFB_SCREEN = "-screen 0 1600x900x24"
 FPS = 30.0

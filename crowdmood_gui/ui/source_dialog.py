@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -29,6 +30,9 @@ from PySide6.QtWidgets import (
 
 from crowdmood_gui.ui.tasks import run_in_background
 
+if TYPE_CHECKING:
+    from crowdmood_gui.core.capture import CameraInfo
+
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.m4v *.webm *.mjpg *.mjpeg);;All files (*)"
 TAB_CAMERA, TAB_FILE, TAB_URL = 0, 1, 2
 
@@ -39,13 +43,11 @@ class SourceChoice:
     loop: bool = True
 
 
-def probe_cameras() -> list[int]:
-    """Camera indices from core/capture.py; [] if that probe is not available."""
-    try:
-        from crowdmood_gui.core.capture import probe_camera_indices
-    except ImportError:
-        return []
-    return list(probe_camera_indices())
+def probe_cameras() -> list[CameraInfo]:
+    """The cameras core/capture.py finds, named where the OS tells their names."""
+    from crowdmood_gui.core.capture import list_cameras  # OpenCV: imported when first needed
+
+    return list_cameras()
 
 
 def check_stream_url(url: str, timeout_s: float = 8.0) -> str:
@@ -187,15 +189,21 @@ class SourceDialog(QDialog):
         self.camera_status.setText("Looking for cameras…")
         run_in_background(self._probe, self._show_cameras, owner=self, on_error=self._probe_failed, name="crowdmood-probe")
 
-    def _show_cameras(self, indices: list[int]) -> None:
-        current = self.camera_box.currentText()
+    def _show_cameras(self, cameras: list[CameraInfo | int]) -> None:
+        from crowdmood_gui.core.capture import CameraInfo
+
+        cameras = [CameraInfo(c) if isinstance(c, int) else c for c in cameras]
+        current = self.camera_box.currentText().strip()
         self.camera_box.clear()
-        for index in indices:
-            self.camera_box.addItem(str(index))
-        if current:
+        for camera in cameras:
+            self.camera_box.addItem(camera.label, camera.index)
+        remembered = self.camera_box.findData(int(current)) if current.isdigit() else -1
+        if remembered >= 0:
+            self.camera_box.setCurrentIndex(remembered)  # "0" remembered: show it with its name
+        elif current:
             self.camera_box.setEditText(current)
         self.camera_status.setText(
-            f"Cameras found: {', '.join(map(str, indices))}" if indices else "No camera found (you can still type an index)."
+            f"Cameras found: {', '.join(c.label for c in cameras)}" if cameras else "No camera found (you can still type an index)."
         )
         self.refresh_button.setEnabled(True)
 
@@ -249,6 +257,9 @@ class SourceDialog(QDialog):
         tab = self.tabs.currentIndex()
         if tab == TAB_CAMERA:
             text = self.camera_box.currentText().strip()
+            listed = self.camera_box.findText(text)
+            if listed >= 0 and self.camera_box.itemData(listed) is not None:
+                text = str(self.camera_box.itemData(listed))  # "1: Logitech C920" opens index 1
             return SourceChoice(text, loop=False) if text else None
         if tab == TAB_FILE:
             text = self.file_edit.currentText().strip()

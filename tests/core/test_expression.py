@@ -10,7 +10,7 @@ crop and its box; bench/eval_expression.py prints them all):
 | angry | ANGRY 41 % (SAD 33 %) | SAD 94 % | ANGRY 40 % (SAD 33 %) |
 | disgust | SAD 56 % | CALM 73 % | SAD 43 % |
 
-DISGUSTED stays under 1 % in all three (resources/models/README.md).
+DISGUSTED stays under 1 % in all three (crowdmood_gui/resources/models/README.md).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ PORTRAITS = [
         marks=pytest.mark.xfail(
             reason="known limit: no bundled model reads posed disgust (DISGUSTED < 1 % in fer, face-api.js and "
             "the ensemble; the ensemble reads SAD 43 %, face-api.js CALM 73 %); facex and four other registry "
-            "models measured no better (resources/models/README.md)",
+            "models measured no better (crowdmood_gui/resources/models/README.md)",
             strict=True,  # a model that gets it right must remove this mark
         ),
     ),
@@ -220,7 +220,7 @@ def test_model_limits_say_confused_and_disgust_for_every_choice():
 
 
 def test_bundled_models_match_the_readme():
-    """Each .onnx in resources/models has the sha256 its README row gives (rebuilt, not edited)."""
+    """Each .onnx in crowdmood_gui/resources/models has the sha256 its README row gives (rebuilt, not edited)."""
     readme = (MODELS_DIR / "README.md").read_text(encoding="utf-8")
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([\w.]+\.onnx)`[^|]*\|.*?\| `([0-9a-f]{64})` \|", readme, re.M)}
     onnx_files = sorted(p.name for p in MODELS_DIR.glob("*.onnx"))

@@ -6,15 +6,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+from crowdmood_gui.core.resources import LAMBDA_SOURCE, bundled_dir
+
+ROOT = bundled_dir(LAMBDA_SOURCE).parent.parent  # the folder holding crowdmood_gui/
 SHARED = ("crowdmood_gui/__init__.py", "crowdmood_gui/core/__init__.py",
           "crowdmood_gui/core/records.py", "crowdmood_gui/core/emotions.py")
 
 
 def test_handler_imports_from_a_zip_layout(tmp_path):
-    for src in (ROOT / "lambda").glob("*.py"):
+    for src in bundled_dir(LAMBDA_SOURCE).glob("*.py"):
         shutil.copy(src, tmp_path / src.name)
     for rel in SHARED:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

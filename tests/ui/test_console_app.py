@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from crowdmood_gui.cli import main
+from crowdmood_gui.core.config import DEMO_VIDEO
 from crowdmood_gui.ui.app import _ExceptHook, config_overrides, run_console
 
 ROOT = Path(__file__).parents[2]
-DEMO = ROOT / "resources" / "demo" / "demo.mp4"
+DEMO = DEMO_VIDEO
 KEYS = {"display_fps", "detection_fps", "latency_p50_ms", "latency_p95_ms", "records_analysed", "peak_rss_mb"}
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
+from crowdmood_gui.core.config import DEMO_VIDEO
 from crowdmood_gui.ui.main_window import IDLE, RUNNING, default_pipeline_factory
 
-ROOT = Path(__file__).parents[2]
-DEMO = ROOT / "resources" / "demo" / "demo.mp4"
+DEMO = DEMO_VIDEO
 
 pytestmark = pytest.mark.slow
 

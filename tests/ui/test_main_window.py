@@ -7,13 +7,13 @@ import time
 
 from PySide6.QtCore import Qt
 
-from crowdmood_gui.core.config import load_config
+from crowdmood_gui.core.config import DEMO_VIDEO, load_config
 from crowdmood_gui.core.emotions import EMOTION_COLOURS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.ui.main_window import IDLE, PAUSED, RUNNING
 
 from fakes import ErrorEmittingPipeline, FakePipeline
 
-DEMO = "resources/demo/demo.mp4"
+DEMO = str(DEMO_VIDEO)
 
 
 def test_open_a_source_shows_boxes_chart_points_faces_and_status(make_window, qtbot):
@@ -91,7 +91,7 @@ def test_a_pipeline_that_cannot_start_is_reported(make_window, qtbot):
     from crowdmood_gui.core.errors import ModelError
 
     def broken(config, observer):
-        raise ModelError("resources/models/face_detector.onnx is missing")
+        raise ModelError("crowdmood_gui/resources/models/face_detector.onnx is missing")
 
     window = make_window(factory=broken)
     window.open_source(DEMO)
@@ -317,7 +317,7 @@ def test_about_names_the_models_and_the_disclaimer(make_window, qtbot):
     window.act_about.trigger()
     text = window.about_dialog.browser.toPlainText()
     assert EXPRESSION_DISCLAIMER in text
-    assert "MIT License" in text  # resources/models/LICENSE-*.txt
+    assert "MIT License" in text  # crowdmood_gui/resources/models/LICENSE-*.txt
     window.about_dialog.close()
 
 

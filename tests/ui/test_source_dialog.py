@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QTimer
 
+from crowdmood_gui.core.config import DEMO_VIDEO
 from crowdmood_gui.ui.source_dialog import TAB_CAMERA, TAB_FILE, TAB_URL, SourceChoice, SourceDialog, check_stream_url
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
 mjpeg_server = pytest.importorskip("mjpeg_server")  # tests/core/mjpeg_server.py
 
-DEMO = Path(__file__).parents[2] / "resources" / "demo" / "demo.mp4"
+DEMO = DEMO_VIDEO
 
 
 def make_dialog(qtbot, **kwargs):
@@ -108,3 +109,19 @@ def test_invalid_entries_are_refused_in_the_dialog(qtbot):
     dialog.camera_box.setEditText("front")
     dialog._accept_if_valid()
     assert "number" in dialog.error_label.text()
+
+
+def test_cameras_are_listed_by_name_and_open_by_index(qtbot):
+    from crowdmood_gui.core.capture import CameraInfo
+
+    cameras = [CameraInfo(0, "Integrated Camera"), CameraInfo(2, "Logitech C920"), CameraInfo(3)]
+    dialog = make_dialog(qtbot, probe=lambda: cameras, last_sources=["2"])
+    qtbot.waitUntil(lambda: dialog.camera_box.count() == 3, timeout=2000)
+    assert [dialog.camera_box.itemText(i) for i in range(3)] == ["0: Integrated Camera", "2: Logitech C920", "3"]
+    assert dialog.camera_status.text() == "Cameras found: 0: Integrated Camera, 2: Logitech C920, 3"
+    assert dialog.camera_box.currentText() == "2: Logitech C920"  # the remembered index, with its name
+    assert dialog.choice() == SourceChoice("2", loop=False)
+    dialog.camera_box.setCurrentIndex(0)
+    assert dialog.choice() == SourceChoice("0", loop=False)
+    dialog.camera_box.setEditText("5")  # a camera the listing missed can still be typed
+    assert dialog.choice() == SourceChoice("5", loop=False)

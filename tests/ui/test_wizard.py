@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 
 import boto3
 import pytest
@@ -16,10 +15,10 @@ from crowdmood_gui.core.aws.naming import default_names
 from crowdmood_gui.core.aws.provision import Provisioner, StateFile
 from crowdmood_gui.core.config import AppConfig, load_config
 from crowdmood_gui.core.emotions import EMOTIONS
+from crowdmood_gui.core.resources import LAMBDA_SOURCE, bundled_dir
 from crowdmood_gui.ui.wizard import AwsSetupWizard, TeardownDialog
 
-ROOT = Path(__file__).resolve().parents[2]
-HANDLER = ROOT / "lambda" / "handler.py"
+HANDLER = bundled_dir(LAMBDA_SOURCE) / "handler.py"
 ACCOUNT = "123456789012"
 
 
@@ -37,7 +36,7 @@ def fast():
 
 
 def handler_invoke(monkeypatch, function: str):
-    """Run the real lambda/handler.py in-process (moto has no Lambda runtime), Rekognition stubbed."""
+    """Run the real Lambda handler in-process (moto has no Lambda runtime), Rekognition stubbed."""
     if not HANDLER.is_file():
         return None
     monkeypatch.syspath_prepend(str(HANDLER.parent))
@@ -134,7 +133,7 @@ def test_wizard_end_to_end(qtbot, aws, monkeypatch, tmp_path):
     if invoke is not None:
         assert verify.result.ok, verify.result.message
         assert "SURPRISED" in verify.result_label.text()
-    else:  # lambda/handler.py not written yet: nothing answers, and the page says so
+    else:  # the Lambda handler not written yet: nothing answers, and the page says so
         assert "no DynamoDB item" in verify.result_label.text()
     next_page(qtbot, wizard)
 

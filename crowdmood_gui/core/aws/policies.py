@@ -53,7 +53,7 @@ def lambda_trust_policy() -> dict[str, Any]:
 
 
 def lambda_inline_policy(names: ResourceNames, region: str, account: str) -> dict[str, Any]:
-    """What ``lambda/handler.py`` does, and nothing more."""
+    """What ``crowdmood_gui/lambda_function/handler.py`` does, and nothing more."""
     log_arn = log_group_arn(names, region, account)
     return {
         "Version": VERSION,

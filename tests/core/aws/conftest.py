@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parents[3]
-for _path in (str(ROOT / "lambda"), str(ROOT / "tests" / "lambda")):
+from crowdmood_gui.core.resources import LAMBDA_SOURCE, bundled_dir
+
+TESTS = Path(__file__).parents[2]
+for _path in (str(bundled_dir(LAMBDA_SOURCE)), str(TESTS / "lambda")):
     if _path not in sys.path:
         sys.path.insert(0, _path)

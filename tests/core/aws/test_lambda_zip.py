@@ -13,29 +13,31 @@ import pytest
 
 from crowdmood_gui.core.aws import lambda_zip
 from crowdmood_gui.core.errors import CrowdMoodError
+from crowdmood_gui.core.resources import LAMBDA_SOURCE, package_files
 
-ROOT = Path(__file__).resolve().parents[3]
 needs_handler = pytest.mark.skipif(
-    not (ROOT / "lambda" / "handler.py").is_file(),
-    reason="lambda/handler.py is not written yet (owned by the Lambda engineer)",
+    not (package_files() / LAMBDA_SOURCE / "handler.py").is_file(),
+    reason="crowdmood_gui/lambda_function/handler.py is not written yet (owned by the Lambda engineer)",
 )
 
 
 def _stub_root(tmp_path: Path) -> Path:
-    (tmp_path / "lambda").mkdir(parents=True)
-    (tmp_path / "lambda" / "handler.py").write_text(
+    """A ``crowdmood_gui`` folder with a stub handler and the real shared modules."""
+    package_dir = tmp_path / "crowdmood_gui"
+    (package_dir / LAMBDA_SOURCE).mkdir(parents=True)
+    (package_dir / LAMBDA_SOURCE / "handler.py").write_text(
         "from crowdmood_gui.core import records\n\ndef lambda_handler(event, context):\n    return records.FACES_METRIC\n"
     )
     for rel in lambda_zip.SHARED_MODULES:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_bytes((ROOT / rel).read_bytes())
-    return tmp_path
+        (tmp_path / rel).write_bytes(package_files().joinpath(*rel.split("/")[1:]).read_bytes())
+    return package_dir
 
 
 def test_package_is_deterministic_and_sorted(tmp_path):
     root = _stub_root(tmp_path)
     first = lambda_zip.build_lambda_zip(root)
-    os.utime(root / "lambda" / "handler.py", (0, 0))  # mtimes must not matter
+    os.utime(root / LAMBDA_SOURCE / "handler.py", (0, 0))  # mtimes must not matter
     assert lambda_zip.build_lambda_zip(root) == first
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()
     assert names == sorted(names)
@@ -43,7 +45,7 @@ def test_package_is_deterministic_and_sorted(tmp_path):
     infos = zipfile.ZipFile(io.BytesIO(first)).infolist()
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert lambda_zip.code_sha256(first) == lambda_zip.code_sha256(lambda_zip.build_lambda_zip(root))
-    (root / "lambda" / "handler.py").write_text("def lambda_handler(e, c):\n    return 1\n")
+    (root / LAMBDA_SOURCE / "handler.py").write_text("def lambda_handler(e, c):\n    return 1\n")
     assert lambda_zip.code_sha256(lambda_zip.build_lambda_zip(root)) != lambda_zip.code_sha256(first)
 
 

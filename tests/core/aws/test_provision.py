@@ -6,7 +6,6 @@ import io
 import json
 import sys
 import zipfile
-from pathlib import Path
 
 import boto3
 import pytest
@@ -29,9 +28,9 @@ from crowdmood_gui.core.aws.provision import (
 )
 from crowdmood_gui.core.emotions import EMOTION_COLOURS, EMOTIONS
 from crowdmood_gui.core.records import SESSION_INDEX
+from crowdmood_gui.core.resources import LAMBDA_SOURCE, bundled_dir, package_files
 
-ROOT = Path(__file__).resolve().parents[3]
-HANDLER = ROOT / "lambda" / "handler.py"
+HANDLER = bundled_dir(LAMBDA_SOURCE) / "handler.py"
 SUFFIX = "t3st01"
 
 
@@ -56,16 +55,16 @@ def aws(moto_aws, monkeypatch):
 
 @pytest.fixture(scope="session")
 def package(tmp_path_factory) -> bytes:
-    """The real Lambda package when lambda/ exists, else one built from a stub handler."""
+    """The real Lambda package when its handler exists, else one built from a stub handler."""
     if HANDLER.is_file():
         return lambda_zip.build_lambda_zip()
     root = tmp_path_factory.mktemp("stub-root")
-    (root / "lambda").mkdir()
-    (root / "lambda" / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+    (root / "crowdmood_gui" / LAMBDA_SOURCE).mkdir(parents=True)
+    (root / "crowdmood_gui" / LAMBDA_SOURCE / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
     for rel in lambda_zip.SHARED_MODULES:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes((ROOT / rel).read_bytes())
-    return lambda_zip.build_lambda_zip(root)
+        (root / rel).write_bytes(package_files().joinpath(*rel.split("/")[1:]).read_bytes())
+    return lambda_zip.build_lambda_zip(root / "crowdmood_gui")
 
 
 class FakeClock:
@@ -626,9 +625,9 @@ def _stubbed_rekognition():
 
 
 def real_handler_invoke(session, names, monkeypatch):
-    """An ``invoke`` hook running lambda/handler.py in-process with the function's own env."""
+    """An ``invoke`` hook running the Lambda handler in-process with the function's own env."""
     if not HANDLER.is_file():
-        pytest.skip("lambda/handler.py is not written yet (owned by the Lambda engineer)")
+        pytest.skip("the Lambda handler is not written yet (owned by the Lambda engineer)")
     monkeypatch.syspath_prepend(str(HANDLER.parent))
     sys.modules.pop("handler", None)
     import handler  # noqa: PLC0415

