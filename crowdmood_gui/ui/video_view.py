@@ -9,13 +9,14 @@ frame is painted minus :attr:`FrameEvent.captured_monotonic`).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QStaticText, QTransform
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap, QStaticText, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from crowdmood_gui.core.emotions import EMOTION_COLOURS
@@ -28,7 +29,7 @@ UNKNOWN_COLOUR = "#9E9E9E"  # a track whose expression is not known yet
 #: expression. 24 px is a 40 px face in a 1080p frame shown in a 1000 px wide view.
 MIN_LABELLED_BOX_PX = 24
 LABEL_PAD_X = 4
-LABEL_CACHE_SIZE = 2048
+LABEL_CACHE_SIZE = 1024  # ~80x16 px each: at most ~5 MB
 
 
 def box_colour(dominant: str | None) -> str:
@@ -50,11 +51,11 @@ def scaled_font(font: QFont, factor: float, minimum: float = 0.0) -> QFont:
 
 @dataclass(frozen=True, slots=True)
 class _Label:
-    """A label's text laid out once, and the size of its background."""
+    """A label drawn once: its text on its background colour, and its size in widget pixels."""
 
-    text: QStaticText
-    width: float
-    height: float
+    pixmap: QPixmap
+    width: int
+    height: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,60 +261,61 @@ class VideoView(QWidget):
         self._measure_paint()
 
     def _paint_boxes(self, painter: QPainter, target: QRectF) -> None:
-        """Every box, then every label, batched: one pen and one ``drawRects`` call per colour,
-        label text laid out once per distinct label (:class:`QStaticText`), no label on a box
-        too small on screen to carry one. 250 faces cost about what 10 did one call per box
-        (``bench/bench_paint.py``)."""
+        """Every box, then every label: one pen and one ``drawRects`` call per colour, each
+        label a cached pixmap (text and background drawn once), no label on a box too small
+        on screen to carry one. Measured in ``bench/bench_paint.py``."""
         self.labels_painted = 0
         if not self._boxes or self._qimage is None:
             return
         scale = target.width() / self._qimage.width()
-        ox, oy = target.x(), target.y()
+        ox, oy, top_limit = target.x(), target.y(), target.top()
         boxes_by_colour: dict[str, list[QRectF]] = {}
-        labels: list[tuple[QRectF, DrawnBox, _Label]] = []
+        labels: list[tuple[QPointF, QPixmap]] = []
         for box in self._boxes:
-            rect = QRectF(ox + box.x1 * scale, oy + box.y1 * scale, (box.x2 - box.x1) * scale, (box.y2 - box.y1) * scale)
-            boxes_by_colour.setdefault(box.colour, []).append(rect)
-            if rect.width() >= MIN_LABELLED_BOX_PX:
-                label = self._label(box.label)
-                top = rect.top() - label.height if rect.top() - label.height >= target.top() else rect.top()
-                labels.append((QRectF(rect.left(), top, label.width, label.height), box, label))
+            x, y = ox + box.x1 * scale, oy + box.y1 * scale
+            w = (box.x2 - box.x1) * scale
+            rects = boxes_by_colour.get(box.colour)
+            if rects is None:
+                rects = boxes_by_colour[box.colour] = []
+            rects.append(QRectF(x, y, w, (box.y2 - box.y1) * scale))
+            if w >= MIN_LABELLED_BOX_PX:
+                label = self._label(box.label, box.colour)
+                top = y - label.height if y - label.height >= top_limit else y
+                labels.append((QPointF(x, top), label.pixmap))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         for colour_name, rects in boxes_by_colour.items():
             painter.setPen(self._pens(colour_name)[1])
             painter.drawRects(rects)
-        if not labels:
-            return
-        painter.setPen(Qt.PenStyle.NoPen)
-        backgrounds: dict[str, list[QRectF]] = {}
-        for label_rect, box, _ in labels:
-            backgrounds.setdefault(box.colour, []).append(label_rect)
-        for colour_name, rects in backgrounds.items():
-            painter.setBrush(self._pens(colour_name)[0])
-            painter.drawRects(rects)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.setFont(self._label_font)
-        text_pen = None
-        for label_rect, box, label in sorted(labels, key=lambda item: item[1].colour):
-            pen = self._pens(box.colour)[2]
-            if pen is not text_pen:
-                painter.setPen(pen)
-                text_pen = pen
-            painter.drawStaticText(QPointF(label_rect.left() + LABEL_PAD_X, label_rect.top() + 1), label.text)
+        for point, pixmap in labels:
+            painter.drawPixmap(point, pixmap)
         self.labels_painted = len(labels)
 
-    def _label(self, text: str) -> _Label:
-        """The laid-out label ``text`` (a track's "#12 HAPPY" changes a few times a minute)."""
-        label = self._label_cache.get(text)
+    def _label(self, text: str, colour_name: str) -> _Label:
+        """The label ``text`` on its ``colour`` background, drawn once into a pixmap (a
+        track's "#12 HAPPY" changes a few times a minute; a paint then only copies pixels)."""
+        key = (text, colour_name)
+        label = self._label_cache.get(key)
         if label is None:
             if len(self._label_cache) >= LABEL_CACHE_SIZE:
                 self._label_cache.clear()  # tracks come and go all day: keep the cache bounded
+            colour, _, text_pen = self._pens(colour_name)
             static = QStaticText(text)
             static.setTextFormat(Qt.TextFormat.PlainText)
-            static.setPerformanceHint(QStaticText.PerformanceHint.AggressiveCaching)
             static.prepare(QTransform(), self._label_font)
-            size = static.size()
-            label = self._label_cache[text] = _Label(static, size.width() + 2 * LABEL_PAD_X, size.height() + 2)
+            width = math.ceil(static.size().width()) + 2 * LABEL_PAD_X
+            height = math.ceil(static.size().height()) + 2
+            ratio = self.devicePixelRatioF()
+            pixmap = QPixmap(round(width * ratio), round(height * ratio))
+            pixmap.setDevicePixelRatio(ratio)
+            pixmap.fill(colour)
+            text_painter = QPainter(pixmap)
+            try:
+                text_painter.setFont(self._label_font)
+                text_painter.setPen(text_pen)
+                text_painter.drawStaticText(QPointF(LABEL_PAD_X, 1), static)
+            finally:
+                text_painter.end()
+            label = self._label_cache[key] = _Label(pixmap, width, height)
         return label
 
     def _pens(self, colour_name: str) -> tuple[QColor, QPen, QPen]:

@@ -190,5 +190,5 @@ def test_a_label_is_laid_out_once_and_the_cache_stays_bounded(qtbot, monkeypatch
         qtbot.waitUntil(lambda i=i: view.frames_painted == i + 1)
         assert view.labels_painted == 2
         assert len(view._label_cache) <= 8
-    first = view._label("#1 SAD")
-    assert view._label("#1 SAD") is first  # laid out once, reused by every paint
+    first = view._label("#1 SAD", EMOTION_COLOURS["SAD"])
+    assert view._label("#1 SAD", EMOTION_COLOURS["SAD"]) is first  # drawn once, reused by every paint
