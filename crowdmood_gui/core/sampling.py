@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 import cv2
 import numpy as np
 
+from crowdmood_gui.core.config import SamplingConfig
 from crowdmood_gui.core.tracking import Track
 
 #: ``wants(track_id, now_s, analysed_before) -> bool``: the backend's budget gate
@@ -65,12 +66,12 @@ def _int_box(box: Sequence[float], width: int, height: int) -> tuple[int, int, i
 
 
 class CropSampler:
-    def __init__(self, interval_s: float = 2.0, min_face_px: int = 40, min_sharpness: float = 15.0,
+    def __init__(self, interval_s: float = 2.0, min_face_px: int | None = None, min_sharpness: float = 15.0,
                  margin: float = 0.25) -> None:
         self.interval_s = interval_s
-        # Rekognition misses faces under ~40 px and the local 64x64 model sees mush: a crop
-        # that small costs money (or CPU) and returns noise, so wait until the person is closer.
-        self.min_face_px = min_face_px
+        # Under this the expression model reads noise (measured: see SamplingConfig.min_face_px):
+        # a crop that small costs CPU (or money) for nothing, so wait until the person is closer.
+        self.min_face_px = SamplingConfig.model_fields["min_face_px"].default if min_face_px is None else min_face_px
         # Motion blur and defocus flatten expressions towards CALM: skip those frames; the
         # track stays due, so the next sharp frame of the same person is taken instead.
         self.min_sharpness = min_sharpness
