@@ -26,7 +26,7 @@ UNKNOWN_COLOUR = "#9E9E9E"  # a track whose expression is not known yet
 
 #: A box narrower than this on screen gets no label: "#123 HAPPY" is ~80 px wide, and in a
 #: far crowd the labels would cover each other and the faces; the colour still says the
-#: expression. 24 px is a 40 px face in a 1080p frame shown in a 1000 px wide view.
+#: expression. 24 px on screen is a 46 px face of a 1080p frame in a 1000 px wide view.
 MIN_LABELLED_BOX_PX = 24
 LABEL_PAD_X = 4
 LABEL_CACHE_SIZE = 1024  # ~80x16 px each: at most ~5 MB

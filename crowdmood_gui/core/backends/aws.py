@@ -33,7 +33,7 @@ from crowdmood_gui.core.records import FaceRecord, crop_key
 
 JPEG_QUALITY = 90
 #: Rekognition often misses a face under ~40 px (field notes §2), while the console analyses
-#: faces from ``sampling.min_face_px`` (28 px) up: a smaller face's crop is enlarged first.
+#: faces from ``sampling.min_face_px`` up (measured: smaller): such a crop is enlarged first.
 REKOGNITION_MIN_FACE_PX = 40
 THUMBNAIL_PX = 64
 THUMBNAIL_CACHE = 256
