@@ -9,7 +9,7 @@ A 1280×720, 15 fps, 23.7 s loop of faces at three distances over a blurred sky 
   (each at its own phase, some mirrored), the four posed portraits (happiness, surprise,
   anger, disgust) and ``single_face.jpg``, so the chart shows more than one expression;
 - **middle**: the group photo (``multi_face.jpg``, five faces ~45–50 px);
-- **near**: the ``single_face.mp4`` clip large (face ~115 px);
+- **near**: the ``single_face.mp4`` clip large (face ~110 px);
 - **entering and leaving**: the face of ``face_noface.mov`` slides in from the right at 2.5 s,
   stays about 8 s and slides out; a far face walks across the frame from 9.5 s to 19 s.
 
@@ -42,7 +42,7 @@ TEST_DATA = REPO / "tests" / "data"
 WIDTH, HEIGHT, FPS = 1280, 720, 30.0  # the scene's clock: the source clips are 30 fps
 # Written at 15 fps (every other frame of the scene): OpenCV's mp4v writer codes at a fixed
 # high quality with a key frame every 12 frames, so the file grows with the frame count
-# (measured on this scene: 30 fps 6.4 MB, 15 fps 3.1 MB).
+# (measured on this scene: 30 fps 6.4 MB, 15 fps 3.1 MB; 2.98 MB with the near faces trimmed).
 OUTPUT_FPS = 15.0
 CLIP_FRAMES = 72  # single_face.mp4 and the face part of face_noface.mov (frames 0-71)
 CYCLE = 2 * CLIP_FRAMES - 2  # forwards then backwards without repeating the end frames
@@ -188,11 +188,11 @@ def build_scene() -> tuple[Callable[[int], np.ndarray], list[Actor]]:
 
     # Middle: the group photo (five faces ~45-65 px), the most detailed still: blurred a bit more.
     actors.append(still_actor(group, 480, 40, 330, sigma=1.2))
-    # Near: the clip large (face ~115 px).
-    actors.append(clip_actor(single, tile_width(115, SINGLE_CROP, SINGLE_FACE_W), 960, 330, phase=10))
+    # Near: the clip large (face ~110 px).
+    actors.append(clip_actor(single, tile_width(108, SINGLE_CROP, SINGLE_FACE_W), 980, 340, phase=10))
 
     # Entering and leaving: slides in from the right at ~2.5 s, out again at ~11 s.
-    leaving_w = tile_width(105, LEAVING_CROP, LEAVING_FACE_W)
+    leaving_w = tile_width(100, LEAVING_CROP, LEAVING_FACE_W)
     leaving_scaled = [soften(resize_width(f, leaving_w)) for f in leaving]
 
     def leaving_where(i: int) -> tuple[int, int]:
