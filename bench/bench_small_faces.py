@@ -10,8 +10,9 @@ face of the inputs below it:
 2. scales the whole frame down (``INTER_AREA``, as a camera further away would see it) so the
    face's short side is 16, 20, 24, 28, 32, 40, 48 or 64 px, the box scaled with it;
 3. cuts the crop from that frame the way the console does (``CropSampler.select`` with its
-   default margin, its size and sharpness gates off), and analyses the face box of the crop
-   the way the local backend does (``model.predict`` on ``crop[face_box]``);
+   default margin, its size and sharpness gates off), and analyses it the way the local
+   backend does (``model.predict(crops, face_boxes)``, or ``predict`` of the face boxes cut
+   out for a model without the ``boxes`` argument);
 4. compares with the same steps on the native frame: *agreement* is the share of faces whose
    dominant expression is the native one; *score drift* is the mean absolute difference of
    the 8 expression scores (0-100 points).
@@ -29,16 +30,18 @@ person talking and smiling; the clip the crowd grids of issue #12 are tiled from
 of ``face_noface.mov`` (the same person elsewhere), the four posed portraits and the five
 faces of ``multi_face.jpg``. Figures are given for the clips, for the stills and for all.
 
-The model is a parameter, so the script can be re-run when the expression model changes:
-``--model PATH`` (an ONNX file with the bundled model's input, run by ``ExpressionModel``), or
-``--analyser module:factory`` (a callable returning an object with
-``predict(list of BGR crops) -> list of {EXPRESSION: probability}``, like ``ExpressionModel``).
+The model is a parameter, so the script can be re-run when the expression model changes: by
+default the one the app's configuration selects; ``--choice NAME`` (one the app offers by
+name), ``--model PATH`` (an ONNX file run by ``ExpressionModel``), or ``--analyser
+module:factory`` (a callable returning an object with ``predict(crops[, boxes]) -> list of
+{EXPRESSION: probability}``, like ``ExpressionModel``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -55,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import code_version, cpu_model  # noqa: E402
 
-from crowdmood_gui.core.config import SamplingConfig  # noqa: E402
+from crowdmood_gui.core.config import AppConfig, SamplingConfig  # noqa: E402
 from crowdmood_gui.core.detection import FaceDetector  # noqa: E402
 from crowdmood_gui.core.emotions import EMOTIONS  # noqa: E402
 from crowdmood_gui.core.expression import DEFAULT_MODEL, ExpressionModel  # noqa: E402
@@ -109,9 +112,9 @@ def find_faces() -> list[Face]:
 
 
 def crop_at(face: Face, size: int | None, sampler: CropSampler, jpeg_quality: int | None = None):
-    """(face pixels as the backend sends them to the model, sharpness) with the face's short side
-    ``size`` px (None: native); ``jpeg_quality``: the small frame goes through JPEG first, as a
-    compressed camera stream would."""
+    """(crop with its margin, face box in it, sharpness) with the face's short side ``size`` px
+    (None: native); ``jpeg_quality``: the small frame goes through JPEG first, as a compressed
+    camera stream would."""
     x1, y1, x2, y2 = face.box
     frame, box, landmarks = face.frame, face.box, face.landmarks
     if size is not None:
@@ -125,17 +128,32 @@ def crop_at(face: Face, size: int | None, sampler: CropSampler, jpeg_quality: in
             frame = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     track = Track(id=1, box=box, score=face.score, first_seen_s=0.0, last_seen_s=0.0, landmarks=landmarks)
     (sample,) = sampler.select(frame, [track], now_s=0.0)
-    fx1, fy1, fx2, fy2 = sample.face_box
-    return sample.crop[fy1:fy2, fx1:fx2], sample.sharpness
+    return sample.crop, sample.face_box, sample.sharpness
+
+
+def predict(model, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]]) -> list[dict[str, float]]:
+    """What the local backend does with the crops: a model whose ``predict`` takes the face
+    boxes frames each face itself from its crop; an older one gets the face box cut out."""
+    if "boxes" in inspect.signature(model.predict).parameters:
+        return model.predict(crops, boxes)
+    return model.predict([crop[y1:y2, x1:x2] for crop, (x1, y1, x2, y2) in zip(crops, boxes)])
 
 
 def load_analyser(args) -> tuple[object, str]:
+    """The model measured: ``--analyser``, ``--model PATH``, ``--choice NAME``, else the app's default."""
     if args.analyser:
         module_name, _, attr = args.analyser.partition(":")
         factory = getattr(importlib.import_module(module_name), attr or "default_model")
         return factory(), args.analyser
-    path = args.model or DEFAULT_MODEL
-    return ExpressionModel(path, threads=2), str(Path(path).relative_to(ROOT) if Path(path).is_relative_to(ROOT) else path)
+    if args.model:
+        path = args.model.resolve()
+        return ExpressionModel(path, threads=2), str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    if args.choice:  # the models the installed ExpressionModel offers (fer, faceapi, ensemble)
+        return ExpressionModel(choice=args.choice, threads=2), args.choice
+    if hasattr(ExpressionModel, "from_config"):  # the model the app's configuration selects
+        config = AppConfig().expression
+        return ExpressionModel.from_config(config), f"the app's default ({config.model})"
+    return ExpressionModel(threads=2), str(DEFAULT_MODEL.relative_to(ROOT))
 
 
 def scores(probs: dict[str, float]) -> np.ndarray:
@@ -155,7 +173,8 @@ def summarise(native: list[np.ndarray], small: list[np.ndarray], sharp: list[flo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, help=f"an expression ONNX file (default {DEFAULT_MODEL.name})")
+    parser.add_argument("--model", type=Path, help=f"an expression ONNX file like {DEFAULT_MODEL.name}")
+    parser.add_argument("--choice", help="a model the app offers by name (config expression.model), if it has several")
     parser.add_argument("--analyser", help="module:factory returning an object with predict(crops)")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--agreement", type=float, default=90.0,
@@ -173,8 +192,8 @@ def main() -> int:
     faces = find_faces()
 
     def read(size, jpeg_quality=None):
-        crops, sharp = zip(*(crop_at(face, size, sampler, jpeg_quality) for face in faces))
-        return [scores(p) for p in model.predict(list(crops))], list(sharp)
+        crops, boxes, sharp = zip(*(crop_at(face, size, sampler, jpeg_quality) for face in faces))
+        return [scores(p) for p in predict(model, list(crops), list(boxes))], list(sharp)
 
     native, native_sharp = read(None)
     kinds = {"clips": [i for i, f in enumerate(faces) if f.kind == "clip"],
