@@ -145,7 +145,7 @@ class VideoView(QWidget):
         self.first_paint_monotonic: float | None = None
         self.last_paint_monotonic: float | None = None
         self._pen_cache: dict[str, tuple[QColor, QPen, QPen]] = {}
-        self._label_cache: dict[str, _Label] = {}
+        self._label_cache: dict[tuple[str, str, float], _Label] = {}
         self.labels_painted = 0  # labels drawn at the last paint (boxes too small get none)
         self._label_font = scaled_font(self.font(), 1.0, minimum=8.0)
         self._label_font.setBold(True)
@@ -293,7 +293,8 @@ class VideoView(QWidget):
     def _label(self, text: str, colour_name: str) -> _Label:
         """The label ``text`` on its ``colour`` background, drawn once into a pixmap (a
         track's "#12 HAPPY" changes a few times a minute; a paint then only copies pixels)."""
-        key = (text, colour_name)
+        ratio = self.devicePixelRatioF()
+        key = (text, colour_name, ratio)  # a window moved to a HiDPI screen gets sharp labels
         label = self._label_cache.get(key)
         if label is None:
             if len(self._label_cache) >= LABEL_CACHE_SIZE:
@@ -304,7 +305,6 @@ class VideoView(QWidget):
             static.prepare(QTransform(), self._label_font)
             width = math.ceil(static.size().width()) + 2 * LABEL_PAD_X
             height = math.ceil(static.size().height()) + 2
-            ratio = self.devicePixelRatioF()
             pixmap = QPixmap(round(width * ratio), round(height * ratio))
             pixmap.setDevicePixelRatio(ratio)
             pixmap.fill(colour)
