@@ -40,7 +40,7 @@ from crowdmood_gui.core.pipeline import Pipeline  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import read_frames  # noqa: E402
 
-DEFAULT_SOURCE = ROOT / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
+DEFAULT_SOURCE = ROOT / "tests" / "data" / "single_face.mp4"  # 640x360, 30 fps, 72 frames: the bundled demo until issue #12 made it a crowd
 
 
 def make_long_video(source: Path, repeat: int, out: Path, fps: float = 24.0) -> Path:
@@ -137,7 +137,7 @@ def analyze_peak_rss_mb(path: Path) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--video", type=Path, help="a video to measure (default: the demo clip, repeated)")
+    parser.add_argument("--video", type=Path, help="a video to measure (default: tests/data/single_face.mp4, the demo before #12, repeated)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json-out", type=Path)

@@ -4,7 +4,8 @@
                                [--json-out FILE]
 
 Builds its test sources with OpenCV into a temp dir (nothing is downloaded):
-- ``640x360``: the bundled demo clip (640x360, 30 fps, 72 frames), looped by the console;
+- ``640x360``: tests/data/single_face.mp4 (640x360, 30 fps, 72 frames; the bundled demo
+  before issue #12 made it a crowd), looped by the console;
 - ``1280x720``: the demo upscaled to 1280x720 (INTER_LINEAR), repeated 9 times into one
   30 fps mp4 (21.6 s), looped by the console;
 - ``face appears``: 3 s of a face-free frame (the demo's first frame with every detected
@@ -58,7 +59,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import ROOT, code_version, cpu_model, read_frames  # noqa: E402
-DEMO = ROOT / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
+DEMO = ROOT / "tests" / "data" / "single_face.mp4"  # 640x360, 30 fps, 72 frames: the bundled demo until issue #12 made it a crowd
 NO_FACE = ROOT / "tests" / "data" / "no_face.mp4"
 XVFB_SCREEN = "-screen 0 1600x900x24"
 FPS = 30.0
@@ -112,7 +113,7 @@ def build_sources(tmp: Path) -> dict[str, dict]:
     onset_frames = int(FACE_FREE_S * FPS)
     face = write_video(tmp / "face_appears.mp4", [empty] * onset_frames + demo * 3)
     return {
-        "640x360": {"path": DEMO, "desc": f"demo.mp4 640x360 30 fps, {len(demo)} frames, looped"},
+        "640x360": {"path": DEMO, "desc": f"single_face.mp4 640x360 30 fps, {len(demo)} frames, looped"},
         "1280x720": {"path": hd, "desc": f"demo upscaled 1280x720 30 fps, {len(demo) * repeat} frames "
                                          f"({len(demo) * repeat / FPS:.1f} s), looped"},
         "face": {"path": face, "onset_s": onset_frames / FPS,

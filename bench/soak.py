@@ -4,7 +4,7 @@
                          [--json-out FILE]
 
 Runs ``python -m crowdmood_gui --source <video> --exit-after <minutes*60> --stats-out F``
-(the video loops, the default is the bundled 640x360 demo clip) under
+(the video loops, the default is tests/data/single_face.mp4, 640x360: the demo before #12) under
 ``xvfb-run -a -s "-screen 0 1600x900x24"`` (or ``QT_QPA_PLATFORM=offscreen``) with an
 isolated ``CROWDMOOD_HOME`` temp dir, and samples the console process with psutil every
 ``--interval`` seconds: RSS, thread count, open file descriptors, CPU (cores, over the
@@ -40,7 +40,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import ROOT, code_version, cpu_model  # noqa: E402
-DEFAULT_SOURCE = ROOT / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
+DEFAULT_SOURCE = ROOT / "tests" / "data" / "single_face.mp4"  # 640x360, 30 fps, 72 frames: the bundled demo until issue #12 made it a crowd
 XVFB_SCREEN = "-screen 0 1600x900x24"
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 import cv2
 import numpy as np
 
+from crowdmood_gui.core.config import SamplingConfig
 from crowdmood_gui.core.tracking import Track
 
 #: ``wants(track_id, now_s, analysed_before) -> bool``: the backend's budget gate
@@ -25,6 +26,13 @@ WantsFn = Callable[[int, float, bool], bool]
 # longer side, so a big face and a small one of equal focus score alike (and a 400 px face
 # costs no more). Never scaled up: interpolation would make a small sharp face look blurred.
 _SHARPNESS_SIDE = 96
+
+# Tracks first cut in the same frame (the first frame of a crowd, a group walking in) would
+# otherwise be cut together every interval: a 1-s chart period then holds all of them or none
+# (or one newcomer alone), and the lines zig-zag between the two. So the second crops of the
+# k tracks first cut together are spread evenly over the next interval (track j of k waits
+# j/k of an interval more), and they stay spread. A face that appears alone is not delayed.
+_STAGGER_MEMORY = 4096  # tracks remembered between their first and second crop
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +73,12 @@ def _int_box(box: Sequence[float], width: int, height: int) -> tuple[int, int, i
 
 
 class CropSampler:
-    def __init__(self, interval_s: float = 2.0, min_face_px: int = 40, min_sharpness: float = 15.0,
+    def __init__(self, interval_s: float = 2.0, min_face_px: int | None = None, min_sharpness: float = 15.0,
                  margin: float = 0.25) -> None:
         self.interval_s = interval_s
-        # Rekognition misses faces under ~40 px and the local 64x64 model sees mush: a crop
-        # that small costs money (or CPU) and returns noise, so wait until the person is closer.
-        self.min_face_px = min_face_px
+        # Under this the expression model reads noise (measured: see SamplingConfig.min_face_px):
+        # a crop that small costs CPU (or money) for nothing, so wait until the person is closer.
+        self.min_face_px = SamplingConfig.model_fields["min_face_px"].default if min_face_px is None else min_face_px
         # Motion blur and defocus flatten expressions towards CALM: skip those frames; the
         # track stays due, so the next sharp frame of the same person is taken instead.
         self.min_sharpness = min_sharpness
@@ -78,15 +86,19 @@ class CropSampler:
         # also needs to *detect* the face inside the crop again.
         self.margin = margin
         self.stats = SamplerStats()
+        self._stagger_s: dict[int, float] = {}  # track id -> extra wait before its second crop
 
     def is_due(self, track: Track, now_s: float) -> bool:
-        return track.last_sampled_s is None or now_s - track.last_sampled_s >= self.interval_s
+        if track.last_sampled_s is None:
+            return True
+        return now_s - track.last_sampled_s >= self.interval_s + self._stagger_s.get(track.id, 0.0)
 
     def select(self, frame_image: np.ndarray, tracks: Iterable[Track], now_s: float,
                wants: WantsFn = lambda track_id, now_s, analysed_before: True) -> list[Sample]:
         """Crops for the visible ``tracks`` that are due; marks them sampled at ``now_s``."""
         height, width = frame_image.shape[:2]
         samples: list[Sample] = []
+        first_cut: list[int] = []  # tracks cut for the first time in this frame
         for track in tracks:
             if not self.is_due(track, now_s):
                 continue
@@ -105,8 +117,16 @@ class CropSampler:
                 self.stats.refused += 1
                 continue
             samples.append(self._cut(frame_image, track, sharp, now_s))
+            if track.last_sampled_s is None:
+                first_cut.append(track.id)
+            else:
+                self._stagger_s.pop(track.id, None)
             track.last_sampled_s = now_s
             self.stats.sampled += 1
+        for j, track_id in enumerate(first_cut[1:], start=1):
+            self._stagger_s[track_id] = j / len(first_cut) * self.interval_s
+        while len(self._stagger_s) > _STAGGER_MEMORY:  # tracks cut once and gone: forget the oldest
+            del self._stagger_s[next(iter(self._stagger_s))]
         return samples
 
     def _cut(self, image: np.ndarray, track: Track, sharp: float, now_s: float) -> Sample:

@@ -9,19 +9,27 @@ frame is painted minus :attr:`FrameEvent.captured_monotonic`).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap, QStaticText, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from crowdmood_gui.core.emotions import EMOTION_COLOURS
 from crowdmood_gui.core.events import FrameEvent
 
 UNKNOWN_COLOUR = "#9E9E9E"  # a track whose expression is not known yet
+
+#: A box narrower than this on screen gets no label: "#123 HAPPY" is ~80 px wide, and in a
+#: far crowd the labels would cover each other and the faces; the colour still says the
+#: expression. 24 px on screen is a 46 px face of a 1080p frame in a 1000 px wide view.
+MIN_LABELLED_BOX_PX = 24
+LABEL_PAD_X = 4
+LABEL_CACHE_SIZE = 1024  # ~80x16 px each: at most ~5 MB
 
 
 def box_colour(dominant: str | None) -> str:
@@ -39,6 +47,15 @@ def scaled_font(font: QFont, factor: float, minimum: float = 0.0) -> QFont:
     elif font.pixelSize() > 0:
         out.setPixelSize(max(1, round(max(minimum * 96 / 72, font.pixelSize() * factor))))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Label:
+    """A label drawn once: its text on its background colour, and its size in widget pixels."""
+
+    pixmap: QPixmap
+    width: int
+    height: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +145,8 @@ class VideoView(QWidget):
         self.first_paint_monotonic: float | None = None
         self.last_paint_monotonic: float | None = None
         self._pen_cache: dict[str, tuple[QColor, QPen, QPen]] = {}
+        self._label_cache: dict[tuple[str, str, float], _Label] = {}
+        self.labels_painted = 0  # labels drawn at the last paint (boxes too small get none)
         self._label_font = scaled_font(self.font(), 1.0, minimum=8.0)
         self._label_font.setBold(True)
 
@@ -242,29 +261,62 @@ class VideoView(QWidget):
         self._measure_paint()
 
     def _paint_boxes(self, painter: QPainter, target: QRectF) -> None:
+        """Every box, then every label: one pen and one ``drawRects`` call per colour, each
+        label a cached pixmap (text and background drawn once), no label on a box too small
+        on screen to carry one. Measured in ``bench/bench_paint.py``."""
+        self.labels_painted = 0
         if not self._boxes or self._qimage is None:
             return
         scale = target.width() / self._qimage.width()
-        painter.setFont(self._label_font)
-        metrics = QFontMetrics(self._label_font)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
+        ox, oy, top_limit = target.x(), target.y(), target.top()
+        boxes_by_colour: dict[str, list[QRectF]] = {}
+        labels: list[tuple[QPointF, QPixmap]] = []
         for box in self._boxes:
-            colour, pen, text_pen = self._pens(box.colour)
-            rect = QRectF(
-                target.x() + box.x1 * scale,
-                target.y() + box.y1 * scale,
-                (box.x2 - box.x1) * scale,
-                (box.y2 - box.y1) * scale,
-            )
-            painter.setPen(pen)
-            painter.drawRect(rect)
-            text_w = metrics.horizontalAdvance(box.label) + 8
-            text_h = metrics.height() + 2
-            top = rect.top() - text_h if rect.top() - text_h >= target.top() else rect.top()
-            label_rect = QRectF(rect.left(), top, text_w, text_h)
-            painter.fillRect(label_rect, colour)
-            painter.setPen(text_pen)
-            painter.drawText(label_rect, Qt.AlignmentFlag.AlignCenter, box.label)
+            x, y = ox + box.x1 * scale, oy + box.y1 * scale
+            w = (box.x2 - box.x1) * scale
+            rects = boxes_by_colour.get(box.colour)
+            if rects is None:
+                rects = boxes_by_colour[box.colour] = []
+            rects.append(QRectF(x, y, w, (box.y2 - box.y1) * scale))
+            if w >= MIN_LABELLED_BOX_PX:
+                label = self._label(box.label, box.colour)
+                top = y - label.height if y - label.height >= top_limit else y
+                labels.append((QPointF(x, top), label.pixmap))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for colour_name, rects in boxes_by_colour.items():
+            painter.setPen(self._pens(colour_name)[1])
+            painter.drawRects(rects)
+        for point, pixmap in labels:
+            painter.drawPixmap(point, pixmap)
+        self.labels_painted = len(labels)
+
+    def _label(self, text: str, colour_name: str) -> _Label:
+        """The label ``text`` on its ``colour`` background, drawn once into a pixmap (a
+        track's "#12 HAPPY" changes a few times a minute; a paint then only copies pixels)."""
+        ratio = self.devicePixelRatioF()
+        key = (text, colour_name, ratio)  # a window moved to a HiDPI screen gets sharp labels
+        label = self._label_cache.get(key)
+        if label is None:
+            if len(self._label_cache) >= LABEL_CACHE_SIZE:
+                self._label_cache.clear()  # tracks come and go all day: keep the cache bounded
+            colour, _, text_pen = self._pens(colour_name)
+            static = QStaticText(text)
+            static.setTextFormat(Qt.TextFormat.PlainText)
+            static.prepare(QTransform(), self._label_font)
+            width = math.ceil(static.size().width()) + 2 * LABEL_PAD_X
+            height = math.ceil(static.size().height()) + 2
+            pixmap = QPixmap(round(width * ratio), round(height * ratio))
+            pixmap.setDevicePixelRatio(ratio)
+            pixmap.fill(colour)
+            text_painter = QPainter(pixmap)
+            try:
+                text_painter.setFont(self._label_font)
+                text_painter.setPen(text_pen)
+                text_painter.drawStaticText(QPointF(LABEL_PAD_X, 1), static)
+            finally:
+                text_painter.end()
+            label = self._label_cache[key] = _Label(pixmap, width, height)
+        return label
 
     def _pens(self, colour_name: str) -> tuple[QColor, QPen, QPen]:
         """(colour, box pen, label text pen) per colour, made once (paint runs 30 times a second)."""

@@ -27,12 +27,39 @@ def test_one_sample_per_track_per_interval(scene):
     sampler = CropSampler(interval_s=2.0)
     a, b = track(1, 100, 100, 200, 200), track(2, 300, 150, 380, 240)
     taken = {1: [], 2: []}
-    for k in range(9):  # every 0.5 s for 4 s
+    for k in range(17):  # every 0.5 s for 8 s
         now = k * 0.5
         for s in sampler.select(scene, [a, b], now):
             taken[s.track_id].append(now)
-    assert taken == {1: [0.0, 2.0, 4.0], 2: [0.0, 2.0, 4.0]}
-    assert sampler.stats.sampled == 6
+    # both at once when they appear; the second of the two waits half an interval more once,
+    # so from then on they are cut a second apart
+    assert taken == {1: [0.0, 2.0, 4.0, 6.0, 8.0], 2: [0.0, 3.0, 5.0, 7.0]}
+    assert sampler.stats.sampled == 9
+
+
+def test_faces_that_appear_together_are_spread_over_the_interval(scene):
+    sampler = CropSampler(interval_s=2.0)
+    crowd = [track(i, 20 + (i % 8) * 75, 20 + (i // 8) * 75, 80 + (i % 8) * 75, 80 + (i // 8) * 75)
+             for i in range(1, 21)]
+    per_second: dict[int, int] = {}
+    taken: dict[int, list[float]] = {t.id: [] for t in crowd}
+    for k in range(200):  # every 0.05 s for 10 s
+        now = round(k * 0.05, 2)
+        for s in sampler.select(scene, crowd, now):
+            per_second[int(now)] = per_second.get(int(now), 0) + 1
+            taken[s.track_id].append(now)
+    assert per_second[0] == 20  # everyone at once when they appear
+    # then half of them every second (20 people / 2 s), never all or none
+    assert all(per_second[t] == 10 for t in range(2, 10)), per_second
+    for times in taken.values():  # and never more often than the interval
+        assert all(b - a >= 2.0 - 1e-9 for a, b in zip(times, times[1:]))
+
+
+def test_a_lone_face_is_not_delayed(scene):
+    sampler = CropSampler(interval_s=2.0)
+    a = track(1, 100, 100, 200, 200)
+    taken = [now for now in (0.0, 1.0, 2.0, 3.0, 4.0) if sampler.select(scene, [a], now)]
+    assert taken == [0.0, 2.0, 4.0]
 
 
 def test_a_new_track_is_sampled_at_once(scene):

@@ -69,5 +69,6 @@ def test_the_crowdmood_command_runs_and_exits_cleanly(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     stats = json.loads(out.read_text())
-    assert KEYS <= set(stats) and stats["frames_painted"] > 30
+    # the demo plays at 15 fps: more than 1 s of it shown in a 3-s run (start-up included)
+    assert KEYS <= set(stats) and stats["frames_painted"] > 15
     assert "Traceback" not in proc.stderr

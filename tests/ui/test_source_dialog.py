@@ -15,7 +15,7 @@ from crowdmood_gui.ui.source_dialog import TAB_CAMERA, TAB_FILE, TAB_URL, Source
 sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
 mjpeg_server = pytest.importorskip("mjpeg_server")  # tests/core/mjpeg_server.py
 
-DEMO = DEMO_VIDEO
+VIDEO = Path(__file__).parents[2] / "tests" / "data" / "single_face.mp4"  # 640×360
 
 
 def make_dialog(qtbot, **kwargs):
@@ -55,7 +55,7 @@ def test_no_camera_is_said_plainly(qtbot):
 
 
 def test_url_test_succeeds_on_a_live_mjpeg_stream(qtbot):
-    frames = mjpeg_server.jpeg_frames_from_video(DEMO, max_frames=5)
+    frames = mjpeg_server.jpeg_frames_from_video(VIDEO, max_frames=5)
     with mjpeg_server.MjpegServer(frames, fps=10) as server:
         dialog = make_dialog(qtbot, initial_tab=TAB_URL)
         dialog.url_edit.setCurrentText(server.url)

@@ -117,3 +117,78 @@ def test_latency_histogram_percentiles(samples_ms, p50, p95):
         hist.add(ms / 1000)
     assert hist.percentile(50) == p50
     assert hist.percentile(95) == p95
+
+
+def crowd_tracks(n=250, size=30, cols=16, cell=(120, 67)):
+    """``n`` boxes of ``size`` px on a grid over a 1920×1080 frame, every expression colour."""
+    kinds = [*EMOTION_COLOURS, None]
+    return [
+        TrackBox(i + 1, 40 + (i % cols) * cell[0], 20 + (i // cols) * cell[1],
+                 40 + (i % cols) * cell[0] + size, 20 + (i // cols) * cell[1] + size, 0.9,
+                 dominant=kinds[i % len(kinds)])
+        for i in range(n)
+    ]
+
+
+def test_250_faces_every_box_is_painted_in_its_colour_with_its_label(qtbot):
+    view = VideoView()
+    qtbot.addWidget(view)
+    view.resize(1920, 1080)  # 1:1 scale
+    view.show()
+    qtbot.waitExposed(view)
+    tracks = crowd_tracks()
+    view.set_frame(event(tracks=tracks, shape=(1080, 1920, 3)))
+    qtbot.waitUntil(lambda: view.frames_painted == 1)
+    grabbed = view.grab().toImage()
+    target = view.image_rect()
+    assert target.width() == 1920
+    for box in view.last_boxes:
+        mid_y = int(target.y() + (box.y1 + box.y2) / 2)
+        left = grabbed.pixelColor(int(target.x() + box.x1), mid_y)
+        right = grabbed.pixelColor(int(target.x() + box.x2) - 1, mid_y)
+        inside = grabbed.pixelColor(int(target.x() + (box.x1 + box.x2) / 2), mid_y)
+        assert left.name().upper() == right.name().upper() == box.colour.upper(), box
+        assert inside.name() == "#000000"
+        # the label's background sits on the box, above it
+        above = grabbed.pixelColor(int(target.x() + box.x1) + 2, int(target.y() + box.y1) - 3)
+        assert above.name().upper() == box.colour.upper(), box
+    assert view.labels_painted == 250
+
+
+def test_tiny_boxes_are_painted_without_labels(qtbot):
+    view = VideoView()
+    qtbot.addWidget(view)
+    view.resize(1920, 1080)
+    view.show()
+    qtbot.waitExposed(view)
+    tiny = crowd_tracks(n=20, size=16)
+    big = [TrackBox(999, 900, 900, 1000, 1000, 0.9, dominant="HAPPY")]
+    view.set_frame(event(tracks=tiny + big, shape=(1080, 1920, 3)))
+    qtbot.waitUntil(lambda: view.frames_painted == 1)
+    grabbed = view.grab().toImage()
+    target = view.image_rect()
+    for box in view.last_boxes[:-1]:
+        left = grabbed.pixelColor(int(target.x() + box.x1), int(target.y() + (box.y1 + box.y2) / 2))
+        above = grabbed.pixelColor(int(target.x() + box.x1) + 2, int(target.y() + box.y1) - 3)
+        assert left.name().upper() == box.colour.upper()
+        assert above.name() == "#000000"  # no label
+    assert view.labels_painted == 1
+
+
+def test_a_label_is_laid_out_once_and_the_cache_stays_bounded(qtbot, monkeypatch):
+    import crowdmood_gui.ui.video_view as video_view
+
+    monkeypatch.setattr(video_view, "LABEL_CACHE_SIZE", 8)
+    view = VideoView()
+    qtbot.addWidget(view)
+    view.resize(640, 360)
+    view.show()
+    qtbot.waitExposed(view)
+    for i in range(30):
+        view.set_frame(event(i, tracks=[TrackBox(i, 100, 100, 200, 200, 0.9, dominant="SAD"),
+                                        TrackBox(1, 300, 100, 400, 200, 0.9, dominant="SAD")]))
+        qtbot.waitUntil(lambda i=i: view.frames_painted == i + 1)
+        assert view.labels_painted == 2
+        assert len(view._label_cache) <= 8
+    first = view._label("#1 SAD", EMOTION_COLOURS["SAD"])
+    assert view._label("#1 SAD", EMOTION_COLOURS["SAD"]) is first  # drawn once, reused by every paint

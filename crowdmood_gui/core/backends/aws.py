@@ -33,6 +33,9 @@ from crowdmood_gui.core.errors import CrowdMoodError, StorageError
 from crowdmood_gui.core.records import FaceRecord, crop_key
 
 JPEG_QUALITY = 90
+#: Rekognition often misses a face under ~40 px (field notes §2), while the console analyses
+#: faces from ``sampling.min_face_px`` up (measured: smaller): such a crop is enlarged first.
+REKOGNITION_MIN_FACE_PX = 40
 THUMBNAIL_PX = 64
 THUMBNAIL_CACHE = 256
 SPOOL_DIRNAME = "aws-spool"
@@ -45,6 +48,22 @@ def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     if not ok:
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def enlarge_small_face(image: np.ndarray, face_box: tuple[int, int, int, int],
+                       min_face_px: int = REKOGNITION_MIN_FACE_PX) -> np.ndarray:
+    """``image`` scaled up (bicubic) so the face in it is at least ``min_face_px`` on its short
+    side; ``image`` itself when it already is. Rekognition reports boxes and landmarks as
+    ratios of the image, so the record is the same either way."""
+    import cv2
+
+    x1, y1, x2, y2 = face_box
+    short = min(x2 - x1, y2 - y1)
+    if short <= 0 or short >= min_face_px:
+        return image
+    h, w = image.shape[:2]
+    scale = min_face_px / short
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_CUBIC)
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray | None:
@@ -210,7 +229,7 @@ class AwsBackend(AnalysisBackend):
             return False
         started = time.perf_counter()
         try:
-            data = encode_jpeg(job.image)
+            data = encode_jpeg(enlarge_small_face(job.image, job.face_box))
             key = crop_key(job.meta, self.aws.prefix)
             spool.put(key, data, job.meta.to_s3_metadata())
         except StorageError as exc:

@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import botocore.config
 import cv2
+import numpy as np
 import pytest
 from moto import mock_aws
 
 from aws_fixtures import NAMESPACE, TABLE, create_faces_table, expect_detect, rekognition_stub
-from crowdmood_gui.core.backends.aws import AwsBackend
+from crowdmood_gui.core.backends.aws import REKOGNITION_MIN_FACE_PX, AwsBackend, enlarge_small_face
 from crowdmood_gui.core.backends.base import CropJob
 from crowdmood_gui.core.config import AppConfig, AwsConfig
 from crowdmood_gui.core.records import CaptureMeta
@@ -192,9 +193,12 @@ def test_stop_persists_and_next_start_uploads(tmp_path, data_dir):
 class NullS3:
     def __init__(self):
         self.puts = []
+        self.bodies = []
 
     def put_object(self, **kw):
         self.puts.append(kw["Key"])
+        body = kw.get("Body")
+        self.bodies.append(body.read() if hasattr(body, "read") else body)
         return {}
 
 
@@ -241,3 +245,28 @@ def test_from_config_uses_the_data_home(tmp_path, _isolated_home):
     backend = AwsBackend.from_config(config, session="s")
     assert backend.spool_dir == _isolated_home / "aws-spool"
     assert backend.camera == "booth-9" and not backend.provides_timeline  # the pipeline draws the crowd
+
+
+def test_a_face_under_rekognitions_minimum_is_enlarged_before_upload():
+    crop = np.full((42, 42, 3), 90, np.uint8)  # a 28 px face with the sampler's 25 % margin
+    bigger = enlarge_small_face(crop, (7, 7, 35, 35))
+    assert bigger.shape[:2] == (60, 60)  # the face is now 28 * 40/28 = 40 px
+    large = np.zeros((100, 100, 3), np.uint8)
+    assert enlarge_small_face(large, (10, 10, 90, 90)) is large  # left as it is
+
+
+def test_the_uploaded_crop_of_a_small_face_is_enlarged(tmp_path, data_dir):
+    s3 = NullS3()
+    backend = AwsBackend(AwsConfig(bucket=BUCKET), session="s", camera="c", spool_dir=tmp_path / "spool", s3=s3,
+                         poll=False)
+    backend.start(Sink())
+    try:
+        image = cv2.resize(cv2.imread(str(data_dir / "single_face.jpg")), (42, 42), interpolation=cv2.INTER_AREA)
+        job = CropJob(image=image, face_box=(7, 7, 35, 35), meta=CaptureMeta("s", "c", datetime.now(UTC), 1),
+                      media_time_s=0.0, detection_score=0.9)
+        assert backend.submit(job)
+        assert _wait(lambda: len(s3.bodies) == 1)
+        uploaded = cv2.imdecode(np.frombuffer(s3.bodies[0], np.uint8), cv2.IMREAD_COLOR)
+        assert uploaded.shape[0] * 28 / 42 >= REKOGNITION_MIN_FACE_PX
+    finally:
+        backend.stop(1.0)
