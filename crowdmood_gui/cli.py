@@ -4,6 +4,8 @@
     crowdmood analyze VIDEO|IMAGE... [...]
     crowdmood sessions list | export SESSION --out DIR
     crowdmood setup --yes [...] | teardown --yes
+    crowdmood agent --source S --camera NAME [...]   (headless booth agent)
+    crowdmood booths [--json]
 
 Exit codes: 0 success, 2 bad input or a failure the user can act on (one line on stderr,
 never a traceback), 130 interrupted.
@@ -16,6 +18,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 # Before anything imports cv2: OpenCV's and FFmpeg's own warnings ("moov atom not found",
 # "can't be used to capture by name") would bury our one-line error messages.
@@ -30,6 +33,8 @@ SUBCOMMANDS = (
     "crowdmood_gui.commands.analyze",
     "crowdmood_gui.commands.sessions",
     "crowdmood_gui.commands.aws_setup",
+    "crowdmood_gui.commands.agent",
+    "crowdmood_gui.commands.booths",
 )
 
 
@@ -40,6 +45,30 @@ class _Parser(argparse.ArgumentParser):
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML configuration file (default: the user config)")
+
+
+def config_overrides(args: Any) -> dict[str, Any]:
+    """Nested config overrides from the flags of the console and of ``crowdmood agent``."""
+    overrides: dict[str, Any] = {}
+    source = getattr(args, "source", None)
+    if source:
+        overrides.setdefault("source", {})["spec"] = str(source)
+    if getattr(args, "no_loop", False):
+        overrides.setdefault("source", {})["loop"] = False
+    backend = getattr(args, "backend", None)
+    if backend:
+        overrides["backend"] = backend
+    session = getattr(args, "session", None)
+    if session:
+        overrides["session"] = session
+    camera = getattr(args, "camera", None)
+    if camera:
+        overrides["camera"] = camera
+    for flag in ("bucket", "region"):  # the agent: a booth box configured by flags alone
+        value = getattr(args, flag, None)
+        if value:
+            overrides.setdefault("aws", {})[flag] = value
+    return overrides
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -70,6 +70,8 @@ class AwsConfig(_Section):
     budget_usd_per_hour: float = Field(1.0, ge=0)
     price_per_image_usd: float = Field(0.001, ge=0)
     poll_interval_s: float = Field(5.0, ge=1)
+    # Booth health (core/aws/heartbeat.py): seconds between two beats; 0 sends none.
+    heartbeat_s: float = Field(10.0, ge=0)
 
     @field_validator("prefix")
     @classmethod

@@ -497,7 +497,10 @@ class Pipeline:
                 if final or now - self._last_storage_error > 30:
                     self._last_storage_error = now
                     self._notify("on_error", ErrorEvent(message=str(exc), where="store"))
-        self._notify("on_stats", self.stats())
+        stats = self.stats()
+        if self._backend is not None:
+            self._backend.observe_pipeline(stats)
+        self._notify("on_stats", stats)
 
     def stats(self) -> StatsEvent:
         b = self._backend.stats() if self._backend else None

@@ -15,9 +15,7 @@ path as the user closing it); ``--stats-out FILE`` then writes the measured figu
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -25,64 +23,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from crowdmood_gui.cli import config_overrides
 from crowdmood_gui.core.config import RESOURCES_DIR, load_config
+from crowdmood_gui.core.process_stats import process_figures, write_stats
 
 log = logging.getLogger(__name__)
 
 APP_ICON = RESOURCES_DIR / "icons" / "crowdmood.svg"
-
-
-def config_overrides(args: Any) -> dict[str, Any]:
-    """Nested config overrides from the console's flags."""
-    overrides: dict[str, Any] = {}
-    source = getattr(args, "source", None)
-    if source:
-        overrides.setdefault("source", {})["spec"] = str(source)
-    if getattr(args, "no_loop", False):
-        overrides.setdefault("source", {})["loop"] = False
-    backend = getattr(args, "backend", None)
-    if backend:
-        overrides["backend"] = backend
-    session = getattr(args, "session", None)
-    if session:
-        overrides["session"] = session
-    return overrides
-
-
-def process_figures(started_wall: float, started_cpu: float, first_frame_wall: float | None = None) -> dict[str, Any]:
-    """Peak RSS (MB), mean CPU use (in cores) since ``run_console`` began, and the time from
-    the process start (interpreter, imports, models) to the first frame."""
-    figures: dict[str, Any] = {}
-    if first_frame_wall is not None:
-        try:
-            import psutil
-
-            figures["start_to_first_frame_s"] = round(first_frame_wall - psutil.Process().create_time(), 3)
-        except Exception:  # psutil missing or no permission: leave it out
-            pass
-    try:
-        import resource
-
-        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        figures["peak_rss_mb"] = round(peak_kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
-    except ImportError:  # Windows
-        import psutil
-
-        info = psutil.Process().memory_info()
-        figures["peak_rss_mb"] = round(getattr(info, "peak_wset", info.rss) / (1024 * 1024), 1)
-    wall = time.monotonic() - started_wall
-    cpu = time.process_time() - started_cpu
-    figures["cpu_cores"] = round(cpu / wall, 2) if wall > 0 else 0.0
-    figures["wall_s"] = round(wall, 2)
-    return figures
-
-
-def write_stats(path: Path, figures: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def apply_dark_theme(app) -> None:
