@@ -266,6 +266,7 @@ def _figures(pipeline, backend, started_mono: float, started_cpu: float, first_u
         figures["start_to_first_upload_s"] = first_upload_s
         figures["heartbeats_sent"] = backend.heartbeat.sent if backend.heartbeat is not None else 0
         figures["budget_images_per_hour"] = budget.images_per_hour
+        figures["budget_denied"] = budget.denied  # crops the budget refused
     figures.update(qt_loaded())
     return figures
 
