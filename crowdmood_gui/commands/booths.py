@@ -1,6 +1,7 @@
 """``crowdmood booths``: every booth on the account, its state and its crowd line.
 
-    crowdmood booths [--json] [--window MINUTES] [--region R] [--profile P]
+    crowdmood booths [--json] [--minutes M] [--region R] [--profile P]
+    crowdmood booths --gui [--every S]       (the all-booths window; no camera needed)
 
 A booth is a camera that sent a heartbeat in the last three hours (``crowdmood agent``, or
 a console in AWS mode). State: live (a beat in the last 30 s), stale (5 min), offline.
@@ -28,7 +29,10 @@ def add_parser(subparsers) -> None:
     )
     add_config_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON document: booths, lines, the all-booths line")
-    parser.add_argument("--window", type=float, default=15.0, metavar="MINUTES", help="how much of each line (default 15)")
+    parser.add_argument("--minutes", type=float, default=15.0, help="how much of each line (default 15)")
+    parser.add_argument("--gui", action="store_true", help="open the all-booths window (small multiples, click for a booth's chart)")
+    parser.add_argument("--every", type=float, default=30.0, metavar="SECONDS", help="with --gui: seconds between polls (default 30)")
+    parser.add_argument("--exit-after", type=float, metavar="SECONDS", help=argparse.SUPPRESS)  # tests
     parser.add_argument("--region", help="AWS region (default: the config, then the standard chain)")
     parser.add_argument("--profile", help="AWS profile (default: the config, then the standard chain)")
     parser.set_defaults(func=run)
@@ -46,12 +50,18 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, flag):
             overrides.setdefault("aws", {})[flag] = getattr(args, flag)
     config = load_config(args.config, overrides)
-    if not 1 <= args.window <= 180:
+    if not 1 <= args.minutes <= 180:
         from crowdmood_gui.core.errors import InputError
 
-        raise InputError("--window: 1 to 180 minutes (high-resolution metrics are kept 3 hours)")
+        raise InputError("--minutes: 1 to 180 (high-resolution metrics are kept 3 hours)")
+    if args.every < 10:
+        from crowdmood_gui.core.errors import InputError
+
+        raise InputError("--every: at least 10 seconds (the heartbeat's period; each poll is billed)")
+    if args.gui:
+        return run_window(config, args)
     monitor = BoothsMonitor(client(make_session(config.aws), "cloudwatch"), namespace=config.aws.namespace,
-                            window_s=args.window * 60)
+                            window_s=args.minutes * 60)
     try:
         snapshot = monitor.poll()
     except (ClientError, BotoCoreError) as exc:
@@ -75,6 +85,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"({len(snapshot.booths)} booth(s); {snapshot.metric_calls} GetMetricData call(s), "
           f"{snapshot.metrics_requested} metrics requested)", file=sys.stderr)
     return 0
+
+
+def run_window(config, args: argparse.Namespace) -> int:
+    """The all-booths window on its own (an organiser's laptop, no camera)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from crowdmood_gui.ui.app import apply_dark_theme
+    from crowdmood_gui.ui.booths_window import open_booths_window
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_dark_theme(app)
+    window = open_booths_window(config, poll_interval_s=args.every, window_s=args.minutes * 60)
+    if args.exit_after is not None:
+        QTimer.singleShot(int(args.exit_after * 1000), window.close)
+    app.setQuitOnLastWindowClosed(True)
+    return int(app.exec())
 
 
 def _num(value, unit: str = "") -> str:
