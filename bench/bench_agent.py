@@ -10,7 +10,9 @@ Sources (built with OpenCV in a temp dir, nothing downloaded):
 Runs, one at a time, each with its own empty ``CROWDMOOD_HOME`` (an empty spool, so the
 first upload is a fresh crop):
 - ``agent aws``: ``crowdmood agent --backend aws`` against moto server on 127.0.0.1 (a
-  subprocess of this script: its CPU is not the agent's);
+  subprocess of this script: its CPU is not the agent's), detection capped at the agent's
+  default 10 Hz; ``agent aws 30Hz`` (640x360 only): the same with ``--detect-hz 0`` (every
+  frame, as the console and the agent before the cap);
 - ``agent local``: ``crowdmood agent --backend local`` (the local expression model);
 - ``console local`` (640x360 only; ``--no-console`` skips it): the console
   (``python -m crowdmood_gui --backend local``) under ``QT_QPA_PLATFORM=offscreen``: the old
@@ -85,7 +87,7 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     return server, endpoint
 
 
-def run(kind: str, source: Path, seconds: float, endpoint: str, workdir: Path) -> dict:
+def run(kind: str, source: Path, seconds: float, endpoint: str, workdir: Path, extra: tuple[str, ...] = ()) -> dict:
     home = Path(tempfile.mkdtemp(prefix=f"home-{kind.replace(' ', '-')}-", dir=workdir))
     stats = home / "stats.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CROWDMOOD_"))}
@@ -95,7 +97,7 @@ def run(kind: str, source: Path, seconds: float, endpoint: str, workdir: Path) -
         argv = [sys.executable, "-m", "crowdmood_gui", "--source", str(source), "--backend", "local"]
     else:
         argv = [sys.executable, "-m", "crowdmood_gui", "agent", "--source", str(source), "--camera", "bench",
-                "--backend", kind.split()[1], "--bucket", BUCKET]
+                "--backend", kind.split()[1], "--bucket", BUCKET, *extra]
     argv += ["--exit-after", str(seconds), "--stats-out", str(stats)]
     load_before = loadavg()
     started = time.monotonic()
@@ -142,12 +144,12 @@ def main() -> int:
         server, endpoint = start_moto()
         rows = []
         try:
-            plan = [("agent aws", DEMO), ("agent local", DEMO)]
+            plan = [("agent aws", DEMO, ()), ("agent aws 30Hz", DEMO, ("--detect-hz", "0")), ("agent local", DEMO, ())]
             if not args.no_console:
-                plan.append(("console local", DEMO))
-            plan += [("agent aws", crowd), ("agent local", crowd)]
-            for kind, source in plan:
-                row = run(kind, source, args.seconds, endpoint, workdir)
+                plan.append(("console local", DEMO, ()))
+            plan += [("agent aws", crowd, ()), ("agent local", crowd, ())]
+            for kind, source, extra in plan:
+                row = run(kind, source, args.seconds, endpoint, workdir, extra)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
         finally:

@@ -10,7 +10,7 @@ spool -> S3, cost budget, booth heartbeat; no results polling: nobody watches he
 local backend (records in a local session). One JSON line per event worth knowing goes to
 standard output (journald / Greengrass keep it): start, source_open, source_lost,
 source_retry, source_reconnected, source_ended, source_failed, first_upload, spool_backlog,
-spool_drained, heartbeat_failed, warning, stop.
+spool_drained, heartbeat_failed, duplicate_camera, warning, stop.
 
 SIGTERM and SIGINT take the pipeline's one shutdown path: crops already spooled stay on disk
 and are uploaded by the next start (each exactly once: the key is fixed at spool time).
@@ -36,6 +36,9 @@ DEFAULT_UNIT_PATH = Path("/etc/systemd/system/crowdmood-agent.service")
 DEFAULT_ENV_PATH = Path("/etc/crowdmood/agent.env")
 STOP_TIMEOUT_S = 10.0  # within systemd's TimeoutStopSec and Greengrass's stop timeout
 BACKLOG_STEPS = (10, 100, 1000, 10_000)  # spool depths worth one line each
+# One crop per person every few seconds needs no 30 Hz detection: 10 Hz keeps tracks
+# through ordinary movement at a third of the CPU (bench/bench_agent.py).
+AGENT_DETECT_HZ = 10.0
 
 
 def add_parser(subparsers) -> None:
@@ -54,6 +57,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--session", help="session name (default or empty: <camera>-<UTC date and time>)")
     parser.add_argument("--bucket", help="AWS mode: the S3 bucket (default: the config's)")
     parser.add_argument("--region", help="AWS mode: the region (default: the config, then the standard chain)")
+    parser.add_argument("--detect-hz", type=float, default=None, metavar="HZ",
+                        help=f"detections per second (default: the config's detection.max_rate_hz, else {AGENT_DETECT_HZ:g}; 0: every frame)")
     parser.add_argument("--exit-after", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
     parser.add_argument("--stats-out", type=Path, metavar="FILE", help="write the run's figures as JSON on exit")
     parser.add_argument("--install-service", action="store_true",
@@ -142,6 +147,10 @@ def _pipeline_observer(log: JsonLog):
 
 def run(args: argparse.Namespace) -> int:
     started_mono, started_cpu = time.monotonic(), time.process_time()
+    started_at = datetime.now(UTC)
+    from crowdmood_gui.core.process_stats import tune_malloc_for_frames
+
+    tune_malloc_for_frames()
     args.session = args.session or None  # the unit passes an empty --session for "the default"
     from crowdmood_gui.cli import config_overrides
     from crowdmood_gui.core.aws.naming import validate_camera_name, validate_session_name
@@ -160,6 +169,12 @@ def run(args: argparse.Namespace) -> int:
         return install_service(args)
 
     config = load_config(args.config, config_overrides(args))
+    if args.detect_hz is not None:
+        if not 0 <= args.detect_hz <= 120:
+            raise InputError("--detect-hz: 0 (every frame) to 120 detections per second")
+        config.detection.max_rate_hz = args.detect_hz
+    elif not config.detection.max_rate_hz:
+        config.detection.max_rate_hz = AGENT_DETECT_HZ
     session = config.session or f"{config.camera}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     if args.session is None:
         problem = validate_session_name(session)  # a session name that came from the config file
@@ -193,6 +208,9 @@ def run(args: argparse.Namespace) -> int:
     first_upload_s: float | None = None
     try:
         pipeline.start()  # ModelError: one line, exit 2
+        if backend is not None and backend.heartbeat is not None:
+            threading.Thread(target=_check_namesake, args=(backend, log, started_at), name="crowdmood-namesake",
+                             daemon=True).start()
         deadline = None if args.exit_after is None else started_mono + max(0.0, args.exit_after)
         while not pipeline.wait(0.1):
             if backend is not None and first_upload_s is None and backend.first_upload_wall is not None:
@@ -223,6 +241,31 @@ def run(args: argparse.Namespace) -> int:
     if observer.failure and stop_reason.value is None:
         raise InputError(observer.failure)
     return 0
+
+
+def _check_namesake(backend, log: JsonLog, started_at) -> None:
+    """Warn when another agent already beats under this camera name: two booths with one
+    name mix their crops, lines and health on the dashboard. (Also true right after a
+    restart of this booth: the message says so.)"""
+    from datetime import timedelta
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from crowdmood_gui.core.aws.booths import last_beat_of
+    from crowdmood_gui.core.aws.clients import describe_aws_error
+
+    window = timedelta(seconds=30)
+    try:
+        last = last_beat_of(backend.heartbeat.cloudwatch, namespace=backend.aws.namespace, camera=backend.camera,
+                            since=started_at - window, until=started_at)
+    except (ClientError, BotoCoreError) as exc:
+        log("warning", message=f"cannot check for another agent named {backend.camera}: {describe_aws_error(exc)}")
+        return
+    if last is not None:
+        age = (started_at - last).total_seconds()
+        log("duplicate_camera", last_heartbeat=last.isoformat(),
+            message=f"another agent sent a heartbeat as {backend.camera} {age:.0f} s before this one started: two "
+                    "booths with one camera name mix their data (or this booth restarted within 30 s)")
 
 
 class _StopReason:

@@ -41,6 +41,9 @@ class DetectionConfig(_Section):
     score_threshold: float = Field(0.8, gt=0, lt=1)
     nms_threshold: float = Field(0.4, gt=0, lt=1)
     threads: int = Field(2, ge=1, le=16)
+    # Live mode: at most this many detections per second (0: every frame the display shows).
+    # The booth agent uses 10 by default (``crowdmood agent --detect-hz``).
+    max_rate_hz: float = Field(0.0, ge=0, le=120)
 
 
 class TrackingConfig(_Section):

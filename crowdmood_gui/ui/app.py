@@ -25,7 +25,7 @@ from typing import Any
 
 from crowdmood_gui.cli import config_overrides
 from crowdmood_gui.core.config import RESOURCES_DIR, load_config
-from crowdmood_gui.core.process_stats import process_figures, write_stats
+from crowdmood_gui.core.process_stats import process_figures, tune_malloc_for_frames, write_stats
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +57,6 @@ def apply_dark_theme(app) -> None:
     for role in (roles.WindowText, roles.Text, roles.ButtonText):
         palette.setColor(disabled, role, QColor("#6B6E72"))
     app.setPalette(palette)
-
-
-def tune_malloc_for_frames() -> bool:
-    """glibc: serve every allocation of 128 KiB or more (video frames) with mmap, so a freed
-    frame goes back to the OS at once.
-
-    Frames are allocated in capture threads and often freed on the GUI thread; with glibc's
-    default *dynamic* mmap threshold they soon come from the heap arenas instead, which
-    fragment: RSS crept up ~1.3 MB/min in a looping-video soak, and stayed flat with the
-    fixed threshold (headless pipeline: flat either way). Returns True when applied."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_mmap_threshold = -3
-        return bool(libc.mallopt(m_mmap_threshold, 128 * 1024))
-    except (OSError, AttributeError):  # musl or another libc: nothing to tune
-        return False
 
 
 class _ExceptHook:

@@ -191,6 +191,8 @@ def test_sigterm_during_an_outage_keeps_the_crops_and_the_next_start_delivers_ea
     stats2, log2 = _finish(second, tmp_path / "second.json")
     assert stats2["crops_spooled"] == 0 and stats2["crops_uploaded"] == len(spooled) and stats2["spool_left"] == 0
     assert any(line["event"] == "first_upload" for line in log2)
+    # The first run's last heartbeat came seconds before: a namesake (here: a restart) is said.
+    assert any(line["event"] == "duplicate_camera" and "restarted" in line["message"] for line in log2)
     assert sorted(world.keys()) == spooled
     delivered = Counter(world.drain())
     assert sorted(delivered) == spooled and set(delivered.values()) == {1}  # each put exactly once

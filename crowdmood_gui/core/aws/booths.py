@@ -258,3 +258,35 @@ def newest_per_camera(booths: list[BoothStatus]) -> list[BoothStatus]:
         if current is None or key > (current.last_beat or EPOCH, current.session):
             best[booth.camera] = booth
     return sorted(best.values(), key=lambda b: b.camera)
+
+
+def last_beat_of(cloudwatch, *, namespace: str, camera: str, since: datetime, until: datetime) -> datetime | None:
+    """The newest heartbeat of ``camera`` (any session) between ``since`` and ``until``, or
+    None: an agent starting as ``camera`` asks this to find a namesake already running.
+    One ListMetrics and one GetMetricData call (at most 500 sessions)."""
+    sessions: list[str] = []
+    kwargs: dict[str, Any] = dict(Namespace=namespace, MetricName=FRAMES_METRIC, RecentlyActive="PT3H",
+                                  Dimensions=[{"Name": "Camera", "Value": camera}])
+    while True:
+        response = cloudwatch.list_metrics(**kwargs)
+        for metric in response.get("Metrics", []):
+            dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            if dims.get("Camera") == camera and "Session" in dims:
+                sessions.append(dims["Session"])
+        token = response.get("NextToken")
+        if not token:
+            break
+        kwargs["NextToken"] = token
+    if not sessions:
+        return None
+    queries = [{
+        "Id": f"s{i}",
+        "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": FRAMES_METRIC, "Dimensions": [
+            {"Name": "Camera", "Value": camera}, {"Name": "Session", "Value": session}]}, "Period": 1, "Stat": "SampleCount"},
+        "ReturnData": True,
+    } for i, session in enumerate(sorted(set(sessions))[:MAX_QUERIES_PER_CALL])]
+    response = cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=since, EndTime=until,
+                                          ScanBy="TimestampDescending")
+    stamps = [ts.astimezone(UTC) for r in response.get("MetricDataResults", []) for ts in r.get("Timestamps", [])]
+    stamps = [ts for ts in stamps if since <= ts <= until]
+    return max(stamps) if stamps else None

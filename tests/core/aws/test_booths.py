@@ -16,6 +16,7 @@ from crowdmood_gui.core.aws.booths import (
     QUERIES_PER_BOOTH,
     BoothsMonitor,
     booth_state,
+    last_beat_of,
     poll_cost_per_hour,
 )
 from crowdmood_gui.core.aws.heartbeat import HeartbeatFigures, heartbeat_datums
@@ -100,6 +101,14 @@ def test_twenty_booths_fit_one_call_and_the_cost_is_reported():
     # 310 metrics per poll at $0.01 per 1000: every 30 s -> 120 polls an hour.
     assert poll_cost_per_hour(20, 30) == pytest.approx(310 * 0.01 / 1000 * 120)
     assert poll_cost_per_hour(20, 10) == pytest.approx(3 * poll_cost_per_hour(20, 30))
+
+
+def test_an_agent_finds_a_namesake_that_beat_just_before_it_started(world):
+    cw, now = world
+    found = last_beat_of(cw, namespace=NS, camera="booth-a", since=now - timedelta(seconds=30), until=now)
+    assert found is not None and now - timedelta(seconds=6) <= found <= now - timedelta(seconds=4)
+    assert last_beat_of(cw, namespace=NS, camera="booth-b", since=now - timedelta(seconds=30), until=now) is None  # 2 min ago
+    assert last_beat_of(cw, namespace=NS, camera="booth-new", since=now - timedelta(seconds=30), until=now) is None
 
 
 def test_states_by_heartbeat_age():
