@@ -302,7 +302,7 @@ def _figures(pipeline, backend, started_mono: float, started_cpu: float, first_u
     mean_ms = pipeline.mean_detect_ms()
     figures["detect_ms_mean"] = round(mean_ms, 2) if mean_ms is not None else None
     if backend is not None:
-        budget = backend.budget.stats(backend._clock())
+        budget = backend.budget_stats()
         figures["crops_spooled"] = budget.images
         figures["crops_uploaded"] = backend.uploads
         figures["spool_left"] = backend.spool.depth() if backend.spool is not None else None

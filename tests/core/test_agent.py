@@ -202,6 +202,46 @@ def test_sigterm_during_an_outage_keeps_the_crops_and_the_next_start_delivers_ea
                           ExpressionAttributeValues={":p": {"S": "faces/expo/booth-a/"}})["Count"] >= len(spooled)
 
 
+def _wait_for_event(log_path: Path, event: str, timeout: float = 30.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log_path.exists():
+            lines = [json.loads(x) for x in log_path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            if any(line["event"] == event for line in lines):
+                return lines
+        time.sleep(0.1)
+    raise AssertionError(f"no {event} in {log_path.read_text(encoding='utf-8') if log_path.exists() else 'no log'}")
+
+
+def test_a_camera_that_drops_is_reconnected_and_said_in_the_log(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests" / "core"))
+    from mjpeg_server import MjpegServer, jpeg_frames_from_video
+
+    env = _env(tmp_path, "camera", "http://127.0.0.1:9", "[source]\nreconnect_max_backoff_s = 1.0\nopen_timeout_s = 2.0\n")
+    stats = tmp_path / "camera.json"
+    log = stats.with_suffix(".log")
+    with MjpegServer(jpeg_frames_from_video(DATA / "single_face.mp4", max_frames=30, width=320), fps=15) as camera:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "crowdmood_gui", "agent", "--source", camera.url, "--camera", "booth-cam",
+             "--backend", "local", "--detect-hz", "5", "--stats-out", str(stats)],
+            env=env, stdout=open(log, "w", encoding="utf-8"), stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )
+        try:
+            _wait_for_event(log, "source_open", timeout=60)
+            camera.stop()  # the camera goes away mid-stream
+            _wait_for_event(log, "source_lost")
+            time.sleep(1.0)
+            camera.start()
+            _wait_for_event(log, "source_reconnected")
+        finally:
+            agent.send_signal(signal.SIGINT)
+        figures, lines = _finish(agent, stats, timeout=30)
+    events = [line["event"] for line in lines]
+    assert events.index("source_open") < events.index("source_lost") < events.index("source_reconnected")
+    assert events[-1] == "stop" and lines[-1]["reason"] == "SIGINT" and figures["frames"] > 0
+    assert "source_failed" not in events  # a live source is retried, never given up
+
+
 def test_bad_names_and_missing_settings_are_one_line_and_exit_2(capsys):
     cases = [
         (["--camera", "booth a/1"], "camera name"),

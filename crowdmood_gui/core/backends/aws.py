@@ -252,8 +252,12 @@ class AwsBackend(AnalysisBackend):
         if self.poller is not None:
             self.poller.set_period(period_s)
 
+    def budget_stats(self):
+        """The cost budget's figures now (crops charged, refused, the hourly ceiling)."""
+        return self.budget.stats(self._clock())
+
     def stats(self) -> BackendStats:
-        budget = self.budget.stats(self._clock())
+        budget = self.budget_stats()
         return BackendStats(
             queue_depth=0,
             records_analysed=self._records,
