@@ -58,6 +58,7 @@ class BoothTile(QFrame):
         super().__init__(parent)
         self.camera = camera
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setMaximumHeight(260)  # small multiples: twenty booths fit five rows
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(f"{camera}: click for the full chart")
         self.title = QLabel(camera)
@@ -66,7 +67,7 @@ class BoothTile(QFrame):
         self.health = QLabel()
         self.health.setStyleSheet("color: #9A9A9A;")
         self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(90)
+        self.plot.setMinimumHeight(120)
         self.plot.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # the tile takes the click
         self.curves = _new_plot(self.plot, axes=False)
         layout = QVBoxLayout(self)
@@ -108,6 +109,8 @@ class BoothChartWindow(QWidget):
         self.store = TimelineStore()
         self.caption = QLabel()
         self.chart = EmotionChart(self.store, self, period_s=10, window_s=1800)
+        self.chart.set_local_backend(False)  # Rekognition's lines: CONFUSED is real here
+        self.chart.period_box.setEnabled(False)  # the booths poll reads 10 s periods only
         layout = QVBoxLayout(self)
         layout.addWidget(self.caption)
         layout.addWidget(self.chart, 1)
@@ -145,12 +148,14 @@ class BoothsWindow(QWidget):
         all_title.setStyleSheet("font-weight: bold;")
         self.all_plot = pg.PlotWidget()
         self.all_plot.setMinimumHeight(160)
+        self.all_plot.setMaximumHeight(260)  # the booths' tiles get the rest
         self.all_curves = _new_plot(self.all_plot, axes=True)
         self.all_plot.getPlotItem().setLabel("bottom", "minutes")
         legend = QLabel("  ".join(f"<span style='color:{EMOTION_COLOURS[e]}'>{e.title()}</span>" for e in EMOTIONS))
         grid_host = QWidget()
         self.grid = QGridLayout(grid_host)
         self.grid.setSpacing(8)
+        self.grid.setAlignment(Qt.AlignmentFlag.AlignTop)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(grid_host)

@@ -140,3 +140,12 @@ def test_the_window_runs_on_the_real_monitor_with_moto(qtbot):
             window.poll_now()
         assert "live" in window.tiles["booth-z"].state.text()
         window.close()
+
+
+def test_crowdmood_booths_gui_opens_the_window_without_a_camera(qtbot):
+    from moto import mock_aws
+
+    from crowdmood_gui.cli import main
+
+    with mock_aws():
+        assert main(["booths", "--gui", "--every", "10", "--exit-after", "1.5"]) == 0
