@@ -322,7 +322,13 @@ def install_service(args: argparse.Namespace) -> int:
     missing, its environment file from the flags. Prints what to run next."""
     from crowdmood_gui.core.service import render_env_file, render_unit
 
-    executable = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "crowdmood" else None
+    beside_python = Path(sys.executable).with_name("crowdmood")  # the venv's own script
+    if beside_python.is_file():
+        executable = beside_python
+    elif Path(sys.argv[0]).name == "crowdmood":
+        executable = Path(sys.argv[0]).resolve()
+    else:
+        executable = None  # the unit's default, /opt/crowdmood/.venv/bin/crowdmood
     unit = render_unit(executable)
     env = render_env_file(source=args.source, camera=args.camera, backend=args.backend or "aws",
                           session=args.session, bucket=args.bucket, region=args.region)
