@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -170,7 +171,7 @@ def test_two_booths_upload_through_s3_sqs_and_the_handler_and_booths_lists_both(
 def test_sigterm_during_an_outage_keeps_the_crops_and_the_next_start_delivers_each_once(tmp_path, endpoint):
     world = World(endpoint, "crowdmood-outage")
     dead = f"http://127.0.0.1:{_free_port()}"
-    env = _env(tmp_path, "outage", endpoint, AWS_ENDPOINT_URL_S3=dead)  # S3 down; CloudWatch up
+    env = _env(tmp_path, "outage", endpoint, AWS_ENDPOINT_URL_S3=dead, AWS_ENDPOINT_URL_CLOUDWATCH=dead)  # S3, CloudWatch down
     spool = tmp_path / "outage" / "aws-spool"
     first = _agent(env, "booth-a", DATA / "single_face.mp4", world.bucket, stats=tmp_path / "first.json")
     deadline = time.monotonic() + 60
@@ -181,18 +182,24 @@ def test_sigterm_during_an_outage_keeps_the_crops_and_the_next_start_delivers_ea
     stats, log = _finish(first, tmp_path / "first.json", timeout=30)
     assert log[-1]["event"] == "stop" and log[-1]["reason"] == "SIGTERM"
     assert any(line["event"] == "warning" and "retrying" in line["message"] for line in log)
+    assert any(line["event"] == "heartbeat_failed" for line in log)  # said, and the booth went on
     spooled = sorted(json.loads(p.read_text())["key"] for p in spool.glob("*.json"))
     assert stats["crops_uploaded"] == 0 and stats["spool_left"] == len(spooled) == stats["crops_spooled"] >= 2
     assert world.keys() == []
 
     # The next start, network back, on a source with no face: only the kept crops go up.
     env.pop("AWS_ENDPOINT_URL_S3")
+    env.pop("AWS_ENDPOINT_URL_CLOUDWATCH")
+    # Meanwhile another box calls itself booth-a too: the new start says so.
+    from crowdmood_gui.core.aws.heartbeat import HeartbeatFigures, heartbeat_datums
+
+    world.cw.put_metric_data(Namespace="CrowdMood", MetricData=heartbeat_datums(
+        HeartbeatFigures(9.0, 1, 0, 1.0), camera="booth-a", session="elsewhere", timestamp=datetime.now(UTC) - timedelta(seconds=3)))
     second = _agent(env, "booth-a", DATA / "no_face.mp4", world.bucket, "--exit-after", "6", stats=tmp_path / "second.json")
     stats2, log2 = _finish(second, tmp_path / "second.json")
     assert stats2["crops_spooled"] == 0 and stats2["crops_uploaded"] == len(spooled) and stats2["spool_left"] == 0
     assert any(line["event"] == "first_upload" for line in log2)
-    # The first run's last heartbeat came seconds before: a namesake (here: a restart) is said.
-    assert any(line["event"] == "duplicate_camera" and "restarted" in line["message"] for line in log2)
+    assert any(line["event"] == "duplicate_camera" and "booth-a" in line["message"] for line in log2)
     assert sorted(world.keys()) == spooled
     delivered = Counter(world.drain())
     assert sorted(delivered) == spooled and set(delivered.values()) == {1}  # each put exactly once
@@ -240,6 +247,23 @@ def test_a_camera_that_drops_is_reconnected_and_said_in_the_log(tmp_path):
     assert events.index("source_open") < events.index("source_lost") < events.index("source_reconnected")
     assert events[-1] == "stop" and lines[-1]["reason"] == "SIGINT" and figures["frames"] > 0
     assert "source_failed" not in events  # a live source is retried, never given up
+
+
+def test_the_spool_backlog_is_said_at_each_order_of_magnitude_and_when_drained():
+    import io
+
+    from crowdmood_gui.commands.agent import JsonLog, _pipeline_observer
+    from crowdmood_gui.core.events import StatsEvent
+
+    out = io.StringIO()
+    observer = _pipeline_observer(JsonLog("booth-a", out))
+    for depth in (0, 5, 12, 40, 150, 90, 3, 0, 0, 11):
+        observer.on_stats(StatsEvent(detection_fps=10, faces=1, tracks=1, analysis_queue=0, records_analysed=0,
+                                     upload_queue=depth))
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [(x["event"], x["depth"]) for x in lines] == [
+        ("spool_backlog", 12), ("spool_backlog", 150), ("spool_drained", 0), ("spool_backlog", 11)]
+    assert all(x["camera"] == "booth-a" and x["ts"].endswith("+00:00") for x in lines)
 
 
 def test_bad_names_and_missing_settings_are_one_line_and_exit_2(capsys):
