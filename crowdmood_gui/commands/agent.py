@@ -237,7 +237,10 @@ def run(args: argparse.Namespace) -> int:
     if args.stats_out:
         from crowdmood_gui.core.process_stats import write_stats
 
-        write_stats(args.stats_out, figures)
+        try:
+            write_stats(args.stats_out, figures)
+        except OSError as exc:  # the run itself is over and lost nothing: say why there is no file
+            raise InputError(f"cannot write {args.stats_out}: {exc.strerror or exc}") from None
     if observer.failure and stop_reason.value is None:
         raise InputError(observer.failure)
     return 0
