@@ -563,6 +563,8 @@ class MainWindow(QMainWindow):
             self.shutdown(STOP_TIMEOUT_S)
             if self.kiosk is not None:
                 self.kiosk.close()
+            if self.booths_window is not None:
+                self.booths_window.close()  # stops its polls
             if self.message_box is not None:
                 self.message_box.close()
             self._state = IDLE

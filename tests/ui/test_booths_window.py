@@ -149,3 +149,21 @@ def test_crowdmood_booths_gui_opens_the_window_without_a_camera(qtbot):
 
     with mock_aws():
         assert main(["booths", "--gui", "--every", "10", "--exit-after", "1.5"]) == 0
+
+
+def test_the_console_opens_the_all_booths_window_from_its_view_menu(make_window, qtbot):
+    from moto import mock_aws
+
+    with mock_aws():
+        window = make_window()
+        view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+        assert window.act_booths in view_menu.actions()
+        window.act_booths.trigger()
+        booths = window.booths_window
+        assert booths is not None and booths.isVisible()
+        with qtbot.waitSignal(booths.polled, timeout=10000):
+            pass  # the first poll, started by opening the window, in the background
+        window.act_booths.trigger()  # a second time: the same window, raised
+        assert window.booths_window is booths
+        window.close()
+        assert not booths.isVisible() and not booths.timer.isActive()  # closed with the console
