@@ -229,6 +229,11 @@ def run(args: argparse.Namespace) -> int:
             from crowdmood_gui.core.sessions import mark_ended
 
             mark_ended(local_session)
+    if backend is not None and first_upload_s is None and backend.first_upload_wall is not None:
+        from crowdmood_gui.core.process_stats import seconds_since_process_start
+
+        first_upload_s = seconds_since_process_start(backend.first_upload_wall)  # during the stop
+        log("first_upload", seconds_since_start=first_upload_s)
     reason = stop_reason.value or ("source failed" if observer.failure else "source ended")
     figures = _figures(pipeline, backend, started_mono, started_cpu, first_upload_s)
     log("stop", reason=reason, frames=pipeline.frames_processed, records=pipeline.records_analysed,
