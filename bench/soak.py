@@ -18,6 +18,8 @@ Prints and writes (JSON, with the sample series):
   (max - min <= ``--tolerance``);
 - mean CPU in cores, and the app's own ``--stats-out`` figures at the end.
 
+``--agent`` soaks the headless booth agent (``crowdmood agent --backend local``) instead.
+
 Issue #4's target: RSS grows by less than 5 %, no thread or file leaks. This script
 reports; it does not assert (shared, noisy machines).
 """
@@ -44,10 +46,14 @@ DEFAULT_SOURCE = ROOT / "tests" / "data" / "single_face.mp4"  # 640x360, 30 fps,
 XVFB_SCREEN = "-screen 0 1600x900x24"
 
 
-def console_command(source: Path, exit_after: float, stats_out: Path, platform_name: str) -> tuple[list[str], dict]:
+def console_command(source: Path, exit_after: float, stats_out: Path, platform_name: str,
+                    agent: bool = False) -> tuple[list[str], dict]:
     env = dict(os.environ)
     cmd = [sys.executable, "-m", "crowdmood_gui", "--source", str(source),
            "--exit-after", f"{exit_after:g}", "--stats-out", str(stats_out)]
+    if agent:  # the headless booth agent, local model (no window: the platform is moot)
+        cmd[3:3] = ["agent", "--camera", "soak", "--backend", "local"]
+        return cmd, env
     if platform_name == "xvfb":
         cmd = ["xvfb-run", "-a", "-s", XVFB_SCREEN, *cmd]
         env.pop("QT_QPA_PLATFORM", None)
@@ -134,19 +140,20 @@ def main() -> int:
     parser.add_argument("--video", type=Path, default=DEFAULT_SOURCE, help="looped by the console")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--platform", choices=("xvfb", "offscreen"), default="xvfb")
+    parser.add_argument("--agent", action="store_true", help="soak 'crowdmood agent --backend local' instead of the console")
     parser.add_argument("--tolerance", type=int, default=2, help="max-min spread still called flat")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--from-json", type=Path, help="re-summarise the series of an earlier run's JSON (no run)")
     args = parser.parse_args()
     if args.from_json:
         return resummarise(args.from_json, args.tolerance, args.json_out)
-    if args.platform == "xvfb" and not shutil.which("xvfb-run"):
+    if args.platform == "xvfb" and not args.agent and not shutil.which("xvfb-run"):
         parser.error("xvfb-run not found; use --platform offscreen")
 
     duration = args.minutes * 60.0
     with tempfile.TemporaryDirectory(prefix="crowdmood-soak-") as tmp:
         stats_out = Path(tmp) / "stats.json"
-        cmd, env = console_command(args.video, duration, stats_out, args.platform)
+        cmd, env = console_command(args.video, duration, stats_out, args.platform, agent=args.agent)
         env["CROWDMOOD_HOME"] = str(Path(tmp) / "home")
         log_path = Path(tmp) / "console.log"
         started_at = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -185,7 +192,7 @@ def main() -> int:
         "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version()},
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
-        "platform": args.platform if args.platform == "offscreen" else f"xvfb-run ({XVFB_SCREEN})",
+        "platform": "agent (headless)" if args.agent else args.platform if args.platform == "offscreen" else f"xvfb-run ({XVFB_SCREEN})",
         "video": str(args.video.relative_to(ROOT) if args.video.is_relative_to(ROOT) else args.video),
         "minutes": args.minutes,
         "interval_s": args.interval,

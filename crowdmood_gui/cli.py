@@ -4,6 +4,8 @@
     crowdmood analyze VIDEO|IMAGE... [...]
     crowdmood sessions list | export SESSION --out DIR
     crowdmood setup --yes [...] | teardown --yes
+    crowdmood agent --source S --camera NAME [...]   (headless booth agent)
+    crowdmood booths [--json]
 
 Exit codes: 0 success, 2 bad input or a failure the user can act on (one line on stderr,
 never a traceback), 130 interrupted.
@@ -16,6 +18,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 # Before anything imports cv2: OpenCV's and FFmpeg's own warnings ("moov atom not found",
 # "can't be used to capture by name") would bury our one-line error messages.
@@ -30,6 +33,8 @@ SUBCOMMANDS = (
     "crowdmood_gui.commands.analyze",
     "crowdmood_gui.commands.sessions",
     "crowdmood_gui.commands.aws_setup",
+    "crowdmood_gui.commands.agent",
+    "crowdmood_gui.commands.booths",
 )
 
 
@@ -78,6 +83,45 @@ def expression_overrides(args: argparse.Namespace) -> dict:
     """Config overrides from ``--expression-model``."""
     model = getattr(args, "expression_model", None)
     return {"expression": {"model": model}} if model else {}
+
+
+def checked_source(text: str) -> str:
+    """``--source`` checked before any window opens or any thread starts (one line, exit 2 on a
+    bad one); a relative file path becomes absolute, since the console remembers its last source."""
+    from crowdmood_gui.core.capture import SourceSpec
+    from crowdmood_gui.core.errors import InputError
+
+    spec = SourceSpec.parse(text)  # InputError: "invalid URL 'http://[::1': ..."
+    if spec.kind == "file":
+        if not spec.path.exists():
+            raise InputError(f"{spec.path}: no such video file")
+        return str(spec.path.resolve())
+    return spec.text
+
+
+def config_overrides(args: Any) -> dict[str, Any]:
+    """Nested config overrides from the flags of the console and of ``crowdmood agent``."""
+    overrides: dict[str, Any] = {}
+    source = getattr(args, "source", None)
+    if source:
+        overrides.setdefault("source", {})["spec"] = checked_source(str(source))
+    if getattr(args, "no_loop", False):
+        overrides.setdefault("source", {})["loop"] = False
+    backend = getattr(args, "backend", None)
+    if backend:
+        overrides["backend"] = backend
+    session = getattr(args, "session", None)
+    if session:
+        overrides["session"] = session
+    camera = getattr(args, "camera", None)
+    if camera:
+        overrides["camera"] = camera
+    for flag in ("bucket", "region"):  # the agent: a booth box configured by flags alone
+        value = getattr(args, flag, None)
+        if value:
+            overrides.setdefault("aws", {})[flag] = value
+    overrides.update(expression_overrides(args))
+    return overrides
 
 
 def build_parser() -> argparse.ArgumentParser:

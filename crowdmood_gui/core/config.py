@@ -38,6 +38,9 @@ class DetectionConfig(_Section):
     score_threshold: float = Field(0.8, gt=0, lt=1)
     nms_threshold: float = Field(0.4, gt=0, lt=1)
     threads: int = Field(2, ge=1, le=16)
+    # Live mode: at most this many detections per second (0: every frame the display shows).
+    # The booth agent uses 10 by default (``crowdmood agent --detect-hz``).
+    max_rate_hz: float = Field(0.0, ge=0, le=120)
 
 
 class TrackingConfig(_Section):
@@ -91,6 +94,8 @@ class AwsConfig(_Section):
     budget_usd_per_hour: float = Field(1.0, ge=0)
     price_per_image_usd: float = Field(0.001, ge=0)
     poll_interval_s: float = Field(5.0, ge=1)
+    # Booth health (core/aws/heartbeat.py): seconds between two beats; 0 sends none.
+    heartbeat_s: float = Field(10.0, ge=0)
 
     @field_validator("prefix")
     @classmethod

@@ -363,6 +363,10 @@ class Pipeline:
         return self._capture is not None and self._capture.channel.exhausted
 
     def _detect_loop(self) -> None:
+        # Live mode may cap the detection rate (the booth agent: one crop per person every
+        # few seconds needs no 30 Hz); the newest frame is taken after each pause.
+        max_hz = self.config.detection.max_rate_hz if self.realtime else 0.0
+        min_gap_s = 1.0 / max_hz if max_hz > 0 else 0.0
         try:
             while not self._stop.is_set():
                 frame = self._next_frame(0.1)
@@ -370,7 +374,10 @@ class Pipeline:
                     if self._capture_finished():
                         break
                     continue
+                started = time.monotonic()
                 self._process(frame)
+                if min_gap_s and self._stop.wait(max(0.0, min_gap_s - (time.monotonic() - started))):
+                    break
         finally:
             self._source_done.set()
             if self.realtime and not self._stop.is_set():
@@ -491,7 +498,10 @@ class Pipeline:
                 if final or now - self._last_storage_error > 30:
                     self._last_storage_error = now
                     self._notify("on_error", ErrorEvent(message=str(exc), where="store"))
-        self._notify("on_stats", self.stats())
+        stats = self.stats()
+        if self._backend is not None:
+            self._backend.observe_pipeline(stats)
+        self._notify("on_stats", stats)
 
     def stats(self) -> StatsEvent:
         b = self._backend.stats() if self._backend else None

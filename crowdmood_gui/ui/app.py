@@ -15,9 +15,7 @@ path as the user closing it); ``--stats-out FILE`` then writes the measured figu
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -25,81 +23,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from crowdmood_gui.cli import config_overrides
 from crowdmood_gui.core.config import RESOURCES_DIR, load_config
+from crowdmood_gui.core.process_stats import process_figures, tune_malloc_for_frames, write_stats
 
 log = logging.getLogger(__name__)
 
 APP_ICON = RESOURCES_DIR / "icons" / "crowdmood.svg"
-
-
-def checked_source(text: str) -> str:
-    """``--source`` checked before any window opens (one line, exit 2 on a bad one); a
-    relative file path becomes absolute, since the console remembers its last source."""
-    from crowdmood_gui.core.capture import SourceSpec
-    from crowdmood_gui.core.errors import InputError
-
-    spec = SourceSpec.parse(text)  # InputError: "invalid URL 'http://[::1': ..."
-    if spec.kind == "file":
-        if not spec.path.exists():
-            raise InputError(f"{spec.path}: no such video file")
-        return str(spec.path.resolve())
-    return spec.text
-
-
-def config_overrides(args: Any) -> dict[str, Any]:
-    """Nested config overrides from the console's flags."""
-    overrides: dict[str, Any] = {}
-    source = getattr(args, "source", None)
-    if source:
-        overrides.setdefault("source", {})["spec"] = checked_source(str(source))
-    if getattr(args, "no_loop", False):
-        overrides.setdefault("source", {})["loop"] = False
-    backend = getattr(args, "backend", None)
-    if backend:
-        overrides["backend"] = backend
-    session = getattr(args, "session", None)
-    if session:
-        overrides["session"] = session
-    from crowdmood_gui.cli import expression_overrides
-
-    overrides.update(expression_overrides(args))
-    return overrides
-
-
-def process_figures(started_wall: float, started_cpu: float, first_frame_wall: float | None = None) -> dict[str, Any]:
-    """Peak RSS (MB), mean CPU use (in cores) since ``run_console`` began, and the time from
-    the process start (interpreter, imports, models) to the first frame."""
-    figures: dict[str, Any] = {}
-    if first_frame_wall is not None:
-        try:
-            import psutil
-
-            figures["start_to_first_frame_s"] = round(first_frame_wall - psutil.Process().create_time(), 3)
-        except Exception:  # psutil missing or no permission: leave it out
-            pass
-    try:
-        import resource
-
-        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        figures["peak_rss_mb"] = round(peak_kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
-    except ImportError:  # Windows
-        import psutil
-
-        info = psutil.Process().memory_info()
-        figures["peak_rss_mb"] = round(getattr(info, "peak_wset", info.rss) / (1024 * 1024), 1)
-    wall = time.monotonic() - started_wall
-    cpu = time.process_time() - started_cpu
-    figures["cpu_cores"] = round(cpu / wall, 2) if wall > 0 else 0.0
-    figures["wall_s"] = round(wall, 2)
-    return figures
-
-
-def write_stats(path: Path, figures: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def apply_dark_theme(app) -> None:
@@ -127,26 +57,6 @@ def apply_dark_theme(app) -> None:
     for role in (roles.WindowText, roles.Text, roles.ButtonText):
         palette.setColor(disabled, role, QColor("#6B6E72"))
     app.setPalette(palette)
-
-
-def tune_malloc_for_frames() -> bool:
-    """glibc: serve every allocation of 128 KiB or more (video frames) with mmap, so a freed
-    frame goes back to the OS at once.
-
-    Frames are allocated in capture threads and often freed on the GUI thread; with glibc's
-    default *dynamic* mmap threshold they soon come from the heap arenas instead, which
-    fragment: RSS crept up ~1.3 MB/min in a looping-video soak, and stayed flat with the
-    fixed threshold (headless pipeline: flat either way). Returns True when applied."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_mmap_threshold = -3
-        return bool(libc.mallopt(m_mmap_threshold, 128 * 1024))
-    except (OSError, AttributeError):  # musl or another libc: nothing to tune
-        return False
 
 
 class _ExceptHook:

@@ -211,6 +211,7 @@ class MainWindow(QMainWindow):
         self.errors: deque[str] = deque(maxlen=50)
         self.message_box: QMessageBox | None = None
         self.kiosk = None
+        self.booths_window = None
 
         self.setWindowTitle("crowdmood")
         self.resize(1440, 860)
@@ -302,6 +303,7 @@ class MainWindow(QMainWindow):
         self.act_blur.setChecked(self.config.privacy.blur_faces)
         self.act_aws_setup = self._action("&AWS setup wizard…", self.open_aws_setup)
         self.act_aws_teardown = self._action("&Tear down AWS…", self.open_aws_teardown)
+        self.act_booths = self._action("All &booths…", self.show_booths, tip="Every booth on the AWS account: state and crowd lines")
         self.act_about = self._action("&About crowdmood", self.show_about, QKeySequence.StandardKey.HelpContents)
 
     def _build_menus_and_toolbar(self) -> None:
@@ -319,6 +321,8 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.act_full_screen, self.act_kiosk])
         view_menu.addSeparator()
         view_menu.addActions([self.act_faces, self.act_blur])
+        view_menu.addSeparator()
+        view_menu.addAction(self.act_booths)
         session_menu = menu.addMenu("&Session")
         session_menu.addActions([self.act_start, self.act_pause, self.act_stop])
         setup_menu = menu.addMenu("Set&up")
@@ -561,6 +565,8 @@ class MainWindow(QMainWindow):
             self.shutdown(STOP_TIMEOUT_S)
             if self.kiosk is not None:
                 self.kiosk.close()
+            if self.booths_window is not None:
+                self.booths_window.close()  # stops its polls
             if self.message_box is not None:
                 self.message_box.close()
             self._state = IDLE
@@ -781,6 +787,15 @@ class MainWindow(QMainWindow):
         else:
             self.showFullScreen()
         self.act_full_screen.setChecked(self.isFullScreen())
+
+    def show_booths(self) -> None:
+        """The all-booths window (AWS mode; needs no camera). Polls in the background."""
+        from crowdmood_gui.ui.booths_window import open_booths_window
+
+        if self.booths_window is not None and self.booths_window.isVisible():
+            self.booths_window.raise_()
+            return
+        self.booths_window = open_booths_window(self.config, self)
 
     def show_kiosk(self) -> None:
         from crowdmood_gui.ui.kiosk import KioskChartWindow

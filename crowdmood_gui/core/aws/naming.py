@@ -164,3 +164,31 @@ def validate_names(names: ResourceNames) -> dict[str, str]:
     if not names.prefix.endswith("/") or names.prefix.startswith("/"):
         problems["prefix"] = "prefix: must end with '/' and not start with one"
     return problems
+
+
+# --- booth identity (camera and session names travel as S3 key parts and CloudWatch dimensions)
+
+_CAMERA_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
+MAX_SESSION_CHARS = 128
+
+
+def validate_camera_name(name: str) -> str | None:
+    """A booth's camera name: its identity in S3 keys, DynamoDB items and metric dimensions,
+    so it must come through every one of them unchanged (no escaping, no case folding)."""
+    if not _CAMERA_RE.match(name or ""):
+        return (f"camera name {name!r}: 1 to 64 letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit (e.g. booth-a)")
+    return None
+
+
+def validate_session_name(name: str) -> str | None:
+    """A session name: free text (the console accepts "séance 1"), but not blank, not too long
+    for a metric dimension, and without control characters or '/' (an S3 key separator)."""
+    text = name or ""
+    if not text.strip():
+        return "session name: must not be empty"
+    if len(text) > MAX_SESSION_CHARS:
+        return f"session name: at most {MAX_SESSION_CHARS} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in text) or "/" in text:
+        return f"session name {text!r}: no control characters and no '/'"
+    return None

@@ -105,8 +105,8 @@ def lambda_inline_policy(names: ResourceNames, region: str, account: str) -> dic
 
 
 def operator_policy(names: ResourceNames, region: str, account: str) -> dict[str, Any]:
-    """The console's needs at run time (upload crops, read results and metrics, redrive
-    failed analyses). Creating the stack is not in it: whoever runs ``crowdmood setup``
+    """The console's and the booth agent's needs at run time (upload crops, send the booth
+    heartbeat, read results and metrics, redrive failed analyses). Creating the stack is not in it: whoever runs ``crowdmood setup``
     needs the create/delete rights of every service involved."""
     table = table_arn(names, region, account)
     return {
@@ -119,7 +119,18 @@ def operator_policy(names: ResourceNames, region: str, account: str) -> dict[str
                 "Action": "dynamodb:Query",
                 "Resource": [table, f"{table}/index/{SESSION_INDEX}"],
             },
-            {"Sid": "ReadMetrics", "Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
+            # GetMetricData: the chart lines and the all-booths view; ListMetrics: which booths
+            # exist (crowdmood booths). Neither has resource-level permissions.
+            {"Sid": "ReadMetrics", "Effect": "Allow", "Action": ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"],
+             "Resource": "*"},
+            {
+                # The booth heartbeat (core/aws/heartbeat.py): this namespace only.
+                "Sid": "BoothHeartbeat",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": names.namespace}},
+            },
             {"Sid": "WhoAmI", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
             {
                 # ``crowdmood aws-redrive`` and setup's "failed analyses waiting" count. Kept

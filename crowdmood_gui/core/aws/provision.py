@@ -448,7 +448,7 @@ class Provisioner:
             ),
             PlannedResource("permission", "Lambda permission", PERMISSION_SID, f"s3.amazonaws.com may invoke it for bucket {n.bucket}"),
             PlannedResource("notification", "S3 event notification", NOTIFICATION_ID, f"s3:ObjectCreated:* under '{n.prefix}' -> {n.function}"),
-            PlannedResource("dashboard", "CloudWatch dashboard", n.dashboard, f"8 expressions + Faces (namespace {n.namespace}, 10 s), Lambda errors, failed analyses waiting"),
+            PlannedResource("dashboard", "CloudWatch dashboard", n.dashboard, f"8 expressions + Faces (namespace {n.namespace}, 10 s), Lambda errors, failed analyses waiting, booth health"),
         ]
 
     def describe_plan(self) -> str:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from crowdmood_gui.core.aws.budget import CostBudget
+from crowdmood_gui.core.aws.heartbeat import BoothHeartbeat, HeartbeatFigures
 from crowdmood_gui.core.aws.naming import failure_queue_name
 from crowdmood_gui.core.aws.poller import ResultsPoller
 from crowdmood_gui.core.aws.spool import UploadSpool
@@ -30,6 +31,7 @@ from crowdmood_gui.core.aws.uploader import Uploader
 from crowdmood_gui.core.backends.base import AnalysisBackend, BackendStats, CropJob, RecordSink
 from crowdmood_gui.core.config import AppConfig, AwsConfig
 from crowdmood_gui.core.errors import CrowdMoodError, StorageError
+from crowdmood_gui.core.events import StatsEvent
 from crowdmood_gui.core.records import FaceRecord, crop_key
 
 JPEG_QUALITY = 90
@@ -102,8 +104,11 @@ class AwsBackend(AnalysisBackend):
         poll: bool = True,
         camera_filter: bool = True,
         fsync: bool = True,
+        heartbeat_s: float = 0.0,
     ) -> None:
-        """``camera_filter``: chart and faces of this camera only (False: the whole session)."""
+        """``camera_filter``: chart and faces of this camera only (False: the whole session).
+        ``heartbeat_s``: seconds between two booth heartbeats (0: none; ``from_config`` uses
+        the configured 10 s)."""
         self.aws = aws
         self.session = session
         self.camera = camera
@@ -126,6 +131,12 @@ class AwsBackend(AnalysisBackend):
         self._records = 0
         self._last_error: str | None = None
         self.spool_write_ms: float | None = None
+        self.heartbeat_s = heartbeat_s
+        self.heartbeat: BoothHeartbeat | None = None
+        self._pipeline_stats: StatsEvent | None = None
+        self.uploads = 0
+        self.first_upload_wall: float | None = None  # time.time() of the first crop in S3
+        self._last_upload: float | None = None  # on self._clock
 
     @classmethod
     def from_config(cls, config: AppConfig, *, session: str, session_start: datetime | None = None, **kw) -> "AwsBackend":
@@ -138,6 +149,7 @@ class AwsBackend(AnalysisBackend):
             spool_dir=config.data_home() / SPOOL_DIRNAME,
             session_start=session_start,
             period_s=config.ui.period_s,
+            heartbeat_s=config.aws.heartbeat_s,
             **kw,
         )
 
@@ -176,14 +188,21 @@ class AwsBackend(AnalysisBackend):
             cloudwatch = self._client("cloudwatch") if self._poll else None
             dynamodb = self._client("dynamodb") if self._poll else None
             sqs = self._client("sqs") if self._poll and self.aws.function else None
+            heartbeat_cw = self._heartbeat_client() if self.heartbeat_s > 0 else None
         except CrowdMoodError as exc:
             self._error(str(exc))
             return
         except Exception as exc:  # botocore: bad region, no such profile...
             self._error(f"AWS mode: cannot create the AWS clients ({exc}); crops are kept in the spool")
             return
-        self.uploader = Uploader(self.spool, s3, self.aws.bucket, on_error=self._error)
+        self.uploader = Uploader(self.spool, s3, self.aws.bucket, on_error=self._error, on_uploaded=self._on_uploaded)
         self.uploader.start()
+        if heartbeat_cw is not None:
+            self.heartbeat = BoothHeartbeat(
+                heartbeat_cw, namespace=self.aws.namespace, camera=self.camera, session=self.session,
+                figures=self.heartbeat_figures, interval_s=self.heartbeat_s, on_error=self._error,
+            )
+            self.heartbeat.start()
         if self._poll:
             self.poller = ResultsPoller(
                 cloudwatch,
@@ -211,7 +230,9 @@ class AwsBackend(AnalysisBackend):
         if self.uploader is not None:
             self.uploader.stop(max(0.0, (deadline - time.monotonic()) * 0.6))
         if self.poller is not None:
-            self.poller.stop(max(0.0, deadline - time.monotonic()))
+            self.poller.stop(max(0.0, (deadline - time.monotonic()) * 0.5))
+        if self.heartbeat is not None:  # last: its final beat reports the spool left behind
+            self.heartbeat.stop(max(0.0, deadline - time.monotonic()))
 
     # --- the pipeline's side ----------------------------------------------------------
 
@@ -252,8 +273,12 @@ class AwsBackend(AnalysisBackend):
         if self.poller is not None:
             self.poller.set_period(period_s)
 
+    def budget_stats(self):
+        """The cost budget's figures now (crops charged, refused, the hourly ceiling)."""
+        return self.budget.stats(self._clock())
+
     def stats(self) -> BackendStats:
-        budget = self.budget.stats(self._clock())
+        budget = self.budget_stats()
         return BackendStats(
             queue_depth=0,
             records_analysed=self._records,
@@ -264,7 +289,43 @@ class AwsBackend(AnalysisBackend):
             failed_waiting=self.poller.failed_waiting if self.poller is not None else None,
         )
 
+    # --- booth health -------------------------------------------------------------------
+
+    def _heartbeat_client(self):
+        """CloudWatch for the heartbeat: its own client, failing fast (one attempt, short
+        timeouts) so an outage costs a beat, not a stuck thread at shutdown."""
+        if self._clients.get("cloudwatch") is not None:
+            return self._clients["cloudwatch"]
+        import botocore.config
+
+        from crowdmood_gui.core.aws.clients import CLIENT_CONFIG, make_session
+
+        if self._boto_session is None:
+            self._boto_session = make_session(self.aws)
+        fast = CLIENT_CONFIG.merge(botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
+                                                          connect_timeout=2, read_timeout=5))
+        return self._boto_session.client("cloudwatch", config=fast)
+
+    def observe_pipeline(self, stats: StatsEvent) -> None:
+        self._pipeline_stats = stats
+
+    def heartbeat_figures(self) -> HeartbeatFigures:
+        stats = self._pipeline_stats
+        last = self._last_upload
+        return HeartbeatFigures(
+            frames_per_s=stats.detection_fps if stats else 0.0,
+            faces_in_view=stats.faces if stats else 0,
+            spool_depth=self.spool.depth() if self.spool is not None else 0,
+            seconds_since_upload=None if last is None else max(0.0, self._clock() - last),
+        )
+
     # --- callbacks from the threads ---------------------------------------------------
+
+    def _on_uploaded(self, _item) -> None:
+        self.uploads += 1
+        self._last_upload = self._clock()
+        if self.first_upload_wall is None:
+            self.first_upload_wall = time.time()
 
     def _lookup(self, key: str) -> tuple[float | None, np.ndarray | None]:
         with self._lock:

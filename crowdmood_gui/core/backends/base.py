@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from crowdmood_gui.core.events import TimelineRow
+from crowdmood_gui.core.events import StatsEvent, TimelineRow
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord
 
 
@@ -72,6 +72,9 @@ class AnalysisBackend(ABC):
     def set_period(self, period_s: int) -> None:
         """The chart's period changed. Backends that compute the lines remotely (AWS:
         CloudWatch) fetch that period from now on; local aggregation keeps them all."""
+
+    def observe_pipeline(self, stats: StatsEvent) -> None:
+        """The pipeline's latest figures (4 Hz): the AWS backend's booth heartbeat reports them."""
 
     @abstractmethod
     def stats(self) -> BackendStats: ...

@@ -662,11 +662,14 @@ def test_operator_policy_is_minimal():
     actions = {a for s in doc["Statement"] for a in _actions(s)}
     assert actions == {
         "s3:PutObject", "dynamodb:Query", "cloudwatch:GetMetricData", "sts:GetCallerIdentity",
+        # the booth heartbeat (its namespace only) and crowdmood booths' discovery
+        "cloudwatch:PutMetricData", "cloudwatch:ListMetrics",
         # crowdmood aws-redrive: read and empty the failure queue, re-invoke the function
         "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility", "lambda:InvokeFunction",
     }
     by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert by_sid["BoothHeartbeat"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": names.namespace}}
     assert by_sid["RedriveFailedAnalyses"]["Resource"] == f"arn:aws:sqs:eu-west-1:111122223333:{names.failure_queue}"
     assert by_sid["ReinvokeFailedAnalyses"]["Resource"] == f"arn:aws:lambda:eu-west-1:111122223333:function:{names.function}"
     assert not any(s["Resource"] == "*" for s in doc["Statement"] if any(a.startswith(("sqs:", "lambda:")) for a in _actions(s)))
