@@ -220,7 +220,8 @@ def test_a_provisioner_that_cannot_be_built_reports_on_the_page(qtbot, tmp_path,
     monkeypatch.delenv("AWS_REGION", raising=False)
     provision = wizard.page_named("provision")
     provision.start()
-    qtbot.waitUntil(lambda: not provision.job.running, timeout=10000)
+    # The job's idle flag and the page's result are two queued events: wait for what the user sees.
+    qtbot.waitUntil(lambda: not provision.job.running and "working" not in provision.status.text(), timeout=10000)
     assert "setup failed" in provision.status.text() and "region" in provision.status.text()
     assert provision.retry_button.isEnabled() and not provision.isComplete()
     review = wizard.page_named("review")
