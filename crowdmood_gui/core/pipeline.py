@@ -247,6 +247,9 @@ class Pipeline:
             on_source_event=self._on_source_event,
             reconnect_max_backoff_s=self.config.source.reconnect_max_backoff_s,
             open_timeout_s=self.config.source.open_timeout_s,
+            # Analysing (not watching) a camera or stream: one try, then a clear failure,
+            # never a wait for ever on a camera that is not there.
+            max_attempts=None if self.realtime else 1,
         )
         self._backend.start(self)
         self._capture.start()
