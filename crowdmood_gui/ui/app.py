@@ -199,7 +199,7 @@ def run_console(args: Any) -> int:
     hook.install()
     previous_sigint = None
     try:
-        previous_sigint = signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
+        previous_sigint = signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.quit_without_asking))
     except ValueError:  # not the main thread (embedded use)
         previous_sigint = None
     # Let Python run its signal handlers while Qt's loop is in C++.
@@ -214,7 +214,7 @@ def run_console(args: Any) -> int:
     QTimer.singleShot(0, lambda: window.open_source(config.source.spec, config.source.loop))
     exit_after = getattr(args, "exit_after", None)
     if exit_after is not None:
-        QTimer.singleShot(int(max(0.0, float(exit_after)) * 1000), window.close)
+        QTimer.singleShot(int(max(0.0, float(exit_after)) * 1000), window.quit_without_asking)
 
     code = 0
     try:
@@ -228,7 +228,7 @@ def run_console(args: Any) -> int:
             window.closed.connect(loop.quit)
             if window.isVisible():
                 loop.exec()
-        window.close()  # idempotent: already closed on the normal path
+        window.quit_without_asking()  # idempotent: already closed on the normal path
         app.processEvents()
     finally:
         wakeup.stop()

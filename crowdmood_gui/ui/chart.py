@@ -246,6 +246,7 @@ class EmotionChart(QWidget):
         self._drawn_key: tuple | None = None
         self._last_redraw = 0.0
         self.redraw_count = 0
+        self._live_edge: float | None = None  # the live source's clock: the x axis ends here
 
         # Controls.
         self.period_box = QComboBox()
@@ -436,8 +437,13 @@ class EmotionChart(QWidget):
             cx, cy = gapped_line(x, columns[name], max_gap)
             curve.setData(cx, cy, connect="finite")
         faces = columns["faces"]
-        self.faces_curve.setData(x, faces)
+        # Every period with a frame has a row: a missing period means no picture (lost
+        # signal, pause), drawn as a gap, not as the last count carried across.
+        fx, fy = gapped_line(x, faces, 1.5 * period)
+        self.faces_curve.setData(fx, fy, connect="finite")
         end = float(x[-1] + period) if len(x) else 0.0
+        if self._live_edge is not None and len(x):
+            end = max(end, self._live_edge)
         start = max(0.0, end - window)
         self.plot.setXRange(start, max(end, start + min(window, 60.0)), padding=0.0)
         top = float(np.nanmax(faces)) if len(faces) else 0.0
@@ -448,8 +454,14 @@ class EmotionChart(QWidget):
 
     # --- internals -------------------------------------------------------------------
 
+    def set_live_edge(self, t: float | None) -> None:
+        """The source's clock now (``None``: not live): the time axis runs on to it, so a
+        source that stopped sending shows an empty stretch after its last row."""
+        self._live_edge = None if t is None else float(t)
+
     def _view_key(self) -> tuple:
-        return (self.store.version, self._period_s, self._window_s)
+        edge = None if self._live_edge is None else int(self._live_edge // self._period_s)
+        return (self.store.version, self._period_s, self._window_s, edge)
 
     def _on_legend_clicked(self, item) -> None:
         for name, curve in self._curves.items():

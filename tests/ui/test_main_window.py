@@ -122,7 +122,9 @@ def test_pause_resume_and_stop(make_window, qtbot):
     window.act_stop.trigger()
     qtbot.waitUntil(lambda: window.state == IDLE, timeout=3000)
     assert pipeline.stopped and not pipeline.alive
-    window.act_start.trigger()  # starts the same source again
+    window.act_start.trigger()  # starts the same source again, once the session is named
+    qtbot.waitUntil(lambda: window.session_dialog is not None and window.session_dialog.isVisible())
+    window.session_dialog.accept()
     qtbot.waitUntil(lambda: window.state == RUNNING)
     assert window.pipeline is not pipeline
 
@@ -174,7 +176,7 @@ def test_close_stops_every_thread_within_2_s(make_window, qtbot):
     pipeline = window.pipeline
     with qtbot.waitSignal(window.closed, timeout=3000):
         started = time.monotonic()
-        window.close()
+        window.quit_without_asking()  # closing with a session running asks first (tested below)
     assert time.monotonic() - started < 2.0
     assert pipeline.stopped and not pipeline.alive
     assert window.measurements()["records_analysed"] == pipeline.records_analysed > 0
@@ -221,6 +223,7 @@ def test_settings_apply_and_persist(make_window, qtbot):
     window.act_stop.trigger()
     qtbot.waitUntil(lambda: window.state == IDLE, timeout=3000)
     window.act_start.trigger()
+    window.session_dialog.accept()
     qtbot.waitUntil(lambda: window.state == RUNNING)
     assert window.pipeline.config.sampling.interval_s == 3.5
 
