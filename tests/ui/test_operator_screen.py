@@ -257,3 +257,30 @@ def test_closing_the_aws_offer_keeps_the_backend_setting(make_window, qtbot):
     qtbot.wait(100)
     assert window.config.backend == "aws" and load_config().backend == "aws"
     assert window.state == IDLE and "not set up" in window.video.placeholder
+
+
+def test_after_a_successful_setup_the_next_session_uses_aws(make_window, qtbot, monkeypatch):
+    import sys
+    import types
+
+    from crowdmood_gui.core.config import save_config
+
+    def finished_setup(parent, config, config_path):  # what the wizard writes on Finish
+        on_disk = load_config(config_path)
+        on_disk.aws.bucket, on_disk.backend = "crowdmood-faces-new", "aws"
+        save_config(on_disk, config_path)
+        return True
+
+    fake = types.ModuleType("crowdmood_gui.ui.wizard")
+    fake.open_setup_wizard = finished_setup
+    monkeypatch.setitem(sys.modules, "crowdmood_gui.ui.wizard", fake)
+    window = make_window()
+    window.open_source(DEMO)
+    qtbot.waitUntil(lambda: window.state == RUNNING)
+    first = window.pipeline
+    window.act_aws_setup.trigger()
+    assert "next session uses it" in window.banner.text
+    assert first.config.backend == "local"  # the running session keeps its backend
+    window.open_source(DEMO)
+    qtbot.waitUntil(lambda: window.state == RUNNING and window.pipeline is not first, timeout=3000)
+    assert window.pipeline.config.backend == "aws" and window.pipeline.config.aws.bucket == "crowdmood-faces-new"
