@@ -1138,6 +1138,7 @@ class MainWindow(QMainWindow):
         except CrowdMoodError as exc:
             self._report_error(f"Settings not reloaded: {exc}")
             return
+        self.config = self.config.model_copy(deep=True)  # the running session keeps its own
         self.config.aws = on_disk.aws
         self.config.backend = on_disk.backend
         self.chart.set_local_backend(self.config.backend == "local")
