@@ -296,12 +296,13 @@ def test_setup_menu_opens_the_wizard_with_the_config(make_window, monkeypatch):
     config = window.config
     window.act_aws_setup.trigger()
     assert window.config.aws.bucket == "crowdmood-faces-new" and window.config.backend == "aws"  # reloaded
+    after_setup = window.config
     window.act_aws_teardown.trigger()
     assert [c[0] for c in calls] == ["setup", "teardown"]
     assert all(c[1] is window and c[3] == window.config_path for c in calls)
     # Each gets the window's config of the moment (a reload makes a new one: a running
     # session keeps the object it started with).
-    assert calls[0][2] is config and calls[1][2] is window.config
+    assert calls[0][2] is config and calls[1][2] is after_setup
 
 
 def test_sessions_menu_opens_the_browser(make_window, monkeypatch):
