@@ -28,6 +28,19 @@ from crowdmood_gui.core.errors import ModelError
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "expression.onnx"
 
+# What the on-device models cannot do, in words for the operator (Help ▸ About shows these;
+# the measurements behind them are in resources/models/README.md and tests/core/test_expression.py).
+MODEL_LIMITS: tuple[str, ...] = (
+    "It reads expressions, not feelings: a polite smile counts as HAPPY.",
+    "DISGUSTED is almost never reported: the model saw few disgusted faces when it was trained, "
+    "and reads a disgusted face as SAD.",
+    "Anger and sadness are close: an angry face may be counted partly as SAD.",
+    "CONFUSED exists only in AWS Rekognition: with the on-device model its line stays at 0.",
+    "Faces far from the camera (smaller than about 40 pixels in the picture), turned away, "
+    "blurred by movement or badly lit are missed or not analysed.",
+    "Each person is analysed once every few seconds (Settings), not on every frame.",
+)
+
 #: Output order of the bundled model (FER-2013).
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 INPUT_SIZE = 64

@@ -327,12 +327,21 @@ def test_about_names_the_models_and_the_disclaimer(make_window, qtbot):
     window.about_dialog.close()
 
 
-def test_about_renders_the_models_readme_as_markdown(tmp_path):
+def test_about_is_for_operators_not_the_models_readme():
+    """Hashes and tensor shapes belong in resources/models/README.md, not in About."""
+    import re
+
+    from crowdmood_gui.core.expression import MODEL_LIMITS
     from crowdmood_gui.ui.about import about_html
 
-    (tmp_path / "README.md").write_text("# Bundled models\n\n| file | licence |\n|---|---|\n| a.onnx | MIT |\n", encoding="utf-8")
-    page = about_html(tmp_path)
-    assert "<table" in page and "a.onnx" in page
+    page = about_html()
+    for limit in MODEL_LIMITS:
+        assert limit.replace("'", "&#x27;") in page or limit in page
+    assert "RetinaFace" in page and "FER-2013" in page and "MIT licence" in page
+    assert "nothing is downloaded" in page and "AWS mode" in page
+    for developer_only in ("sha256", "float32", "NCHW", "[N,", "onnx |"):
+        assert developer_only not in page
+    assert not re.search(r"[0-9a-f]{64}", page)
     assert "|---|" not in page and "# Bundled" not in page
 
 
