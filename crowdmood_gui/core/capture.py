@@ -373,6 +373,21 @@ def probe_stream_refusal(url: str, timeout_s: float = 3.0) -> str | None:
     return None
 
 
+def _connection_refused(url: str, timeout_s: float = 1.0) -> bool:
+    """Nothing listens at the URL's host and port (retrying may still help: a rebooting camera)."""
+    import socket
+
+    parts = urlsplit(url)
+    default = 554 if parts.scheme.lower().startswith("rtsp") else 443 if parts.scheme.lower() == "https" else 80
+    try:
+        with socket.create_connection((parts.hostname, parts.port or default), timeout=timeout_s):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def _http_status(url: str, timeout_s: float) -> int | None:
     import urllib.error
     import urllib.request
@@ -515,6 +530,9 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
         refusal = probe_stream_refusal(url, min(open_timeout_s, 3.0)) if answered else None
         if refusal:
             return StreamRefused(refusal)
+        if answered and _connection_refused(url):
+            return InputError(f"could not connect to {shown}: connection refused (is the camera on, "
+                              "and are the address and port right?)")
         return InputError(f"could not connect to {shown} within {timeout_text}")
 
     transports: tuple[str | None, ...] = RTSP_TRANSPORTS if spec.kind == "rtsp" else (None,)

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QFileDialog,
-    QSizePolicy,
     QSplitter,
     QStyle,
     QToolButton,
@@ -326,12 +325,12 @@ class MainWindow(QMainWindow):
         self.act_start = self._action("&Start", self.start_or_resume, "F5", icon=sp.SP_MediaPlay, tip="Start (or resume) the session (F5)")
         self.act_pause = self._action("&Pause", self.toggle_pause, Qt.Key.Key_Space, icon=sp.SP_MediaPause, tip="Pause / resume (Space)")
         self.act_stop = self._action("S&top", self.stop_and_offer_export, "Shift+F5", icon=sp.SP_MediaStop, tip="Stop the session (Shift+F5)")
-        self.act_export = self._action("&Export session…", self.export_dialog, "Ctrl+E", icon=sp.SP_DialogSaveButton, tip="Export the last session: timeline and faces CSV, chart, summary (Ctrl+E)")
+        self.act_export = self._action("&Export…", self.export_dialog, "Ctrl+E", icon=sp.SP_DialogSaveButton, tip="Export the last session: timeline and faces CSV, chart, summary (Ctrl+E)")
         self.act_full_screen = self._action("&Full screen", self.toggle_full_screen, Qt.Key.Key_F11, checkable=True, icon=full_screen_icon(), tip="Full screen (F11)")
         self.act_kiosk = self._action("&Kiosk chart window", self.show_kiosk, "Ctrl+K", icon=sp.SP_DesktopIcon, tip="A big chart for a second screen (Ctrl+K)")
         self.act_faces = self._action("&Recent faces", self.set_recent_faces_visible, "Ctrl+R", checkable=True, tip="Show analysed faces (off for privacy)")
         self.act_faces.setChecked(self.config.privacy.show_recent_faces)
-        self.act_blur = self._action("&Blur faces", self.set_blur_faces, "Ctrl+B", checkable=True, tip="Blur every face on screen and in recorded video")
+        self.act_blur = self._action("&Blur faces", self.set_blur_faces, "Ctrl+B", checkable=True, tip="Blur every face on screen, in the recent faces, the recorded video and kept crops")
         self.act_blur.setChecked(self.config.privacy.blur_faces)
         self.act_aws_setup = self._action("&AWS setup wizard…", self.open_aws_setup)
         self.act_aws_teardown = self._action("&Tear down AWS…", self.open_aws_teardown)
@@ -369,14 +368,12 @@ class MainWindow(QMainWindow):
         toolbar.addActions([self.act_start, self.act_pause, self.act_stop, self.act_export])
         toolbar.addSeparator()
         toolbar.addActions([self.act_kiosk, self.act_full_screen, self.act_settings])
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        toolbar.addWidget(spacer)
-        # Always in sight: recording or paused, the session's name, how long, and the video.
+        # Always in sight (the menu bar's corner: never pushed into a toolbar's overflow):
+        # recording or paused, the session's name, how long, and whether video is kept.
         self.rec_badge = QLabel()
         self.rec_badge.setObjectName("rec_badge")
-        self.rec_badge.setContentsMargins(10, 2, 10, 2)
-        toolbar.addWidget(self.rec_badge)
+        self.rec_badge.setContentsMargins(10, 1, 10, 1)
+        menu.setCornerWidget(self.rec_badge, Qt.Corner.TopRightCorner)
 
     # --- session lifecycle -----------------------------------------------------------
 
@@ -826,7 +823,7 @@ class MainWindow(QMainWindow):
         if self._reconnect is not None:
             attempt, next_at, reason = self._reconnect
             wait = next_at - time.monotonic()
-            when = f"next try in {duration_text(wait)}" if wait > 0.5 else "trying now…"
+            when = f"next try in {duration_text(wait)}" if wait > 0.5 else "trying now"
             parts.append(f"Reconnecting: attempt {attempt} failed, {when}.")
             if reason:
                 parts.append(reason[0].upper() + reason[1:])
