@@ -513,8 +513,9 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
         def reopen() -> cv2.VideoCapture:
             return _camera_capture(index)
 
-        cap, first = _open_first_frame(
-            reopen, camera_error, f"camera {index} opened but sent no frame (is another program using it?)")
+        cap, first = _within(open_timeout_s, lambda: _open_first_frame(
+            reopen, camera_error, f"camera {index} opened but sent no frame (is another program using it?)"),
+            f"camera {index} did not answer within {timeout_text} (is another program using it?)")
         return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
 
     url = spec.url
@@ -557,6 +558,39 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
             log.info("%s: streaming over RTSP/%s", shown, transport.upper())
         return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _within(timeout_s: float, open_it: Callable[[], tuple[cv2.VideoCapture, np.ndarray]],
+            timeout_message: str) -> tuple[cv2.VideoCapture, np.ndarray]:
+    """Run ``open_it`` (a camera driver's open and first read, which have no timeout of
+    their own and can hang on a stuck device) for at most ``timeout_s``. A late result is
+    released by its helper thread, never leaked."""
+    outcome: dict[str, object] = {}
+    lock = threading.Lock()
+
+    def run() -> None:
+        try:
+            result = open_it()
+        except BaseException as exc:  # handed to the caller below
+            result, outcome["error"] = None, exc
+        with lock:
+            if outcome.get("abandoned"):
+                if result is not None:
+                    result[0].release()
+                return
+            outcome["result"] = result
+
+    helper = threading.Thread(target=run, name="capture-open", daemon=True)
+    helper.start()
+    helper.join(max(0.1, timeout_s))
+    with lock:
+        if "result" not in outcome:
+            outcome["abandoned"] = True
+            log.warning("%s", timeout_message)
+            raise InputError(timeout_message)
+    if outcome.get("error") is not None:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]  # type: ignore[return-value]
 
 
 def _open_first_frame(reopen: Callable[[], cv2.VideoCapture], cannot_open: Callable[[], InputError],

@@ -373,6 +373,10 @@ class MainWindow(QMainWindow):
         self.rec_badge = QLabel()
         self.rec_badge.setObjectName("rec_badge")
         self.rec_badge.setContentsMargins(10, 1, 10, 1)
+        self.rec_badge.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # The menu bar sizes its corner widget once: room for a long name from the start.
+        sample = "❚❚ PAUSED  booth-1 2026-11-30 10:00 expo hall  00:00:00  ·  no video recorded"
+        self.rec_badge.setMinimumWidth(self.rec_badge.fontMetrics().horizontalAdvance(sample) + 40)
         menu.setCornerWidget(self.rec_badge, Qt.Corner.TopRightCorner)
 
     # --- session lifecycle -----------------------------------------------------------

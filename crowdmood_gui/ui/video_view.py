@@ -300,7 +300,10 @@ class VideoView(QWidget):
         painter.fillRect(target, QColor(0, 0, 0, 110))  # dim the frozen picture
         title_metrics = QFontMetrics(self._overlay_title_font)
         detail_metrics = QFontMetrics(self._label_font)
-        band_h = title_metrics.height() + (detail_metrics.height() * (detail.count("\n") + 1) + 12 if detail else 0) + 28
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+        detail_h = detail_metrics.boundingRect(QRectF(0, 0, max(10.0, target.width() - 24), 10_000).toRect(),
+                                               int(flags), detail).height() if detail else 0
+        band_h = title_metrics.height() + (detail_h + 12 if detail else 0) + 28
         band = QRectF(target.left(), target.center().y() - band_h / 2, target.width(), band_h)
         painter.fillRect(band, QColor(20, 20, 20, 215))
         painter.setPen(QColor("#FFFFFF"))
@@ -311,7 +314,7 @@ class VideoView(QWidget):
             painter.setFont(self._label_font)
             painter.setPen(QColor("#E0E0E0"))
             detail_rect = QRectF(band.left() + 12, title_rect.bottom() + 8, band.width() - 24, band.bottom() - title_rect.bottom() - 12)
-            painter.drawText(detail_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap, detail)
+            painter.drawText(detail_rect, flags, detail)
 
     def _pens(self, colour_name: str) -> tuple[QColor, QPen, QPen]:
         """(colour, box pen, label text pen) per colour, made once (paint runs 30 times a second)."""

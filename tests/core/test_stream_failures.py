@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from crowdmood_gui.core.capture import CaptureThread, StreamRefused, open_source, probe_stream_refusal
@@ -149,3 +150,27 @@ def test_analyze_a_missing_camera_exits_2_within_seconds(tmp_path):
         pytest.fail(f"crowdmood analyze 7 still running after {time.monotonic() - started:.0f} s")
     assert done.returncode == 2, done.stderr
     assert "no camera at index 7" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_camera_that_hangs_on_open_fails_within_the_open_timeout(monkeypatch):
+    from crowdmood_gui.core import capture
+
+    released = threading.Event()
+
+    class StuckCamera:
+        def isOpened(self):  # noqa: N802 (OpenCV naming)
+            time.sleep(3.0)  # a driver stuck in its open
+            return True
+
+        def read(self):
+            return True, np.zeros((4, 4, 3), np.uint8)
+
+        def release(self):
+            released.set()
+
+    monkeypatch.setattr(capture, "_camera_capture", lambda index: StuckCamera())
+    started = time.monotonic()
+    with pytest.raises(InputError, match=r"^camera 0 did not answer within 0.5 s"):
+        open_source("0", open_timeout_s=0.5)
+    assert time.monotonic() - started < 2.5
+    assert released.wait(5.0)  # the late capture is released, not leaked
