@@ -414,6 +414,14 @@ def _http_status(url: str, timeout_s: float) -> int | None:
         return int(exc.code)
 
 
+def _rtsp_answers(url: str, timeout_s: float = 2.0) -> bool:
+    """The RTSP server answers at all (a slow server, not a dead host: worth trying UDP)."""
+    try:
+        return _rtsp_describe_status(url, timeout_s) is not None
+    except (OSError, ValueError):
+        return False
+
+
 def _rtsp_describe_status(url: str, timeout_s: float) -> int | None:
     """DESCRIBE over RTSP/1.0; on 401 with credentials in the URL, once more with them
     (Basic or Digest, as the server asks). Returns the final status code."""
@@ -549,7 +557,7 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
         except InputError as exc:
             timed_out = time.monotonic() - started >= open_timeout_s * 0.9
             final = number == len(transports) or isinstance(exc, StreamRefused)
-            if final or timed_out or _FFMPEG_OPTIONS in os.environ:
+            if final or _FFMPEG_OPTIONS in os.environ or (timed_out and not _rtsp_answers(url)):
                 raise  # a host that does not answer over TCP will not over UDP either
             log.info("%s: not over RTSP/%s (%s); trying RTSP/%s", shown, transport.upper(), exc,
                      transports[number].upper())
