@@ -542,6 +542,8 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
         if answered and _connection_refused(url):
             return InputError(f"could not connect to {shown}: connection refused (is the camera on, "
                               "and are the address and port right?)")
+        if answered:
+            return InputError(f"{shown} answered but sent no video it could read (check the path and the stream's format)")
         return InputError(f"could not connect to {shown} within {timeout_text}")
 
     transports: tuple[str | None, ...] = RTSP_TRANSPORTS if spec.kind == "rtsp" else (None,)

@@ -104,7 +104,7 @@ factory = GstRtspServer.RTSPMediaFactory()
 factory.set_launch(
     "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=15/1 "
     "! jpegenc quality=70 ! rtpjpegpay name=pay0 pt=26 )")
-factory.set_shared(True)
+factory.set_shared(False)  # a media per client: a refused TCP SETUP cannot leave it half torn down (503)
 flags = GstRtsp.RTSPLowerTrans.UDP
 if protocols == "tcp+udp":
     flags |= GstRtsp.RTSPLowerTrans.TCP
