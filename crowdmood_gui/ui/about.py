@@ -47,6 +47,12 @@ def model_licences(models_dir: Path = MODELS_DIR) -> list[tuple[str, str]]:
     return found
 
 
+def limits_html() -> str:
+    """What the on-device models cannot do (core/expression.py MODEL_LIMITS, the one place)."""
+    items = "".join(f"<li>{html.escape(limit)}</li>" for limit in model_limits())
+    return f"<h3>What the models cannot do</h3><ul>{items}</ul>"
+
+
 def about_html(models_dir: Path = MODELS_DIR) -> str:
     e = html.escape
     parts = [
@@ -55,9 +61,7 @@ def about_html(models_dir: Path = MODELS_DIR) -> str:
         "faces in the camera picture, looks at each person every few seconds and draws one line per "
         "expression, with the number of faces.</p>",
         f"<p><b>{e(EXPRESSION_DISCLAIMER)}</b></p>",
-        "<h3>What the models cannot do</h3><ul>",
-        *(f"<li>{e(limit)}</li>" for limit in model_limits()),
-        "</ul>",
+        limits_html(),
         "<h3>Where the pictures go</h3>",
         "<p><b>On-device (local) mode</b>: everything stays on this computer; no picture is sent anywhere. "
         "<b>AWS mode</b>: a small picture of each face is sent to your own AWS account, where Amazon "
