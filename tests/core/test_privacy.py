@@ -66,3 +66,26 @@ def test_blurred_crop_is_a_copy_of_the_same_size():
     assert out.shape == crop.shape and out is not crop
     assert detail(out) < detail(crop) / 20
     assert not np.array_equal(out, crop)
+
+
+def test_blur_faces_covers_the_recorded_video(data_dir):
+    """What the session recorder writes is the frame as shown: blurred where the faces are."""
+
+    def recorded(blur: bool):
+        config = AppConfig()
+        config.source.spec = str(data_dir / "single_face.mp4")
+        config.source.loop = False
+        config.privacy.blur_faces = blur
+        tapped = []
+        pipeline = Pipeline(config, NullObserver(), realtime=False, frame_tap=tapped.append, session_name=f"video-{blur}")
+        pipeline.run()
+        return tapped
+
+    sharp, blurred = recorded(False), recorded(True)
+    assert len(sharp) == len(blurred) == 72
+    event = sharp[40]
+    box = event.tracks[0]
+    x1, y1, x2, y2 = (int(v) for v in (box.x1, box.y1, box.x2, box.y2))
+    face_sharp = sharp[40].image[y1:y2, x1:x2]
+    face_blurred = blurred[40].image[y1:y2, x1:x2]
+    assert detail(face_blurred) < detail(face_sharp) / 5
