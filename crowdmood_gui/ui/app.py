@@ -164,6 +164,29 @@ class _ExceptHook:
             sys.excepthook = self._previous
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+CONSOLE_LOG = "console.log"  # in the data folder, beside sessions/
+
+
+def open_console_log(config: Any) -> logging.Handler | None:
+    """Also log to ``<data folder>/console.log`` (1 MB, 3 old files kept): a console started
+    from the desktop has no terminal, and drops, reconnects and failures must be findable
+    afterwards. None (said once on stderr) when the folder cannot be written."""
+    from logging.handlers import RotatingFileHandler
+
+    path = config.data_home() / CONSOLE_LOG
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    except OSError as exc:
+        log.warning("no log file (%s): logging to the terminal only", exc)
+        return None
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
 def run_console(args: Any) -> int:
     """The console's main loop. Returns the process exit code."""
     started_wall, started_cpu = time.monotonic(), time.process_time()
@@ -180,7 +203,8 @@ def run_console(args: Any) -> int:
     from crowdmood_gui import __version__
     from crowdmood_gui.ui.main_window import MainWindow
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    console_log = open_console_log(config)
     app = QApplication.instance()
     own_app = app is None
     if own_app:
@@ -233,6 +257,9 @@ def run_console(args: Any) -> int:
     finally:
         wakeup.stop()
         hook.uninstall()
+        if console_log is not None:
+            logging.getLogger().removeHandler(console_log)
+            console_log.close()
         if previous_sigint is not None:
             signal.signal(signal.SIGINT, previous_sigint)
     stats_out = getattr(args, "stats_out", None)
