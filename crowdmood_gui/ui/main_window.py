@@ -494,8 +494,10 @@ class MainWindow(QMainWindow):
 
     def stop_and_offer_export(self) -> None:
         """Session ▸ Stop: stop, then offer to export what was recorded."""
-        if self.session_active:
+        if self._state in (RUNNING, PAUSED):
             self.stop_session(then=self.offer_export)
+        elif self._state == STARTING:
+            self.stop_session()  # nothing recorded yet: nothing to offer
 
     def offer_export(self) -> QMessageBox | None:
         """A non-modal "stopped: export it?" with the session's name and length."""
