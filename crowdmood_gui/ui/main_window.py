@@ -585,6 +585,7 @@ class MainWindow(QMainWindow):
         if bridge is self._bridge:
             self._bridge = None
             if self._state == STOPPING:
+                log.info("session %r stopped after %s", self.session_name, clock_text(self.session_elapsed_s()))
                 self._set_state(IDLE)
                 name = source_display_name(self.config.source.spec)
                 self.source_label.setText(f"Stopped: {name}")
@@ -685,6 +686,8 @@ class MainWindow(QMainWindow):
             log.debug("set_privacy failed", exc_info=True)
         if self._state == STARTING:
             self._set_state(RUNNING)
+            log.info("session %r started on %s (%s)", self.session_name, source_display_name(self.config.source.spec),
+                     "video recorded" if self.recording_video else "no video recorded")
 
     def _start_failed(self, bridge: SignalBridge, exc: BaseException, holder: dict) -> None:
         self._start_jobs = [(t, h) for t, h in self._start_jobs if h is not holder]
