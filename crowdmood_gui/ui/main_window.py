@@ -62,7 +62,6 @@ IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paus
 
 
 AWS_STATUS_KEYS = ("uploads", "lag", "cost", "failed")
-LIVE_STATUS_KEYS = ("detection", "faces", "tracks", "queue")  # cleared when the picture is not live
 
 
 def duration_text(seconds: float) -> str:
