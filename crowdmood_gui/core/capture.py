@@ -391,6 +391,7 @@ def _connection_refused(url: str, timeout_s: float = 1.0) -> bool:
 def _http_status(url: str, timeout_s: float) -> int | None:
     import urllib.error
     import urllib.request
+    from urllib.parse import unquote, urlunsplit
 
     parts = urlsplit(url)
     netloc = parts.hostname or ""
@@ -401,8 +402,6 @@ def _http_status(url: str, timeout_s: float) -> int | None:
     bare = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
     handlers: list = []
     if parts.username is not None:
-        from urllib.parse import unquote
-
         passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
         passwords.add_password(None, bare, unquote(parts.username), unquote(parts.password or ""))
         handlers = [urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)]
@@ -429,7 +428,7 @@ def _rtsp_describe_status(url: str, timeout_s: float) -> int | None:
     import hashlib
     import re
     import socket
-    from urllib.parse import unquote
+    from urllib.parse import unquote, urlunsplit
 
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 554
