@@ -813,8 +813,6 @@ class MainWindow(QMainWindow):
             self._reconnect = None
             self.source_label.setText(getattr(self, "_open_label", ""))
         self.chart.set_live_edge(event.clock_s)
-        if self.kiosk is not None:
-            self.kiosk.chart.set_live_edge(event.clock_s)
         self._refresh_status()
 
     def _clear_live_figures(self) -> None:
@@ -824,8 +822,6 @@ class MainWindow(QMainWindow):
         self._reconnect = None
         self.video.clear_boxes()
         self.chart.set_live_edge(None)
-        if self.kiosk is not None:
-            self.kiosk.chart.set_live_edge(None)
         self._refresh_status()
 
     def _no_signal_detail(self) -> str:
