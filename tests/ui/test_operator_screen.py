@@ -113,13 +113,14 @@ def test_the_faces_chart_shows_a_gap_not_the_last_count(make_window, qtbot):
     window.chart.set_live_edge(30.0)  # the source's clock ran on without frames
     window.chart.redraw()
     x, y = window.chart.curve_data(None)
-    assert x[-1] == 4.0 and y[-1] == 2  # the line stops at the last frame's period
+    drawn = ~np.isnan(y)
+    assert x[drawn].max() < 5.0 and y[drawn][-1] == 2  # the line stops in the last frame's period
     assert window.chart.plot.viewRange()[0][1] >= 30.0  # the axis runs on: an empty stretch
     window.store.add(1, [make_row(float(t), 1, faces=1) for t in range(30, 33)])
     window.chart.redraw()
     x, y = window.chart.curve_data(None)
     gap = [i for i, v in enumerate(y) if math.isnan(v)]
-    assert len(gap) == 1 and x[gap[0] - 1] == 4.0 and x[gap[0] + 1] == 30.0
+    assert len(gap) == 1 and x[gap[0] - 1] < 5.0 and x[gap[0] + 1] >= 30.0
 
 
 def test_a_stopped_or_ended_source_clears_its_live_figures(make_window, qtbot):
