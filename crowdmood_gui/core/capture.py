@@ -296,14 +296,179 @@ def _file_open_error(path: Path) -> InputError:
     return InputError(f"{path} is not a video file (unrecognised format)")
 
 
-def _url_capture(url: str, timeout_s: float) -> cv2.VideoCapture:
+_FFMPEG_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+# OpenCV's FFmpeg backend reads its options from this process-wide variable at each open:
+# one open at a time sets it, opens, and puts the user's value back.
+_ffmpeg_env_lock = threading.Lock()
+# RTSP: TCP first (UDP loses packets on busy Wi-Fi and smears frames), then UDP (VLC and
+# some cameras serve UDP only: a TCP SETUP is answered 461 Unsupported transport).
+RTSP_TRANSPORTS = ("tcp", "udp")
+
+
+def _url_capture(url: str, timeout_s: float, transport: str | None = None) -> cv2.VideoCapture:
+    """Open ``url`` with FFmpeg; ``transport`` ("tcp"/"udp") for RTSP, unless the user set
+    ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` themselves (their options win)."""
     ms = int(max(0.1, timeout_s) * 1000)
-    if url.lower().startswith("rtsp"):
-        # RTSP over TCP: UDP loses packets on busy Wi-Fi and smears frames. Respect a user's own
-        # options (the variable is read by OpenCV at each open).
-        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-    return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    user_options = os.environ.get(_FFMPEG_OPTIONS)
+    if transport is None or user_options is not None:
+        return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    with _ffmpeg_env_lock:
+        os.environ[_FFMPEG_OPTIONS] = f"rtsp_transport;{transport}"
+        try:
+            return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+        finally:
+            os.environ.pop(_FFMPEG_OPTIONS, None)
+
+
+# --- why a stream did not open ------------------------------------------------------------
+
+_STATUS_REASONS = {
+    403: "refused access (403 Forbidden)",
+    404: "has no stream at this address (404 Not Found)",
+}
+
+
+class StreamRefused(InputError):
+    """The camera answered and said no (wrong password, forbidden, no such path): retrying
+    the same URL cannot help, and many cameras lock an account after repeated bad logins."""
+
+
+def _auth_failure(shown: str, has_credentials: bool, status: int) -> str:
+    if has_credentials:
+        return f"wrong user name or password for {shown} (the camera answered {status} Unauthorized)"
+    return f"{shown} needs a user name and password (the camera answered {status} Unauthorized): " \
+           "put them in the URL, e.g. rtsp://user:password@host/path"
+
+
+def probe_stream_refusal(url: str, timeout_s: float = 3.0) -> str | None:
+    """Ask an HTTP or RTSP camera directly why it refused us, after OpenCV could only say
+    'not opened': a wrong password (401), forbidden (403), no such path (404). ``None``
+    when the camera does not answer or answers yes (the cause is elsewhere)."""
+    parts = urlsplit(url)
+    shown = redact_url(url)
+    has_credentials = parts.username is not None
+    try:
+        if parts.scheme.lower() in ("rtsp", "rtsps"):
+            status = _rtsp_describe_status(url, timeout_s)
+        else:
+            status = _http_status(url, timeout_s)
+    except (OSError, ValueError) as exc:
+        log.debug("probing %s: %s", shown, exc)
+        return None
+    if status == 401:
+        return _auth_failure(shown, has_credentials, status)
+    if status in _STATUS_REASONS:
+        return f"{shown} {_STATUS_REASONS[status]}"
+    return None
+
+
+def _connection_refused(url: str, timeout_s: float = 1.0) -> bool:
+    """Nothing listens at the URL's host and port (retrying may still help: a rebooting camera)."""
+    import socket
+
+    parts = urlsplit(url)
+    default = 554 if parts.scheme.lower().startswith("rtsp") else 443 if parts.scheme.lower() == "https" else 80
+    try:
+        with socket.create_connection((parts.hostname, parts.port or default), timeout=timeout_s):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _http_status(url: str, timeout_s: float) -> int | None:
+    import urllib.error
+    import urllib.request
+    from urllib.parse import unquote, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    bare = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    handlers: list = []
+    if parts.username is not None:
+        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        passwords.add_password(None, bare, unquote(parts.username), unquote(parts.password or ""))
+        handlers = [urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)]
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(urllib.request.Request(bare, method="GET"), timeout=timeout_s) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _rtsp_answers(url: str, timeout_s: float = 2.0) -> bool:
+    """The RTSP server answers at all (a slow server, not a dead host: worth trying UDP)."""
+    try:
+        return _rtsp_describe_status(url, timeout_s) is not None
+    except (OSError, ValueError):
+        return False
+
+
+def _rtsp_describe_status(url: str, timeout_s: float) -> int | None:
+    """DESCRIBE over RTSP/1.0; on 401 with credentials in the URL, once more with them
+    (Basic or Digest, as the server asks). Returns the final status code."""
+    import base64
+    import hashlib
+    import re
+    import socket
+    from urllib.parse import unquote, urlunsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 554
+    if not host:
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    bare = urlunsplit(("rtsp", f"{netloc}:{port}", parts.path or "/", parts.query, ""))
+    user = unquote(parts.username) if parts.username is not None else None
+    password = unquote(parts.password or "")
+
+    def ask(sock: socket.socket, cseq: int, authorization: str | None) -> tuple[int, dict[str, str]]:
+        lines = [f"DESCRIBE {bare} RTSP/1.0", f"CSeq: {cseq}", "Accept: application/sdp",
+                 "User-Agent: crowdmood"]
+        if authorization:
+            lines.append(f"Authorization: {authorization}")
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 65536:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        match = re.match(r"RTSP/\d\.\d\s+(\d{3})", head[0] if head else "")
+        if not match:
+            raise ValueError("not an RTSP answer")
+        headers: dict[str, str] = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            headers.setdefault(name.strip().lower(), value.strip())
+        return int(match.group(1)), headers
+
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.settimeout(timeout_s)
+        status, headers = ask(sock, 1, None)
+        challenge = headers.get("www-authenticate", "")
+        if status != 401 or user is None or not challenge:
+            return status
+        if challenge.lower().startswith("digest"):
+            fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+            realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
+            ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+            ha2 = hashlib.md5(f"DESCRIBE:{bare}".encode()).hexdigest()
+            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+            authorization = (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", '
+                             f'uri="{bare}", response="{response}"')
+        else:
+            authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        status, _ = ask(sock, 2, authorization)
+        return status
 
 
 def camera_backends(platform: str | None = None) -> tuple[int, ...]:
@@ -363,21 +528,86 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
         def reopen() -> cv2.VideoCapture:
             return _camera_capture(index)
 
-        cap, first = _open_first_frame(
-            reopen, camera_error, f"camera {index} opened but sent no frame (is another program using it?)")
+        cap, first = _within(open_timeout_s, lambda: _open_first_frame(
+            reopen, camera_error, f"camera {index} opened but sent no frame (is another program using it?)"),
+            f"camera {index} did not answer within {timeout_text} (is another program using it?)")
         return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
 
     assert spec.url is not None
     url = reveal_url(spec.url)  # a remembered URL's password comes from the OS keychain
     shown = spec.display_name
 
-    def reopen() -> cv2.VideoCapture:
-        return _url_capture(url, open_timeout_s)
+    started = time.monotonic()
 
-    cap, first = _open_first_frame(
-        reopen, lambda: InputError(f"could not connect to {shown} within {timeout_text}"),
-        f"connected to {shown} but received no frame within {timeout_text}")
-    return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
+    def cannot_connect() -> InputError:
+        # OpenCV only says "not opened": ask the camera itself (a 401 is a wrong password),
+        # unless it let the open time out (then it will not answer a probe either).
+        answered = time.monotonic() - started < open_timeout_s * 0.9
+        refusal = probe_stream_refusal(url, min(open_timeout_s, 3.0)) if answered else None
+        if refusal:
+            return StreamRefused(refusal)
+        if answered and _connection_refused(url):
+            return InputError(f"could not connect to {shown}: connection refused (is the camera on, "
+                              "and are the address and port right?)")
+        if answered:
+            return InputError(f"{shown} answered but sent no video it could read (check the path and the stream's format)")
+        return InputError(f"could not connect to {shown} within {timeout_text}")
+
+    transports: tuple[str | None, ...] = RTSP_TRANSPORTS if spec.kind == "rtsp" else (None,)
+    for number, transport in enumerate(transports, start=1):
+
+        def reopen(transport: str | None = transport) -> cv2.VideoCapture:
+            return _url_capture(url, open_timeout_s, transport)
+
+        started = time.monotonic()
+        try:
+            cap, first = _open_first_frame(
+                reopen, cannot_connect, f"connected to {shown} but received no frame within {timeout_text}")
+        except InputError as exc:
+            timed_out = time.monotonic() - started >= open_timeout_s * 0.9
+            final = number == len(transports) or isinstance(exc, StreamRefused)
+            if final or _FFMPEG_OPTIONS in os.environ or (timed_out and not _rtsp_answers(url)):
+                raise  # a host that does not answer over TCP will not over UDP either
+            log.info("%s: not over RTSP/%s (%s); trying RTSP/%s", shown, transport.upper(), exc,
+                     transports[number].upper())
+            continue
+        if transport is not None:
+            log.info("%s: streaming over RTSP/%s", shown, transport.upper())
+        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _within(timeout_s: float, open_it: Callable[[], tuple[cv2.VideoCapture, np.ndarray]],
+            timeout_message: str) -> tuple[cv2.VideoCapture, np.ndarray]:
+    """Run ``open_it`` (a camera driver's open and first read, which have no timeout of
+    their own and can hang on a stuck device) for at most ``timeout_s``. A late result is
+    released by its helper thread, never leaked."""
+    outcome: dict[str, object] = {}
+    lock = threading.Lock()
+
+    def run() -> None:
+        try:
+            result = open_it()
+        except BaseException as exc:  # handed to the caller below
+            result, outcome["error"] = None, exc
+        with lock:
+            if outcome.get("abandoned"):
+                if result is not None:
+                    result[0].release()
+                return
+            outcome["result"] = result
+
+    helper = threading.Thread(target=run, name="capture-open", daemon=True)
+    helper.start()
+    helper.join(max(0.1, timeout_s))
+    with lock:
+        if "result" not in outcome:
+            outcome["abandoned"] = True
+            log.warning("%s", timeout_message)
+            raise InputError(timeout_message)
+    if outcome.get("error") is not None:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]  # type: ignore[return-value]
 
 
 def _open_first_frame(reopen: Callable[[], cv2.VideoCapture], cannot_open: Callable[[], InputError],
@@ -653,7 +883,8 @@ class CaptureThread(threading.Thread):
             try:
                 source = open_source(spec, loop=self.loop, open_timeout_s=self.open_timeout_s)
             except InputError as exc:
-                if not spec.is_live:
+                if not spec.is_live or isinstance(exc, StreamRefused):
+                    log.warning("cannot open %s: %s", spec.display_name, exc)
                     self._finish("failed", str(exc))
                     return
                 attempt += 1
@@ -668,6 +899,8 @@ class CaptureThread(threading.Thread):
                 break
             self.width, self.height, self.fps = source.width, source.height, source.fps
             self.frame_count = source.frame_count
+            if spec.is_live and self.reconnects:
+                log.warning("reconnected to %s (%d×%d)", spec.display_name, source.width, source.height)
             self._emit("open", spec.display_name, width=source.width, height=source.height, fps=source.fps)
             opened_at = time.monotonic()
             try:
@@ -712,7 +945,8 @@ class CaptureThread(threading.Thread):
         delay = backoff_delay(attempt, initial_s=self.reconnect_initial_backoff_s,
                               max_s=self.reconnect_max_backoff_s)
         self.reconnects += 1
-        self._emit("reconnecting", f"{reason}; retrying in {delay:.1f} s")
+        log.warning("%s; attempt %d failed, retrying in %.1f s", reason, attempt + 1, delay)
+        self._emit("reconnecting", f"{reason}; retrying in {delay:.1f} s", attempt=attempt + 1, retry_in_s=delay)
         return not self.stop_event.wait(delay)
 
     def _pump(self, source: FrameSource) -> str:

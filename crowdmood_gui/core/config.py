@@ -104,7 +104,7 @@ class AwsConfig(_Section):
 
 
 class PrivacyConfig(_Section):
-    blur_faces: bool = False  # blur every face on screen and in recorded video
+    blur_faces: bool = False  # blur every face shown or written: screen, thumbnails, video, kept crops
     show_recent_faces: bool = True
     keep_crops: bool = False  # write analysed crops to disk
 

@@ -76,6 +76,11 @@ class StatsEvent:
     projected_usd_per_hour: float | None = None
     analysis_lag_s: float | None = None
     failed_waiting: int | None = None  # AWS mode: analyses AWS gave up on, in the failure queue
+    # Live sources: seconds since the last frame while the source delivers none (the
+    # screen says "No signal"); None while frames arrive, before the first one, or paused.
+    signal_lost_s: float | None = None
+    # The source's clock now (media time of the last frame + time since): the chart's right edge.
+    clock_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,8 @@ class SourceEvent:
     width: int = 0
     height: int = 0
     fps: float = 0.0
+    attempt: int = 0  # "reconnecting": the number of the try that failed (1, 2, ...)
+    retry_in_s: float = 0.0  # "reconnecting": seconds until the next try
 
 
 @dataclass(frozen=True, slots=True)

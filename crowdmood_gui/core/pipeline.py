@@ -40,13 +40,16 @@ from crowdmood_gui.core.events import (
     TrackBox,
 )
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord
-from crowdmood_gui.core.sampling import blur_faces
+from crowdmood_gui.core.sampling import blur_faces, blurred_crop
 from crowdmood_gui.core.secrets import redact_url
 from crowdmood_gui.core.store import SessionStore
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 0.25
+# A live source that delivers no frame for this long has lost its signal: the screen says
+# so and its boxes, face counts and rates are cleared (a camera sends 5-30 frames a second).
+NO_SIGNAL_AFTER_S = 2.0
 LIVE_RETAIN_S = 900.0
 STORE_COMMIT_S = 1.0
 
@@ -176,6 +179,9 @@ class Pipeline:
         self._source_failed: str | None = None
         self._live_source = False
         self._privacy_boxes: tuple[tuple[float, float, float, float], ...] = ()
+        self._last_frame: tuple[float, float] | None = None  # (captured_monotonic, media_time_s)
+        self._source_state = ""
+        self._signal_lost_since: float | None = None
 
     # --- public API -----------------------------------------------------------------
 
@@ -251,6 +257,9 @@ class Pipeline:
             on_source_event=self._on_source_event,
             reconnect_max_backoff_s=self.config.source.reconnect_max_backoff_s,
             open_timeout_s=self.config.source.open_timeout_s,
+            # Analysing (not watching) a camera or stream: one try, then a clear failure,
+            # never a wait for ever on a camera that is not there.
+            max_attempts=None if self.realtime else 1,
         )
         self._backend.start(self)
         self._capture.start()
@@ -265,6 +274,8 @@ class Pipeline:
             self._capture.pause()
 
     def resume(self) -> None:
+        if self._last_frame is not None:  # a pause is not a lost signal: count from now
+            self._last_frame = (time.monotonic(), self._last_frame[1])
         self._paused = False
         if self._capture is not None:
             self._capture.resume()
@@ -310,6 +321,8 @@ class Pipeline:
         self.aggregator.add_record(media_time_s, record)
         if self.store is not None:
             self.store.add_record(record, media_time_s)
+        if thumbnail is not None and self._blur:
+            thumbnail = blurred_crop(thumbnail)  # "blur faces" covers the recent-faces strip too
         self._notify("on_record", RecordEvent(record=record, media_time_s=media_time_s, thumbnail=thumbnail))
 
     def on_timeline(self, rows: list[TimelineRow]) -> None:
@@ -351,7 +364,50 @@ class Pipeline:
     def _on_source_event(self, event: SourceEvent) -> None:
         if event.state == "failed":
             self._source_failed = event.message
+        self._source_state = event.state
+        if event.state in ("reconnecting", "ended", "failed"):
+            self._clear_live_figures()  # nothing on screen is current any more
         self._notify("on_source", event)
+
+    def _clear_live_figures(self) -> None:
+        self._tracks = ()
+        self._privacy_boxes = ()
+        self._faces_now = 0
+        self._tracks_now = 0
+
+    def signal_lost_s(self, now: float | None = None) -> float | None:
+        """Seconds since the last frame while a live source delivers none (not paused),
+        else None. Clears the live figures and logs the drop and the return, once each."""
+        if not (self.realtime and self._live_source) or self._paused or self._last_frame is None:
+            lost = None
+        else:
+            now = time.monotonic() if now is None else now
+            silent = now - self._last_frame[0]
+            dropped = self._source_state in ("reconnecting", "opening")
+            lost = silent if silent >= NO_SIGNAL_AFTER_S or dropped else None
+        if lost is not None and self._signal_lost_since is None:
+            self._signal_lost_since = self._last_frame[0]
+            self._clear_live_figures()
+            log.warning("no signal from %s: no frame for %.1f s", self._source_name(), lost)
+        elif lost is None and self._signal_lost_since is not None and self._last_frame is not None:
+            gap = self._last_frame[0] - self._signal_lost_since
+            self._signal_lost_since = None
+            if not self._paused:
+                log.warning("signal back from %s after %.1f s without frames", self._source_name(), gap)
+        if lost is not None:
+            self._clear_live_figures()  # the detector may have finished one last frame since
+        return lost
+
+    def _source_name(self) -> str:
+        return self._capture.spec.display_name if self._capture is not None else self.config.source.spec
+
+    def clock_s(self, now: float | None = None) -> float | None:
+        """The live source's clock now: the chart's right edge keeps moving through a gap."""
+        if not (self.realtime and self._live_source) or self._last_frame is None or self._paused:
+            return None
+        now = time.monotonic() if now is None else now
+        captured, media = self._last_frame
+        return media + max(0.0, now - captured)
 
     def _next_frame(self, timeout: float):
         """Analysis mode reads the capture queue; live mode the display thread's slot."""
@@ -412,6 +468,7 @@ class Pipeline:
                     media_time_s=now_s,
                     detection_score=float(sample.score),
                     landmarks=tuple(sample.landmarks or ()),
+                    blur_copies=self._blur,
                 )
             )
         boxes = tuple(
@@ -448,6 +505,7 @@ class Pipeline:
                 if self._capture_finished():
                     return
                 continue
+            self._last_frame = (frame.captured_monotonic, frame.media_time_s)
             self._detect_slot.put(frame)
             event = self._frame_event(frame, self._tracks)
             if self.frame_tap is not None:
@@ -505,8 +563,9 @@ class Pipeline:
 
     def stats(self) -> StatsEvent:
         b = self._backend.stats() if self._backend else None
+        lost = self.signal_lost_s()
         return StatsEvent(
-            detection_fps=self._detect_rate.rate(),
+            detection_fps=0.0 if lost is not None else self._detect_rate.rate(),
             faces=self._faces_now,
             tracks=self._tracks_now,
             analysis_queue=b.queue_depth if b else 0,
@@ -516,6 +575,8 @@ class Pipeline:
             projected_usd_per_hour=b.projected_usd_per_hour if b else None,
             analysis_lag_s=b.analysis_lag_s if b else None,
             failed_waiting=b.failed_waiting if b else None,
+            signal_lost_s=lost,
+            clock_s=self.clock_s(),
         )
 
     def _notify(self, method: str, *args) -> None:

@@ -150,6 +150,13 @@ def _box_coords(box: Any) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in box[:4])  # type: ignore[return-value]
 
 
+def blurred_crop(image: np.ndarray) -> np.ndarray:
+    """A blurred copy of a face crop (a thumbnail, a crop kept on disk): the whole crop is
+    the face and its margin, so all of it is pixelated, the way :func:`blur_faces` does."""
+    height, width = image.shape[:2]
+    return blur_faces(image.copy(), [(0, 0, width, height)], margin=0.0)
+
+
 def blur_faces(image: np.ndarray, boxes: Iterable[Any], *, margin: float = 0.15, blocks: int = 8) -> np.ndarray:
     """Anonymise every face box *in place* and return ``image``.
 

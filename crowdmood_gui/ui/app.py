@@ -91,6 +91,29 @@ class _ExceptHook:
             sys.excepthook = self._previous
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+CONSOLE_LOG = "console.log"  # in the data folder, beside sessions/
+
+
+def open_console_log(config: Any) -> logging.Handler | None:
+    """Also log to ``<data folder>/console.log`` (1 MB, 3 old files kept): a console started
+    from the desktop has no terminal, and drops, reconnects and failures must be findable
+    afterwards. None (said once on stderr) when the folder cannot be written."""
+    from logging.handlers import RotatingFileHandler
+
+    path = config.data_home() / CONSOLE_LOG
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    except OSError as exc:
+        log.warning("no log file (%s): logging to the terminal only", exc)
+        return None
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
 def run_console(args: Any) -> int:
     """The console's main loop. Returns the process exit code."""
     started_wall, started_cpu = time.monotonic(), time.process_time()
@@ -112,7 +135,8 @@ def run_console(args: Any) -> int:
     from crowdmood_gui import __version__
     from crowdmood_gui.ui.main_window import MainWindow
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    console_log = open_console_log(config)
     app = QApplication.instance()
     own_app = app is None
     if own_app:
@@ -131,7 +155,7 @@ def run_console(args: Any) -> int:
     hook.install()
     previous_sigint = None
     try:
-        previous_sigint = signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
+        previous_sigint = signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.quit_without_asking))
     except ValueError:  # not the main thread (embedded use)
         previous_sigint = None
     # Let Python run its signal handlers while Qt's loop is in C++.
@@ -146,7 +170,7 @@ def run_console(args: Any) -> int:
     QTimer.singleShot(0, lambda: window.open_source(config.source.spec, config.source.loop))
     exit_after = getattr(args, "exit_after", None)
     if exit_after is not None:
-        QTimer.singleShot(int(max(0.0, float(exit_after)) * 1000), window.close)
+        QTimer.singleShot(int(max(0.0, float(exit_after)) * 1000), window.quit_without_asking)
 
     code = 0
     try:
@@ -160,11 +184,14 @@ def run_console(args: Any) -> int:
             window.closed.connect(loop.quit)
             if window.isVisible():
                 loop.exec()
-        window.close()  # idempotent: already closed on the normal path
+        window.quit_without_asking()  # idempotent: already closed on the normal path
         app.processEvents()
     finally:
         wakeup.stop()
         hook.uninstall()
+        if console_log is not None:
+            logging.getLogger().removeHandler(console_log)
+            console_log.close()
         if previous_sigint is not None:
             signal.signal(signal.SIGINT, previous_sigint)
     if stats_out:

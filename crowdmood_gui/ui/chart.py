@@ -216,6 +216,7 @@ class EmotionChart(QWidget):
         self._drawn_key: tuple | None = None
         self._last_redraw = 0.0
         self.redraw_count = 0
+        self._live_edge: float | None = None  # the live source's clock: the x axis ends here
 
         # Controls.
         self.period_box = QComboBox()
@@ -365,6 +366,8 @@ class EmotionChart(QWidget):
         series = self.store.series(period, window)
         self.plots.set_series(series)
         end = float(series.t[-1] + period) if len(series) else 0.0
+        if self._live_edge is not None and len(series):
+            end = max(end, self._live_edge)
         start = max(0.0, end - window)
         self.plots.set_x_range(start, max(end, start + min(window, 60.0)))
         self._drawn_key = self._view_key()
@@ -373,8 +376,14 @@ class EmotionChart(QWidget):
 
     # --- internals -------------------------------------------------------------------
 
+    def set_live_edge(self, t: float | None) -> None:
+        """The source's clock now (``None``: not live): the time axis runs on to it, so a
+        source that stopped sending shows an empty stretch after its last row."""
+        self._live_edge = None if t is None else float(t)
+
     def _view_key(self) -> tuple:
-        return (self.store.version, self._period_s, self._window_s, self.plots.view)
+        edge = None if self._live_edge is None else int(self._live_edge // self._period_s)
+        return (self.store.version, self._period_s, self._window_s, self.plots.view, edge)
 
     def _on_line_toggled(self, emotion: str, visible: bool) -> None:
         self.line_toggled.emit(emotion, visible)

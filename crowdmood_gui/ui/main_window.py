@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QFileDialog,
     QSplitter,
     QStyle,
     QToolButton,
@@ -43,6 +44,7 @@ from crowdmood_gui.core.events import ErrorEvent, RecordEvent, SourceEvent, Stat
 from crowdmood_gui.ui.bridge import SignalBridge
 from crowdmood_gui.ui.chart import EmotionChart, TimelineStore
 from crowdmood_gui.ui.faces_strip import RecentFacesStrip
+from crowdmood_gui.ui.session_dialog import SessionStartDialog, default_session_name
 from crowdmood_gui.ui.tasks import run_in_background
 from crowdmood_gui.ui.video_view import VideoView
 
@@ -60,6 +62,21 @@ IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paus
 
 
 AWS_STATUS_KEYS = ("uploads", "lag", "cost", "failed")
+
+
+def duration_text(seconds: float) -> str:
+    """12 s, 4 min 05 s, 1 h 02 min: for "last frame … ago" and "next try in …"."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def clock_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def default_pipeline_factory(config: AppConfig, observer: Any) -> Any:
@@ -212,6 +229,21 @@ class MainWindow(QMainWindow):
         self.message_box: QMessageBox | None = None
         self.kiosk = None
         self.booths_window = None
+        # Session state shown on the REC badge; ask before a running session is ended by
+        # switching source or quitting (tests and --exit-after turn it off).
+        self.ask_before_ending = True
+        self._close_confirmed = False
+        self.session_name: str | None = None
+        self.recording_video = False
+        self._active_s = 0.0  # seconds running, pauses excluded, before _active_since
+        self._active_since: float | None = None
+        self._reconnect: tuple[int, float, str] | None = None  # (attempt, next try at, reason)
+        self._signal_lost_s: float | None = None
+        self.last_session: Any = None  # core.sessions.Session of the current or last session
+        self.session_dialog: SessionStartDialog | None = None
+        self.confirm_box: QMessageBox | None = None
+        self.export_offer: QMessageBox | None = None
+        self.last_export: dict[str, Path] | None = None
 
         self.setWindowTitle("crowdmood")
         self.resize(1440, 860)
@@ -294,12 +326,13 @@ class MainWindow(QMainWindow):
         self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_start = self._action("&Start", self.start_or_resume, "F5", icon=sp.SP_MediaPlay, tip="Start (or resume) the session (F5)")
         self.act_pause = self._action("&Pause", self.toggle_pause, Qt.Key.Key_Space, icon=sp.SP_MediaPause, tip="Pause / resume (Space)")
-        self.act_stop = self._action("S&top", lambda: self.stop_session(), "Shift+F5", icon=sp.SP_MediaStop, tip="Stop the session (Shift+F5)")
+        self.act_stop = self._action("S&top", self.stop_and_offer_export, "Shift+F5", icon=sp.SP_MediaStop, tip="Stop the session (Shift+F5)")
+        self.act_export = self._action("&Export…", self.export_dialog, "Ctrl+E", icon=sp.SP_DialogSaveButton, tip="Export the last session: timeline and faces CSV, chart, summary (Ctrl+E)")
         self.act_full_screen = self._action("&Full screen", self.toggle_full_screen, Qt.Key.Key_F11, checkable=True, icon=full_screen_icon(), tip="Full screen (F11)")
         self.act_kiosk = self._action("&Kiosk chart window", self.show_kiosk, "Ctrl+K", icon=sp.SP_DesktopIcon, tip="A big chart for a second screen (Ctrl+K)")
         self.act_faces = self._action("&Recent faces", self.set_recent_faces_visible, "Ctrl+R", checkable=True, tip="Show analysed faces (off for privacy)")
         self.act_faces.setChecked(self.config.privacy.show_recent_faces)
-        self.act_blur = self._action("&Blur faces", self.set_blur_faces, "Ctrl+B", checkable=True, tip="Blur every face on screen and in recorded video")
+        self.act_blur = self._action("&Blur faces", self.set_blur_faces, "Ctrl+B", checkable=True, tip="Blur every face on screen, in the recent faces, the recorded video and kept crops")
         self.act_blur.setChecked(self.config.privacy.blur_faces)
         self.act_aws_setup = self._action("&AWS setup wizard…", self.open_aws_setup)
         self.act_aws_teardown = self._action("&Tear down AWS…", self.open_aws_teardown)
@@ -314,6 +347,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.act_sessions)
+        file_menu.addAction(self.act_export)
         file_menu.addAction(self.act_settings)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
@@ -336,9 +370,19 @@ class MainWindow(QMainWindow):
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.addActions([self.act_open_video, self.act_open_camera, self.act_open_url])
         toolbar.addSeparator()
-        toolbar.addActions([self.act_start, self.act_pause, self.act_stop])
+        toolbar.addActions([self.act_start, self.act_pause, self.act_stop, self.act_export])
         toolbar.addSeparator()
         toolbar.addActions([self.act_kiosk, self.act_full_screen, self.act_settings])
+        # Always in sight (the menu bar's corner: never pushed into a toolbar's overflow):
+        # recording or paused, the session's name, how long, and whether video is kept.
+        self.rec_badge = QLabel()
+        self.rec_badge.setObjectName("rec_badge")
+        self.rec_badge.setContentsMargins(10, 1, 10, 1)
+        self.rec_badge.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # The menu bar sizes its corner widget once: room for a long name from the start.
+        sample = "❚❚ PAUSED  booth-1 2026-11-30 10:00 expo hall  00:00:00  ·  no video recorded"
+        self.rec_badge.setMinimumWidth(self.rec_badge.fontMetrics().horizontalAdvance(sample) + 40)
+        menu.setCornerWidget(self.rec_badge, Qt.Corner.TopRightCorner)
 
     # --- session lifecycle -----------------------------------------------------------
 
@@ -355,18 +399,69 @@ class MainWindow(QMainWindow):
         return self._bridge
 
     def _set_state(self, state: str) -> None:
-        self._state = state
+        previous, self._state = self._state, state
+        now = time.monotonic()
+        if self._active_since is not None and state != RUNNING:
+            self._active_s += now - self._active_since  # the clock stops while paused
+            self._active_since = None
+        if state == RUNNING and self._active_since is None:
+            self._active_since = now
+        # One rule: Start only when nothing runs; Pause/Resume only on a running or paused
+        # session; Stop whenever a session exists; Export once a session was recorded.
         busy = state in (RUNNING, PAUSED)
-        self.act_start.setEnabled(state in (IDLE, PAUSED))
+        self.act_start.setEnabled(state == IDLE)
         self.act_pause.setEnabled(busy)
         self.act_pause.setText("&Resume" if state == PAUSED else "&Pause")
+        self.act_pause.setIcon(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MediaPlay if state == PAUSED else QStyle.StandardPixmap.SP_MediaPause))
         self.act_stop.setEnabled(state in (STARTING, RUNNING, PAUSED))
+        self.act_export.setEnabled(state == IDLE and self.last_session is not None)
+        if state == PAUSED:
+            self.video.clear_boxes()
+            self.video.set_overlay("PAUSED", "Space or Session ▸ Resume to go on; nothing is recorded meanwhile.")
+        elif previous == PAUSED and self.video.overlay and self.video.overlay[0] == "PAUSED":
+            self.video.set_overlay(None)
         self.session_state_changed.emit(state)
         self._refresh_status()
 
-    def open_source(self, spec: str, loop: bool | None = None) -> bool:
-        """Stop the current session (if any) and start one on ``spec``. False if ``spec``
-        is unusable (the reason is shown non-modally; the window keeps running)."""
+    @property
+    def session_active(self) -> bool:
+        return self._state in (STARTING, RUNNING, PAUSED)
+
+    def session_elapsed_s(self) -> float:
+        """Seconds the session has been running (pauses excluded)."""
+        extra = time.monotonic() - self._active_since if self._active_since is not None else 0.0
+        return self._active_s + extra
+
+    def request_session(self, spec: str | None = None, loop: bool | None = None) -> SessionStartDialog | None:
+        """The operator starts a session (Start, an opened source, a recent source): ask its
+        name (default: booth and date) and whether to record the video, and say that a
+        running session will be stopped. Starts when accepted; returns the dialog."""
+        spec = self.config.source.spec if spec is None else spec
+        problem = validate_source((spec or "").strip())
+        if problem:
+            self.show_message("Cannot open the source", problem)
+            return None
+        running = self.session_name if self.session_active else None
+        dialog = SessionStartDialog(self, source=source_display_name(spec),
+                                    default_name=default_session_name(self.config.camera),
+                                    record_video=self.config.recording.record_video, running=running)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def accepted() -> None:
+            self.open_source(spec, loop, session_name=dialog.name(), record_video=dialog.record_video())
+
+        dialog.accepted.connect(accepted)
+        dialog.open()  # window-modal, never blocks the event loop: frames keep painting
+        self.session_dialog = dialog
+        return dialog
+
+    def open_source(self, spec: str, loop: bool | None = None, *, session_name: str | None = None,
+                    record_video: bool | None = None) -> bool:
+        """Stop the current session (if any) and start one on ``spec``, named ``session_name``
+        (default: the ``--session`` flag, else booth and date). False if ``spec`` is unusable
+        (the reason is shown non-modally; the window keeps running). Asks nothing: the
+        operator's way in is :meth:`request_session`."""
         spec = (spec or "").strip()
         problem = validate_source(spec)
         if problem:
@@ -376,6 +471,10 @@ class MainWindow(QMainWindow):
         config.source.spec = spec
         if loop is not None:
             config.source.loop = loop
+        if session_name:
+            config.session = session_name
+        if record_video is not None:
+            config.recording.record_video = bool(record_video)
         self.config = config
         self._remember_source(spec, config.source.loop)
         self.setWindowTitle(f"crowdmood — {source_display_name(spec)}")
@@ -386,7 +485,7 @@ class MainWindow(QMainWindow):
         if self._state == PAUSED:
             self.toggle_pause()
         elif self._state == IDLE:
-            self.open_source(self.config.source.spec, self.config.source.loop)
+            self.request_session(self.config.source.spec, self.config.source.loop)
 
     def toggle_pause(self) -> None:
         if self._pipeline is None:
@@ -397,6 +496,70 @@ class MainWindow(QMainWindow):
         elif self._state == PAUSED:
             self._pipeline.resume()
             self._set_state(RUNNING)
+
+    def stop_and_offer_export(self) -> None:
+        """Session ▸ Stop: stop, then offer to export what was recorded."""
+        if self._state in (RUNNING, PAUSED):
+            self.stop_session(then=self.offer_export)
+        elif self._state == STARTING:
+            self.stop_session()  # nothing recorded yet: nothing to offer
+
+    def offer_export(self) -> QMessageBox | None:
+        """A non-modal "stopped: export it?" with the session's name and length."""
+        if self.last_session is None or self._closing:
+            return None
+        name = self.session_name or getattr(self.last_session, "id", "the session")
+        box = QMessageBox(QMessageBox.Icon.Information, "Session stopped",
+                          f"The session “{name}” stopped after {clock_text(self.session_elapsed_s())} "
+                          f"({self._records_seen} faces analysed). Everything is kept under File ▸ Sessions.\n\n"
+                          "Export it now (timeline and faces CSV, chart, summary page)?", parent=self)
+        export = box.addButton("Export…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(export)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+
+        def chosen(_result: int) -> None:
+            if box.clickedButton() is export:
+                self.export_dialog()
+
+        box.finished.connect(chosen)
+        box.show()
+        self.export_offer = box
+        return box
+
+    def ask_export_folder(self) -> Path | None:
+        """Where to export (a folder chooser; tests replace it)."""
+        chosen = QFileDialog.getExistingDirectory(self, "Export the session into a folder")
+        return Path(chosen) if chosen else None
+
+    def export_dialog(self) -> None:
+        folder = self.ask_export_folder() if self.last_session is not None and not self.session_active else None
+        if folder is not None:
+            self.export_last_session(folder)
+
+    def export_last_session(self, folder: Path) -> bool:
+        """Export the last session into ``folder`` in the background; the status bar says
+        what was written (``last_export``) or the banner why not."""
+        from crowdmood_gui.core.export import export_session
+
+        session = self.last_session
+        if session is None or self.session_active:
+            return False
+        self.last_export = None
+        self.act_export.setEnabled(False)
+
+        def done(written: dict[str, Path]) -> None:
+            self.last_export = written
+            self.act_export.setEnabled(self._state == IDLE)
+            self.statusBar().showMessage(f"Exported {', '.join(written)} to {folder}", 15000)
+
+        def failed(exc: BaseException) -> None:
+            self.act_export.setEnabled(self._state == IDLE)
+            self._report_error(f"Export failed: {exc}")
+
+        run_in_background(lambda: export_session(session, folder), done, owner=self, on_error=failed,
+                          name="crowdmood-export")
+        return True
 
     def stop_session(self, then: Callable[[], None] | None = None) -> None:
         """Stop the session in the background; ``then()`` runs on the GUI thread after."""
@@ -427,8 +590,12 @@ class MainWindow(QMainWindow):
         if bridge is self._bridge:
             self._bridge = None
             if self._state == STOPPING:
+                log.info("session %r stopped after %s", self.session_name, clock_text(self.session_elapsed_s()))
                 self._set_state(IDLE)
-                self.source_label.setText(f"Stopped: {source_display_name(self.config.source.spec)}")
+                name = source_display_name(self.config.source.spec)
+                self.source_label.setText(f"Stopped: {name}")
+                self._clear_live_figures()
+                self.video.clear(f"Stopped: {name}. Session ▸ Start (F5) starts a new session.")
         if then is not None and not self._closing:
             then()
 
@@ -463,7 +630,13 @@ class MainWindow(QMainWindow):
         self._bridge = bridge
         self.store.clear()
         self.faces.clear()
+        self.chart.set_live_edge(None)
         self.video.clear(f"Opening {source_display_name(config.source.spec)}…")
+        self.session_name = config.session or default_session_name(config.camera)
+        self.recording_video = bool(config.recording.record_video)
+        self._active_s, self._active_since = 0.0, None
+        self._reconnect = None
+        self._signal_lost_s = None
         self.video.reset_measurements()
         self._last_stats = None
         self._records_seen = 0
@@ -509,12 +682,17 @@ class MainWindow(QMainWindow):
             return
         self._pipeline = pipeline
         self._last_pipeline = pipeline
+        self.last_session = getattr(pipeline, "session", None)
+        self.recording_video = getattr(pipeline, "recorder", None) is not None or (
+            self.last_session is None and self.recording_video)
         try:
             pipeline.set_privacy(self.config.privacy.blur_faces)
         except Exception:
             log.debug("set_privacy failed", exc_info=True)
         if self._state == STARTING:
             self._set_state(RUNNING)
+            log.info("session %r started on %s (%s)", self.session_name, source_display_name(self.config.source.spec),
+                     "video recorded" if self.recording_video else "no video recorded")
 
     def _start_failed(self, bridge: SignalBridge, exc: BaseException, holder: dict) -> None:
         self._start_jobs = [(t, h) for t, h in self._start_jobs if h is not holder]
@@ -558,7 +736,38 @@ class MainWindow(QMainWindow):
             self._bridge.detach()
         self._bridge = None
 
+    def quit_without_asking(self) -> None:
+        """Close even with a session running (Ctrl+C, --exit-after: nobody to ask)."""
+        self._close_confirmed = True
+        self.close()
+
+    def confirm_end_session(self, title: str, question: str, then: Callable[[], None]) -> QMessageBox | None:
+        """Ask before ending a running session (window-modal, never blocking); ``then()`` on yes.
+        Nothing is asked when no session runs."""
+        if not (self.session_active and self.ask_before_ending):
+            then()
+            return None
+        box = QMessageBox(QMessageBox.Icon.Question, title,
+                          f"The session “{self.session_name}” is running ({clock_text(self.session_elapsed_s())}). "
+                          f"{question}\n\nEverything it recorded so far is kept.", parent=self)
+        yes = box.addButton(title, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(yes)
+
+        def chosen(_result: int) -> None:
+            if box.clickedButton() is yes:
+                then()
+
+        box.finished.connect(chosen)
+        box.open()
+        self.confirm_box = box
+        return box
+
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if not self._closing and not self._close_confirmed and self.session_active and self.ask_before_ending:
+            event.ignore()
+            self.confirm_end_session("Quit", "Quitting stops it.", self.quit_without_asking)
+            return
         if not self._closing:
             self._closing = True
             self._status_timer.stop()
@@ -567,8 +776,9 @@ class MainWindow(QMainWindow):
                 self.kiosk.close()
             if self.booths_window is not None:
                 self.booths_window.close()  # stops its polls
-            if self.message_box is not None:
-                self.message_box.close()
+            for box in (self.message_box, self.confirm_box, self.export_offer):
+                if box is not None and shiboken6.isValid(box):
+                    box.close()
             self._state = IDLE
             event.accept()
             self.closed.emit()
@@ -596,11 +806,44 @@ class MainWindow(QMainWindow):
         self.store.add(period_s, rows)
 
     def _on_stats(self, event: StatsEvent) -> None:
+        if self._state == STOPPING:
+            return  # the last word of a session being stopped: its figures are not live any more
         self._last_stats = event
-        if self._state == RUNNING and self._source_state == "open" and self.video.frames_painted > 0:
+        lost = event.signal_lost_s
+        if self._state == RUNNING and self._source_state == "open" and self.video.frames_painted > 0 and lost is None:
             self._detection_sum += event.detection_fps
             self._detection_count += 1
+        self._signal_lost_s = lost
+        if lost is not None:
+            self.video.clear_boxes()  # the frozen picture's boxes are not current
+        elif self._source_state == "open" and self.video.overlay and self.video.overlay[0] == "No signal":
+            self.video.set_overlay(None)
+            self._reconnect = None
+            self.source_label.setText(getattr(self, "_open_label", ""))
+        self.chart.set_live_edge(event.clock_s)
         self._refresh_status()
+
+    def _clear_live_figures(self) -> None:
+        """A stopped, ended or failed source: nothing on screen may look live."""
+        self._last_stats = None
+        self._signal_lost_s = None
+        self._reconnect = None
+        self.video.clear_boxes()
+        self.chart.set_live_edge(None)
+        self._refresh_status()
+
+    def _no_signal_detail(self) -> str:
+        parts = []
+        if self._signal_lost_s is not None:
+            parts.append(f"Last frame {duration_text(self._signal_lost_s)} ago.")
+        if self._reconnect is not None:
+            attempt, next_at, reason = self._reconnect
+            wait = next_at - time.monotonic()
+            when = f"next try in {duration_text(wait)}" if wait > 0.5 else "trying now"
+            parts.append(f"Reconnecting: attempt {attempt} failed, {when}.")
+            if reason:
+                parts.append(reason[0].upper() + reason[1:])
+        return "\n".join(parts)
 
     def _on_source(self, event: SourceEvent) -> None:
         self._source_state = event.state
@@ -608,17 +851,26 @@ class MainWindow(QMainWindow):
         if event.state == "opening":
             self.source_label.setText(f"Opening {name}…")
         elif event.state == "open":
+            self._reconnect = None
+            if self.video.overlay and self.video.overlay[0] in ("No signal", "Cannot open the source"):
+                self.video.set_overlay(None)
             size = f" {event.width}×{event.height}" if event.width else ""
             rate = f" @ {event.fps:.0f} fps" if event.fps else ""
-            self.source_label.setText(f"● {name}{size}{rate}")
+            self._open_label = f"● {name}{size}{rate}"
+            self.source_label.setText(self._open_label)
         elif event.state == "reconnecting":
-            self.source_label.setText(f"Reconnecting to {name}… {event.message}".strip())
+            reason = event.message.rsplit("; retrying in", 1)[0]
+            self._reconnect = (event.attempt or 1, time.monotonic() + event.retry_in_s, reason)
+            self.video.clear_boxes()
+            self._refresh_status()
         elif event.state == "ended":
             self.source_label.setText(f"Ended: {name}")
-            self.video.set_placeholder("The video ended.")
+            self._clear_live_figures()
+            self.video.clear(f"Ended: {name}. Session ▸ Start (F5) plays it again in a new session.")
         elif event.state == "failed":
             self.source_label.setText(f"Failed: {name}")
-            self.video.clear(f"Could not open {name}.")
+            self._clear_live_figures()
+            self.video.clear(f"Could not open {name}: {event.message}" if event.message else f"Could not open {name}.")
             self.errors.append(event.message)
             self.show_message("Cannot open the source", event.message or f"{name} could not be opened.")
 
@@ -631,6 +883,7 @@ class MainWindow(QMainWindow):
             self._last_pipeline = self._pipeline
             self._pipeline = None
             self._set_state(IDLE)
+            self._clear_live_figures()
 
     def _report_error(self, message: str) -> None:
         log.warning("%s", message)
@@ -647,10 +900,11 @@ class MainWindow(QMainWindow):
             return
         s = self._last_stats
         labels = self.status_labels
+        live = s if self._signal_lost_s is None and self._reconnect is None else None  # no picture: no live figures
         labels["display"].setText(f"Display {self.video.display_fps():.1f} fps")
-        labels["detection"].setText(f"Detection {s.detection_fps:.1f} Hz" if s else "Detection –")
-        labels["faces"].setText(f"Faces {s.faces}" if s else "Faces –")
-        labels["tracks"].setText(f"Tracks {s.tracks}" if s else "Tracks –")
+        labels["detection"].setText(f"Detection {live.detection_fps:.1f} Hz" if live else "Detection –")
+        labels["faces"].setText(f"Faces {live.faces}" if live else "Faces –")
+        labels["tracks"].setText(f"Tracks {live.tracks}" if live else "Tracks –")
         labels["queue"].setText(f"Queue {s.analysis_queue}" if s else "Queue –")
         labels["queue"].setToolTip("Face crops waiting for analysis")
         aws = self.config.backend == "aws" or (s is not None and s.upload_queue is not None)
@@ -674,6 +928,47 @@ class MainWindow(QMainWindow):
             labels["failed"].setToolTip("Analyses AWS gave up on, kept in the failure queue: run crowdmood aws-redrive")
         if self._state == PAUSED:
             labels["display"].setText("Paused")
+        self._refresh_session_badge()
+        self._refresh_no_signal()
+
+    def _refresh_no_signal(self) -> None:
+        """The "No signal" notice over the video, with its clocks, while the source is silent
+        or reconnecting; a source that never opened says why and when it tries again."""
+        if not hasattr(self, "video") or self._state not in (STARTING, RUNNING):
+            return
+        name = source_display_name(self.config.source.spec)
+        if self._reconnect is not None and self.video.frames_painted == 0:
+            self.video.set_overlay("Cannot open the source", self._no_signal_detail())
+            attempt = self._reconnect[0]
+            self.source_label.setText(f"Cannot open {name}: attempt {attempt} failed, retrying")
+        elif self._signal_lost_s is not None or self._reconnect is not None:
+            self.video.set_overlay("No signal", self._no_signal_detail())
+            self.source_label.setText(f"No signal from {name}" + (", reconnecting" if self._reconnect else ""))
+
+    def _refresh_session_badge(self) -> None:
+        badge = getattr(self, "rec_badge", None)
+        if badge is None:
+            return
+        state = self._state
+        video = "video recorded" if self.recording_video else "no video recorded"
+        name = self.session_name or ""
+        if state == RUNNING:
+            text, style = f"● REC  {name}  {clock_text(self.session_elapsed_s())}  ·  {video}", \
+                "background: #B71C1C; color: white; font-weight: bold; border-radius: 4px;"
+        elif state == PAUSED:
+            text, style = f"❚❚ PAUSED  {name}  {clock_text(self.session_elapsed_s())}  ·  {video}", \
+                "background: #E0A030; color: black; font-weight: bold; border-radius: 4px;"
+        elif state == STARTING:
+            text, style = f"Starting {name}…", "color: #BBBBBB;"
+        elif state == STOPPING:
+            text, style = f"Stopping {name}…", "color: #BBBBBB;"
+        else:
+            text, style = "Not recording", "color: #9E9E9E;"
+        if badge.text() != text:
+            badge.setText(text)
+        if badge.styleSheet() != style:  # re-polishing twice a second is waste
+            badge.setStyleSheet(style)
+        badge.setToolTip(f"Session “{name}”: {video}" if state in (RUNNING, PAUSED) else "No session is recording")
 
     # --- measurements -----------------------------------------------------------------
 
@@ -730,7 +1025,7 @@ class MainWindow(QMainWindow):
         def accepted() -> None:
             choice = dialog.choice()
             if choice is not None:
-                self.open_source(choice.spec, choice.loop)
+                self.request_session(choice.spec, choice.loop)
 
         dialog.accepted.connect(accepted)
         dialog.open()  # window-modal but never blocks the event loop: frames keep painting
@@ -822,14 +1117,20 @@ class MainWindow(QMainWindow):
                           "The setup wizard creates them in a few minutes (and can remove them again). "
                           "Or keep going with the on-device model: nothing leaves this computer.", parent=self)
         setup = box.addButton("Open the setup wizard…", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Use the local model", QMessageBox.ButtonRole.RejectRole)
+        local = box.addButton("Use the local model", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(setup)
 
         def chosen(_result: int) -> None:
-            if box.clickedButton() is setup:
+            clicked = box.clickedButton()
+            if clicked is setup:
                 self.open_aws_setup()
-            else:
+            elif clicked is local:
                 self._persist(lambda c: setattr(c, "backend", "local"))
+            else:
+                # Closed or Escape: a choice nobody made is not written to the settings.
+                self.video.clear("Not started: the AWS backend is not set up yet (Setup ▸ AWS setup wizard, "
+                                 "or Settings for the local model).")
+                return
             if self.config.backend == "local" or self.config.aws.bucket:
                 self.open_source(self.config.source.spec, self.config.source.loop)
 
@@ -841,7 +1142,11 @@ class MainWindow(QMainWindow):
     def open_aws_setup(self) -> None:
         wizard = self._wizard_module()
         if wizard is not None and wizard.open_setup_wizard(self, self.config, self.config_path):
+            was = self.config.backend
             self._reload_aws_settings()
+            if self.config.backend == "aws" and was != "aws" and self.session_active:
+                # The running session keeps its backend; the next one uses AWS.
+                self.banner.show_message("AWS is set up: the next session uses it (Session ▸ Stop, then Start).")
 
     def open_aws_teardown(self) -> None:
         wizard = self._wizard_module()
@@ -856,6 +1161,7 @@ class MainWindow(QMainWindow):
         except CrowdMoodError as exc:
             self._report_error(f"Settings not reloaded: {exc}")
             return
+        self.config = self.config.model_copy(deep=True)  # the running session keeps its own
         self.config.aws = on_disk.aws
         self.config.backend = on_disk.backend
         self.chart.set_local_backend(self.config.backend == "local")
@@ -903,7 +1209,7 @@ class MainWindow(QMainWindow):
         for spec in sources:
             action = self.recent_menu.addAction(source_display_name(spec))
             action.setToolTip(source_display_name(spec))
-            action.triggered.connect(lambda _checked=False, s=spec: self.open_source(s))
+            action.triggered.connect(lambda _checked=False, s=spec: self.request_session(s))
 
     # --- configuration ----------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from crowdmood_gui.core.series import (
     GRID_COLOUR,
     LEGEND_TEXT,
     VIEWS,
+    broken_line,
     Series,
 )
 from crowdmood_gui.ui.video_view import scaled_font
@@ -185,7 +186,9 @@ class CrowdPlot(QWidget):
         else:
             for name, x, _low, high in series.stacked():
                 self._bands[name].setData(x, high, connect="finite")
-        self.people_curve.setData(series.x, series.people)
+        # A missing period means no picture (lost signal, pause): a gap, not the last count.
+        px, py = broken_line(series.t, np.ones(len(series)), series.people, series.period_s)
+        self.people_curve.setData(px, py, connect="finite")
         top = float(np.nanmax(series.people)) if len(series) else 0.0
         self.people_plot.setYRange(0, max(1.0, top) * 1.15, padding=0.0)
 

@@ -92,8 +92,9 @@ class SettingsDialog(QDialog):
         self.max_side.setValue(config.detection.max_side)
         self.max_side.setToolTip("Frames are resized so their longer side is at most this before detection")
 
-        self.blur = QCheckBox("Blur every face on screen and in recorded video")
+        self.blur = QCheckBox("Blur every face: on screen, recent faces, recorded video, kept crops")
         self.blur.setChecked(config.privacy.blur_faces)
+        self.blur.setToolTip("The analysis still sees the face; only what is shown or written is blurred")
         self.keep_crops = QCheckBox("Keep analysed face crops on disk")
         self.keep_crops.setChecked(config.privacy.keep_crops)
         self.show_faces = QCheckBox("Show the recent faces strip")

@@ -9,6 +9,7 @@ test was running simply never hears back. No QThread subclass, no blocking of th
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from typing import Any, Callable
@@ -59,6 +60,31 @@ def call_on_gui_thread(closure: Callable[[], None]) -> None:
         pass
 
 
+# Hand-over of finished background work to the GUI thread, by key. A worker thread must
+# never drop the last reference to anything Qt (the owner, a task or callback bound to a
+# widget): a Python wrapper freed on a worker deletes its QObject there and Qt crashes
+# (seen: a dialog closed while its URL test was running). The worker stores the task, its
+# callbacks and the outcome here and posts only the key; the GUI thread takes them out.
+_handoff: dict[int, tuple[list, tuple[int, Any]]] = {}
+_handoff_lock = threading.Lock()
+_handoff_keys = itertools.count()
+
+
+def _deliver(key: int) -> None:
+    """GUI thread: run the finished task's callback; every reference dies here."""
+    with _handoff_lock:
+        held, (index, value) = _handoff.pop(key)
+    _task, on_done, on_error, on_orphaned, owner = held
+    held.clear()  # the worker's closure still points at this list: leave it empty
+    if not shiboken6.isValid(owner):
+        if on_orphaned is not None:
+            on_orphaned(value if index == 0 else None)
+        return
+    callback = on_done if index == 0 else on_error
+    if callback is not None:
+        callback(value)
+
+
 def run_in_background(
     fn: Callable[[], Any],
     on_done: Callable[[Any], None],
@@ -75,24 +101,19 @@ def run_in_background(
     holds (an open file, a temporary folder) that nobody will use.
     """
     _get_invoker()  # create it now, on the GUI thread
-
-    def deliver(callback: Callable[[Any], None] | None, value: Any) -> None:
-        if not shiboken6.isValid(owner):
-            if on_orphaned is not None:
-                on_orphaned(value if callback is on_done else None)
-            return
-        if callback is not None:
-            callback(value)
+    held: list = [fn, on_done, on_error, on_orphaned, owner]
 
     def work() -> None:
         try:
-            result = fn()
+            outcome: tuple[int, Any] = (0, held[0]())
         except Exception as exc:  # reported to the owner, not raised in a thread
             log.debug("background task %s failed: %s", name, exc)
-            error = exc  # `exc` is unbound when the except block ends
-            call_on_gui_thread(lambda: deliver(on_error, error))
-            return
-        call_on_gui_thread(lambda: deliver(on_done, result))
+            outcome = (1, exc.with_traceback(None))  # no frames (and their locals) kept alive
+        key = next(_handoff_keys)
+        with _handoff_lock:
+            _handoff[key] = (held, outcome)
+        del outcome  # before posting: after it, the GUI thread may already be done with it
+        call_on_gui_thread(lambda: _deliver(key))
 
     thread = threading.Thread(target=work, name=name, daemon=True)
     thread.start()

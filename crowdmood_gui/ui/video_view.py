@@ -149,6 +149,9 @@ class VideoView(QWidget):
         self.labels_painted = 0  # labels drawn at the last paint (boxes too small get none)
         self._label_font = scaled_font(self.font(), 1.0, minimum=8.0)
         self._label_font.setBold(True)
+        self._overlay: tuple[str, str] | None = None  # (title, detail): "No signal", "PAUSED"
+        self._overlay_title_font = scaled_font(self.font(), 2.2, minimum=16.0)
+        self._overlay_title_font.setBold(True)
 
     # --- model --------------------------------------------------------------------------
 
@@ -179,9 +182,28 @@ class VideoView(QWidget):
         self._buffer = None
         self._boxes = ()
         self._painted = None
+        self._overlay = None
         if message is not None:
             self._placeholder = message
         self.update()
+
+    def clear_boxes(self) -> None:
+        """The frame stays, its boxes go (they are no longer current)."""
+        if self._boxes:
+            self._boxes = ()
+            self.update()
+
+    def set_overlay(self, title: str | None, detail: str = "") -> None:
+        """A big notice over the video ("No signal", "PAUSED"); ``None`` removes it."""
+        overlay = (title, detail) if title else None
+        if overlay != self._overlay:
+            self._overlay = overlay
+            self.update()
+
+    @property
+    def overlay(self) -> tuple[str, str] | None:
+        """(title, detail) of the notice shown over the video, or None."""
+        return self._overlay
 
     def set_placeholder(self, message: str) -> None:
         self._placeholder = message
@@ -249,13 +271,19 @@ class VideoView(QWidget):
         try:
             painter.fillRect(self.rect(), QColor("#111111"))
             if self._qimage is None or self._event is None:
-                painter.setPen(QColor("#BBBBBB"))
-                painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
+                if self._overlay is None:
+                    painter.setPen(QColor("#BBBBBB"))
+                    painter.drawText(self.rect().adjusted(16, 16, -16, -16),
+                                     Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
+                else:
+                    self._paint_overlay(painter, QRectF(self.rect()))
                 return
             target = self.image_rect()
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             painter.drawImage(target, self._qimage)
             self._paint_boxes(painter, target)
+            if self._overlay is not None:
+                self._paint_overlay(painter, target)
         finally:
             painter.end()
         self._measure_paint()
@@ -317,6 +345,28 @@ class VideoView(QWidget):
                 text_painter.end()
             label = self._label_cache[key] = _Label(pixmap, width, height)
         return label
+
+    def _paint_overlay(self, painter: QPainter, target: QRectF) -> None:
+        """The notice on a dark band across the middle of the picture (readable on any frame)."""
+        title, detail = self._overlay
+        painter.fillRect(target, QColor(0, 0, 0, 110))  # dim the frozen picture
+        title_metrics = QFontMetrics(self._overlay_title_font)
+        detail_metrics = QFontMetrics(self._label_font)
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+        detail_h = detail_metrics.boundingRect(QRectF(0, 0, max(10.0, target.width() - 24), 10_000).toRect(),
+                                               int(flags), detail).height() if detail else 0
+        band_h = title_metrics.height() + (detail_h + 12 if detail else 0) + 28
+        band = QRectF(target.left(), target.center().y() - band_h / 2, target.width(), band_h)
+        painter.fillRect(band, QColor(20, 20, 20, 215))
+        painter.setPen(QColor("#FFFFFF"))
+        painter.setFont(self._overlay_title_font)
+        title_rect = QRectF(band.left(), band.top() + 12, band.width(), title_metrics.height())
+        painter.drawText(title_rect, Qt.AlignmentFlag.AlignCenter, title)
+        if detail:
+            painter.setFont(self._label_font)
+            painter.setPen(QColor("#E0E0E0"))
+            detail_rect = QRectF(band.left() + 12, title_rect.bottom() + 8, band.width() - 24, band.bottom() - title_rect.bottom() - 12)
+            painter.drawText(detail_rect, flags, detail)
 
     def _pens(self, colour_name: str) -> tuple[QColor, QPen, QPen]:
         """(colour, box pen, label text pen) per colour, made once (paint runs 30 times a second)."""

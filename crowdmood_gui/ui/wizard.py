@@ -38,6 +38,7 @@ from crowdmood_gui.core.aws import naming, pricing, regions
 from crowdmood_gui.core.aws.clients import describe_aws_error, make_session
 from crowdmood_gui.core.aws.naming import ResourceNames
 from crowdmood_gui.core.aws.provision import (
+    FAILURE_RETENTION_S,
     STEPS,
     TEARDOWN_ORDER,
     STEP_TITLES,
@@ -373,7 +374,8 @@ class ReviewPage(QWizardPage):
         super().__init__()
         self.w = wizard
         self.setTitle("Review")
-        self.setSubTitle("These resources will be created (or adopted if they exist). Nothing runs until you press Create.")
+        self.setSubTitle("These resources will be created (or adopted if they exist), including the failure queue that "
+                         "keeps the analyses AWS gives up on. Nothing runs until you press Create.")
         self.plan = QPlainTextEdit()
         self.plan.setObjectName("plan")
         self.plan.setReadOnly(True)
@@ -390,7 +392,8 @@ class ReviewPage(QWizardPage):
         self.rollback.setObjectName("rollback")
         self.use_aws = QCheckBox("Use the AWS backend once set up")
         self.use_aws.setObjectName("use_aws")
-        self.use_aws.setChecked(wizard.config.backend == "aws")
+        # On: the wizard is run to use AWS (off, a successful setup left the console local).
+        self.use_aws.setChecked(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.plan, 2)
         row = QHBoxLayout()
@@ -562,7 +565,8 @@ class VerifyPage(QWizardPage):
         super().__init__()
         self.w = wizard
         self.setTitle("Verify")
-        self.setSubTitle("A bundled test face is uploaded; its result must reach DynamoDB and CloudWatch.")
+        self.setSubTitle("A bundled test face is uploaded; its result must reach DynamoDB and CloudWatch. "
+                         "The failure queue is checked for analyses waiting to be sent again.")
         self.result_label = QLabel("")
         self.result_label.setObjectName("verify_result")
         self.result_label.setWordWrap(True)
@@ -639,10 +643,15 @@ class FinishPage(QWizardPage):
     def initializePage(self) -> None:
         n, region = self.w.names, self.w.region
         url = f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards:name={n.dashboard}"
-        backend = "The console will use the AWS backend." if self.w.use_aws_backend else "The backend setting is unchanged."
+        backend = ("The console uses the AWS backend from its next session." if self.w.use_aws_backend
+                   else "The backend setting is unchanged (still local).")
+        days = FAILURE_RETENTION_S // 86400
         self.summary.setText(
             f"Bucket <b>{n.bucket}</b>, table <b>{n.table}</b>, function <b>{n.function}</b> in {region}. "
             f"Press Finish to save these settings. {backend}<br>"
+            f"Failure queue <b>{n.failure_queue}</b>: an analysis AWS still fails after its retries waits there "
+            f"{days} days; the console's status bar then shows “Failed N” in red, and "
+            "<code>crowdmood aws-redrive</code> sends them again once the cause is fixed.<br>"
             f'CloudWatch dashboard: <a href="{url}">{n.dashboard}</a>'
         )
         self.policy.setPlainText(operator_policy_json(n, region, self.w.identity.account if self.w.identity else "ACCOUNT_ID"))

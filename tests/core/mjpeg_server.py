@@ -9,6 +9,7 @@ that hangs on open, to exercise open timeouts).
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 import time
@@ -52,7 +53,8 @@ class MjpegServer:
     """``with MjpegServer(frames) as cam: open(cam.url)``; ``cam.stop()`` / ``cam.start()``."""
 
     def __init__(self, frames: list[bytes], *, fps: float = 30.0, host: str = "127.0.0.1",
-                 port: int = 0, path: str = "/video") -> None:
+                 port: int = 0, path: str = "/video", credentials: tuple[str, str] | None = None) -> None:
+        """``credentials``: (user, password) a client must send (HTTP Basic), else 401."""
         if not frames:
             raise ValueError("an MJPEG server needs at least one frame")
         self.frames = frames
@@ -60,6 +62,8 @@ class MjpegServer:
         self.host = host
         self.port = port
         self.path = path
+        self.credentials = credentials
+        self.refused = 0  # requests answered 401
         self.frames_sent = 0
         self.connections = 0
         self.frozen = threading.Event()  # set: keep connections open but send nothing
@@ -89,6 +93,15 @@ class MjpegServer:
                 if self.path.split("?")[0] != owner.path:
                     self.send_error(404)
                     return
+                if owner.credentials is not None:
+                    expected = "Basic " + base64.b64encode(":".join(owner.credentials).encode()).decode()
+                    if self.headers.get("Authorization") != expected:
+                        owner.refused += 1
+                        self.send_response(401)
+                        self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 with owner._lock:
                     owner._clients.add(self.connection)
                     owner.connections += 1

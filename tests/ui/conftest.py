@@ -55,4 +55,4 @@ def make_window(qtbot):
 
     yield make
     for window in windows:
-        window.close()
+        window.quit_without_asking()

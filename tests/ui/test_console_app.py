@@ -72,3 +72,23 @@ def test_the_crowdmood_command_runs_and_exits_cleanly(tmp_path):
     # the demo plays at 15 fps: more than 1 s of it shown in a 3-s run (start-up included)
     assert KEYS <= set(stats) and stats["frames_painted"] > 15
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_drops_and_reconnects_are_written_to_the_console_log(tmp_path):
+    """Started from the desktop there is no terminal: the data folder keeps a log file."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    home = tmp_path / "home"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", CROWDMOOD_HOME=str(home))
+    proc = subprocess.run(
+        [sys.executable, "-m", "crowdmood_gui", "--source", f"http://127.0.0.1:{port}/video", "--exit-after", "4"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    written = (home / "console.log").read_text(encoding="utf-8")
+    assert f"could not connect to http://127.0.0.1:{port}/video: connection refused" in written
+    assert "attempt 1 failed, retrying in" in written

@@ -54,7 +54,7 @@ def test_demo_video_boxes_chart_period_and_clean_stop(real_window, qtbot, _isola
     pipeline = window.pipeline
     with qtbot.waitSignal(window.closed, timeout=5000):
         started = time.monotonic()
-        window.close()
+        window.quit_without_asking()  # a plain close() asks first while a session runs
     assert time.monotonic() - started < 2.0
     assert pipeline.wait(0)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("crowdmood-") and t.is_alive()]

@@ -122,7 +122,9 @@ def test_pause_resume_and_stop(make_window, qtbot):
     window.act_stop.trigger()
     qtbot.waitUntil(lambda: window.state == IDLE, timeout=3000)
     assert pipeline.stopped and not pipeline.alive
-    window.act_start.trigger()  # starts the same source again
+    window.act_start.trigger()  # starts the same source again, once the session is named
+    qtbot.waitUntil(lambda: window.session_dialog is not None and window.session_dialog.isVisible())
+    window.session_dialog.accept()
     qtbot.waitUntil(lambda: window.state == RUNNING)
     assert window.pipeline is not pipeline
 
@@ -174,7 +176,7 @@ def test_close_stops_every_thread_within_2_s(make_window, qtbot):
     pipeline = window.pipeline
     with qtbot.waitSignal(window.closed, timeout=3000):
         started = time.monotonic()
-        window.close()
+        window.quit_without_asking()  # closing with a session running asks first (tested below)
     assert time.monotonic() - started < 2.0
     assert pipeline.stopped and not pipeline.alive
     assert window.measurements()["records_analysed"] == pipeline.records_analysed > 0
@@ -221,6 +223,7 @@ def test_settings_apply_and_persist(make_window, qtbot):
     window.act_stop.trigger()
     qtbot.waitUntil(lambda: window.state == IDLE, timeout=3000)
     window.act_start.trigger()
+    window.session_dialog.accept()
     qtbot.waitUntil(lambda: window.state == RUNNING)
     assert window.pipeline.config.sampling.interval_s == 3.5
 
@@ -294,9 +297,13 @@ def test_setup_menu_opens_the_wizard_with_the_config(make_window, monkeypatch):
     config = window.config
     window.act_aws_setup.trigger()
     assert window.config.aws.bucket == "crowdmood-faces-new" and window.config.backend == "aws"  # reloaded
+    after_setup = window.config
     window.act_aws_teardown.trigger()
     assert [c[0] for c in calls] == ["setup", "teardown"]
-    assert all(c[1] is window and c[2] is config and c[3] == window.config_path for c in calls)
+    assert all(c[1] is window and c[3] == window.config_path for c in calls)
+    # Each gets the window's config of the moment (a reload makes a new one: a running
+    # session keeps the object it started with).
+    assert calls[0][2] is config and calls[1][2] is after_setup
 
 
 def test_sessions_menu_opens_the_browser(make_window, monkeypatch):
@@ -334,12 +341,23 @@ def test_about_says_what_each_local_model_cannot_read(tmp_path):
     assert "CONFUSED" in page and "DISGUSTED" in page
 
 
-def test_about_renders_the_models_readme_as_markdown(tmp_path):
-    from crowdmood_gui.ui.about import about_html
+def test_about_is_for_operators_not_the_models_readme():
+    """Hashes and tensor shapes belong in crowdmood_gui/resources/models/README.md, not in About."""
+    import html
+    import re
 
-    (tmp_path / "README.md").write_text("# Bundled models\n\n| file | licence |\n|---|---|\n| a.onnx | MIT |\n", encoding="utf-8")
-    page = about_html(tmp_path)
-    assert "<table" in page and "a.onnx" in page
+    from crowdmood_gui.ui.about import about_html, model_limits
+
+    page = about_html()
+    text = html.unescape(page)
+    assert model_limits()
+    for limit in model_limits():  # core/expression.py MODEL_LIMITS, the one place
+        assert limit in text
+    assert "RetinaFace" in page and "FER-2013" in page and "MIT licence" in page
+    assert "nothing is downloaded" in page and "AWS mode" in page
+    for developer_only in ("sha256", "float32", "NCHW", "[N,", "onnx |"):
+        assert developer_only not in page
+    assert not re.search(r"[0-9a-f]{64}", page)
     assert "|---|" not in page and "# Bundled" not in page
 
 

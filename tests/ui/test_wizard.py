@@ -110,7 +110,8 @@ def test_wizard_end_to_end(qtbot, aws, monkeypatch, tmp_path):
     plan = review.plan.toPlainText()
     assert "crowdmood-faces-wiz001" in plan and "rekognize-faces-wiz001" in plan and "dynamodb:Query" in plan
     assert "per hour" in review.cost.text() and "$" in review.cost.text()
-    review.use_aws.setChecked(True)
+    assert review.use_aws.isChecked()  # on by default: a successful run must leave the console on AWS
+    assert "failure queue" in review.subTitle()
     assert wizard.button(QWizard.WizardButton.CommitButton).text() == "Create"
     next_page(qtbot, wizard)
     back = wizard.button(QWizard.WizardButton.BackButton)
@@ -138,7 +139,9 @@ def test_wizard_end_to_end(qtbot, aws, monkeypatch, tmp_path):
     next_page(qtbot, wizard)
 
     # 7. finish writes the config.
-    assert "crowdmood-faces-wiz001" in wizard.page_named("finish").summary.text()
+    summary = wizard.page_named("finish").summary.text()
+    assert "crowdmood-faces-wiz001" in summary
+    assert "rekognize-emotions-wiz001-failed" in summary and "aws-redrive" in summary and "Failed N" in summary
     qtbot.mouseClick(wizard.button(QWizard.WizardButton.FinishButton), Qt.MouseButton.LeftButton)
     config = load_config(config_path)
     assert config.backend == "aws"

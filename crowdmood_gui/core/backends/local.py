@@ -18,6 +18,7 @@ import numpy as np
 
 from crowdmood_gui.core.backends.base import AnalysisBackend, BackendStats, CropJob, RecordSink
 from crowdmood_gui.core.records import build_record, crop_key
+from crowdmood_gui.core.sampling import blurred_crop
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class LocalBackend(AnalysisBackend):
             key = crop_key(job.meta, self._prefix)
             record = build_record(key, {"FaceDetails": [detail]}, job.meta)
             if self._crops_dir is not None:
-                self._save_crop(key, job.image)
+                self._save_crop(key, blurred_crop(job.image) if job.blur_copies else job.image)
             self._analysed += 1
             if self._sink is not None:
                 self._sink.on_record(record, job.media_time_s, make_thumbnail(job.image))

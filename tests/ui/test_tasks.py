@@ -1,0 +1,47 @@
+"""run_in_background: the result reaches the owner on the GUI thread, a gone owner never
+hears back, and the worker thread never frees a Qt object (that crashed the test run)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from PySide6.QtCore import QObject, Qt
+
+from crowdmood_gui.ui.tasks import run_in_background
+
+
+def test_result_and_error_arrive_on_the_gui_thread(qtbot):
+    owner = QObject()
+    got = []
+    run_in_background(lambda: 41 + 1, lambda v: got.append((v, threading.current_thread())), owner=owner)
+    run_in_background(lambda: 1 / 0, lambda v: None, owner=owner,
+                      on_error=lambda e: got.append((type(e).__name__, threading.current_thread())))
+    qtbot.waitUntil(lambda: len(got) == 2)
+    assert sorted(str(v) for v, _ in got) == ["42", "ZeroDivisionError"]
+    assert all(t is threading.main_thread() for _, t in got)
+
+
+def test_an_owner_dropped_while_its_task_runs_is_freed_on_the_gui_thread(qtbot):
+    """The last reference to the owner (and to a task bound to it) must not die in the
+    worker: deleting a QObject on a worker thread crashed the suite."""
+    destroyed_in = []
+    owner = QObject()
+    owner.destroyed.connect(lambda *_: destroyed_in.append(threading.current_thread()),
+                            Qt.ConnectionType.DirectConnection)
+    release = threading.Event()
+    thread = run_in_background(lambda: release.wait(5) and owner.objectName(), lambda v: None, owner=owner)
+    del owner  # the GUI forgets it: the task and its callbacks hold the only references
+    release.set()
+    thread.join(5)
+    qtbot.waitUntil(lambda: bool(destroyed_in), timeout=3000)
+    assert destroyed_in == [threading.main_thread()]
+
+
+def test_a_gone_owner_never_hears_back_but_orphaned_runs(qtbot):
+    owner = QObject()
+    heard, orphaned = [], []
+    run_in_background(lambda: time.sleep(0.1) or "late", heard.append, owner=owner, on_orphaned=orphaned.append)
+    owner.deleteLater()
+    qtbot.waitUntil(lambda: orphaned == ["late"], timeout=3000)
+    assert heard == []
