@@ -1,13 +1,20 @@
-"""Give each face a stable id across frames (IoU tracker, no scipy).
+"""Give each face a stable id across frames: constant-velocity Kalman tracks (NumPy only).
 
 Per-person ids let the sampler analyse each person once per interval, so one person
 staring at the booth for ten minutes does not dominate the crowd's lines.
 
-Matching per frame: greedy on IoU (highest first) between detections and each track's box
-predicted from its recent velocity; detections left over are matched by centroid distance
-relative to the face size (a fast move between two frames can leave IoU at 0); what is
-still left starts a new track. A track survives ``max_missed_s`` without a detection
-(a missed frame, a brief occlusion).
+Each track carries a constant-velocity Kalman filter on its centre (x, y, vx, vy; the
+process noise scales with the face size), so its box is *predicted* at any time: between
+two detection cycles, and while a crowd detector sweeps other parts of the frame.
+Matching per update: greedy on IoU (highest first) between detections and each track's
+predicted box; detections left over are matched by centroid distance relative to the face
+size (a fast move can leave IoU at 0); what is still left starts a new track.
+
+A track only counts as *missed* where the detector looked and could have seen it (the
+``covered`` regions of an update): a face outside this cycle's tiles is not missed, it is
+coasting on its prediction. A track dies ``max_missed_s`` after its last detection if it
+was looked for since and not found (brief occlusion, a missed frame survive), and in any
+case ``max_unseen_s`` after it (a sweep that never comes back).
 """
 
 from __future__ import annotations
@@ -21,6 +28,13 @@ from crowdmood_gui.core.events import TrackBox
 
 Box = tuple[float, float, float, float]
 
+# Kalman noise, relative to the face size (a 30 px face and a 300 px one move alike on
+# screen relative to their size): measurement noise (std, share of the size) and process
+# noise (std of the acceleration, sizes per second squared).
+MEASUREMENT_STD = 0.05
+ACCELERATION_STD = 2.0
+VELOCITY_STD_NEW = 1.0  # sizes per second: a new track's velocity is unknown
+
 
 class DetectionLike(Protocol):
     """What the tracker needs from a detection (``detection.Detection`` fits)."""
@@ -32,22 +46,43 @@ class DetectionLike(Protocol):
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Where one detection pass looked: faces whose centre is inside ``region`` and whose
+    short side is at least ``min_face_px`` would have been found there."""
+
+    region: Box
+    min_face_px: float = 0.0
+
+    def sees(self, box: Box) -> bool:
+        cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+        x1, y1, x2, y2 = self.region
+        side = min(box[2] - box[0], box[3] - box[1])
+        return x1 <= cx < x2 and y1 <= cy < y2 and side >= self.min_face_px
+
+
 @dataclass(eq=False, slots=True)
 class Track:
     id: int
-    box: Box  # x1, y1, x2, y2 of the last matched detection (frame pixels)
+    box: Box  # x1, y1, x2, y2: the matched detection, or the prediction while coasting
     score: float
     first_seen_s: float
     last_seen_s: float
-    hits: int = 1  # frames with a matching detection
+    hits: int = 1  # updates with a matching detection
     landmarks: tuple = ()  # of the last matched detection (5 points), if the detector gives them
-    missed: int = 0  # consecutive updates without a match
-    velocity: tuple[float, float] = (0.0, 0.0)  # centre px / s, smoothed
+    missed: int = 0  # updates since the last match that looked where the face should be
+    velocity: tuple[float, float] = (0.0, 0.0)  # centre px / s (the Kalman estimate)
+    fresh: bool = True  # matched in the latest update: ``box`` is a detection of that frame
+    center_seen: tuple[float, float] = (0.0, 0.0)  # centre of the last matched detection
     # Sampler / pipeline state
     last_sampled_s: float | None = None  # when the sampler last cut a crop of this track
     analysed_count: int = 0  # records that came back for this track
     last_dominant: str | None = None  # dominant expression of the last record
     extra: dict[str, Any] = field(default_factory=dict)  # free slot for the pipeline
+    # Kalman state: centre and velocity (x, y, vx, vy), its covariance, at ``_kf_time_s``
+    _kf_mean: np.ndarray | None = None
+    _kf_cov: np.ndarray | None = None
+    _kf_time_s: float = 0.0
 
     @property
     def age_s(self) -> float:
@@ -78,21 +113,77 @@ class Track:
         return self.box[3] - self.box[1]
 
     @property
+    def size(self) -> float:
+        """The face's size for noise and distances: the geometric mean of its sides."""
+        return float(np.sqrt(max(self.width, 1.0) * max(self.height, 1.0)))
+
+    @property
     def center(self) -> tuple[float, float]:
         return ((self.box[0] + self.box[2]) / 2.0, (self.box[1] + self.box[3]) / 2.0)
 
     def predicted_box(self, now_s: float) -> Box:
-        dt = now_s - self.last_seen_s
-        if dt <= 0 or dt > 1.0:
+        """The box moved to where the filter expects the face at ``now_s``."""
+        if self._kf_mean is None:
             return self.box
-        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
-        x1, y1, x2, y2 = self.box
-        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+        dt = min(max(now_s - self._kf_time_s, 0.0), 2.0)  # never extrapolate far
+        cx = self._kf_mean[0] + self._kf_mean[2] * dt
+        cy = self._kf_mean[1] + self._kf_mean[3] * dt
+        hw, hh = self.width / 2.0, self.height / 2.0
+        return (float(cx - hw), float(cy - hh), float(cx + hw), float(cy + hh))
 
     def to_box(self) -> TrackBox:
         """For :class:`~crowdmood_gui.core.events.FrameEvent`."""
         x1, y1, x2, y2 = self.box
         return TrackBox(self.id, x1, y1, x2, y2, self.score, self.last_dominant)
+
+    # --- the Kalman filter (constant velocity on the centre) ------------------------
+
+    def _kf_start(self, now_s: float) -> None:
+        size = self.size
+        cx, cy = self.center
+        self._kf_mean = np.array([cx, cy, 0.0, 0.0])
+        pos_var = (MEASUREMENT_STD * size) ** 2
+        vel_var = (VELOCITY_STD_NEW * size) ** 2
+        self._kf_cov = np.diag([pos_var, pos_var, vel_var, vel_var])
+        self._kf_time_s = now_s
+
+    def _kf_predict(self, now_s: float) -> None:
+        dt = now_s - self._kf_time_s
+        if dt <= 0 or self._kf_mean is None:
+            return
+        dt = min(dt, 2.0)
+        f = np.eye(4)
+        f[0, 2] = f[1, 3] = dt
+        q_acc = (ACCELERATION_STD * self.size) ** 2
+        # white-acceleration noise per axis: [[dt^4/4, dt^3/2], [dt^3/2, dt^2]] * q
+        q = np.zeros((4, 4))
+        q[0, 0] = q[1, 1] = dt**4 / 4 * q_acc
+        q[2, 2] = q[3, 3] = dt**2 * q_acc
+        q[0, 2] = q[2, 0] = q[1, 3] = q[3, 1] = dt**3 / 2 * q_acc
+        self._kf_mean = f @ self._kf_mean
+        self._kf_cov = f @ self._kf_cov @ f.T + q
+        self._kf_time_s = now_s
+
+    def _kf_update(self, cx: float, cy: float, previous: tuple[float, float], dt: float) -> None:
+        if self.hits == 1 and dt > 0:
+            # Second detection: start from the two points (velocity = displacement / dt)
+            # instead of letting a zero prior velocity lag a fast first move.
+            vx, vy = (cx - previous[0]) / dt, (cy - previous[1]) / dt
+            pos_var = (MEASUREMENT_STD * self.size) ** 2
+            vel_var = 2 * pos_var / dt**2 + (ACCELERATION_STD * self.size * dt) ** 2
+            self._kf_mean = np.array([cx, cy, vx, vy])
+            self._kf_cov = np.diag([pos_var, pos_var, vel_var, vel_var])
+            self.velocity = (float(vx), float(vy))
+            return
+        h = np.zeros((2, 4))
+        h[0, 0] = h[1, 1] = 1.0
+        r = np.eye(2) * (MEASUREMENT_STD * self.size) ** 2
+        innovation = np.array([cx, cy]) - h @ self._kf_mean
+        s = h @ self._kf_cov @ h.T + r
+        gain = self._kf_cov @ h.T @ np.linalg.inv(s)
+        self._kf_mean = self._kf_mean + gain @ innovation
+        self._kf_cov = (np.eye(4) - gain @ h) @ self._kf_cov
+        self.velocity = (float(self._kf_mean[2]), float(self._kf_mean[3]))
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -130,14 +221,16 @@ def _greedy(scores: np.ndarray, accept: np.ndarray, *, descending: bool) -> list
     return pairs
 
 
-class IouTracker:
-    """``update(detections, now_s)`` once per analysed frame; ``now_s`` is the frame's media
-    time (or any clock that does not go backwards)."""
+class FaceTracker:
+    """``update(detections, now_s, covered)`` once per processed frame; ``now_s`` is the
+    frame's media time (or any clock that does not go backwards)."""
 
     def __init__(self, iou_threshold: float = 0.3, max_missed_s: float = 1.0, *,
-                 max_center_distance: float = 1.0, min_hits: int = 1) -> None:
+                 max_center_distance: float = 1.0, min_hits: int = 1, max_unseen_s: float = 5.0) -> None:
         self.iou_threshold = iou_threshold
         self.max_missed_s = max_missed_s
+        # A track nobody looked for (a slow sweep) still dies this long after its last match.
+        self.max_unseen_s = max(max_unseen_s, max_missed_s)
         # Fallback match: centre moved less than this many face sizes, similar size.
         self.max_center_distance = max_center_distance
         self.min_hits = min_hits  # visible only after this many matched frames
@@ -147,7 +240,7 @@ class IouTracker:
 
     @property
     def active_tracks(self) -> list[Track]:
-        """Every track still alive (matched now or within ``max_missed_s``)."""
+        """Every track still alive (matched, coasting, or missed within ``max_missed_s``)."""
         return list(self._tracks)
 
     def get(self, track_id: int) -> Track | None:
@@ -160,9 +253,21 @@ class IouTracker:
         """New source: forget every track (ids keep counting up, never reused)."""
         self._tracks = []
 
-    def update(self, detections: Iterable[DetectionLike], now_s: float) -> list[Track]:
+    def update(self, detections: Iterable[DetectionLike], now_s: float,
+               covered: Sequence[Coverage] | None = None) -> list[Track]:
+        """Match ``detections`` (all from the frame at ``now_s``) to the tracks.
+
+        ``covered``: where the detector looked for this frame; ``None`` means the whole
+        frame at every size (a plain detector), ``[]`` nowhere (a frame between two
+        detection cycles: tracks only move on their prediction).
+
+        Returns the visible tracks, by id: those matched now (``fresh``) and those not
+        looked for since their last match (coasting on the prediction).
+        """
         dets = list(detections)
         tracks = self._tracks
+        for track in tracks:
+            track._kf_predict(now_s)
         det_boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in dets], dtype=np.float64).reshape(-1, 4)
         trk_boxes = np.array([t.predicted_box(now_s) for t in tracks], dtype=np.float64).reshape(-1, 4)
 
@@ -172,31 +277,39 @@ class IouTracker:
 
         matched_t = {r for r, _ in pairs}
         matched_d = {c for _, c in pairs}
-        visible: list[Track] = []
         for r, c in pairs:
-            track = tracks[r]
-            self._apply(track, dets[c], now_s)
-            visible.append(track)
+            self._apply(tracks[r], dets[c], now_s)
+        survivors: list[Track] = []
         for i, track in enumerate(tracks):
-            if i not in matched_t:
+            if i in matched_t:
+                survivors.append(track)
+                continue
+            track.fresh = False
+            predicted = tuple(float(v) for v in trk_boxes[i])
+            track.box = predicted  # coasting: shown where the face should be now
+            looked = covered is None or any(c.sees(predicted) for c in covered)
+            if looked:
                 track.missed += 1
-        # Drop tracks unseen for too long (after matching, so a track exactly at the limit
-        # can still be picked up this frame).
-        survivors = [t for i, t in enumerate(tracks)
-                     if i in matched_t or now_s - t.last_seen_s <= self.max_missed_s]
+            gone = now_s - track.last_seen_s
+            # After matching, so a track exactly at the limit can still be picked up.
+            if (looked and gone > self.max_missed_s) or gone > self.max_unseen_s:
+                continue
+            survivors.append(track)
         for c, det in enumerate(dets):
             if c in matched_d:
                 continue
             track = Track(id=self._next_id, box=_box_of(det), score=float(det.score),
                           first_seen_s=now_s, last_seen_s=now_s,
                           landmarks=_landmarks_of(det))
+            track.center_seen = track.center
+            track._kf_start(now_s)
             self._next_id += 1
             self.total_tracks += 1
             survivors.append(track)
-            visible.append(track)
         self._tracks = survivors
+        visible = [t for t in survivors if (t.fresh or t.missed == 0) and t.hits >= self.min_hits]
         visible.sort(key=lambda t: t.id)
-        return [t for t in visible if t.hits >= self.min_hits]
+        return visible
 
     def _centroid_pairs(self, trk: np.ndarray, det: np.ndarray,
                         taken: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -220,18 +333,20 @@ class IouTracker:
     @staticmethod
     def _apply(track: Track, det: DetectionLike, now_s: float) -> None:
         box = _box_of(det)
-        dt = now_s - track.last_seen_s
-        if dt > 0:
-            (ox, oy), nx, ny = track.center, (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
-            vx, vy = (nx - ox) / dt, (ny - oy) / dt
-            pvx, pvy = track.velocity
-            track.velocity = (0.5 * pvx + 0.5 * vx, 0.5 * pvy + 0.5 * vy) if track.hits > 1 else (vx, vy)
-        track.box = box
+        previous, dt = track.center_seen, now_s - track.last_seen_s
+        track.box = box  # the detection itself: crops are cut from what the detector saw
+        track.center_seen = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
+        track._kf_update(*track.center_seen, previous, dt)
         track.score = float(det.score)
         track.landmarks = _landmarks_of(det)
         track.last_seen_s = max(track.last_seen_s, now_s)
         track.hits += 1
         track.missed = 0
+        track.fresh = True
+
+
+#: The former name (an IoU-only tracker until issue #12); kept so callers need no change.
+IouTracker = FaceTracker
 
 
 def _box_of(det: DetectionLike) -> Box:

@@ -1,0 +1,283 @@
+"""Faces of a crowd at a distance: the whole frame at full resolution, covered over time.
+
+One :class:`FaceDetector` pass over a whole 1080p frame at native resolution costs about
+0.4 s on two loaded cores, and shrinking the frame to 640 px loses every face under about
+48 px (field notes §8). :class:`CrowdDetector` runs, per *detection cycle*:
+
+1. the **low-resolution pass** over the whole frame (``detection.max_side``): large and
+   new near faces, every cycle;
+2. (live) a **refresh** of the known small faces: a square region around each track's
+   predicted box, all packed into one mosaic image and detected in one forward pass at
+   the tiles' resolution, most overdue first, within the cycle's budget;
+3. the **tile sweep**: the frame cut into overlapping tiles at the tiles' resolution,
+   visited round-robin, as many per cycle as the budget allows (live: measured ms per
+   tile; analysis: a fixed share so a sweep takes ``analysis_sweep_s`` of media).
+
+Detections of the three passes are merged with NMS; the tracker is told where each pass
+looked (:class:`~crowdmood_gui.core.tracking.Coverage`) so a face outside this cycle's
+tiles coasts on its prediction instead of counting as missed.
+
+No tiles are needed when the low-resolution pass already sees ``smallest_face_px``
+(a 640x360 source: the pass is at native size): the cycle is then exactly the old one
+pass per frame, at the old cost.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from crowdmood_gui.core.config import DetectionConfig
+from crowdmood_gui.core.detection import MEAN_BGR, Detection, FaceDetector, nms, shift_detection
+from crowdmood_gui.core.tracking import Coverage, Track
+
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2, integer frame pixels, exclusive ends
+
+# The smallest face (short side, pixels at detection resolution) RetinaFace-mnet0.25 finds
+# reliably: 48 px faces in a 1080p frame shrunk to 640 (1/3) are found at 91 % (§8).
+RELIABLE_FACE_AT_DETECTION_PX = 16
+# The tiles run at the resolution where ``smallest_face_px`` becomes this many pixels:
+# 24 px faces at native size are found at 100 %, at 2/3 (16 px) only 82 % (§8).
+TILE_FACE_PX = 24
+MOSAIC_PAD_PX = 8  # neutral border around each refresh region in the mosaic
+EDGE_PX = 2.0  # a box this close to a cut edge is a face cut in two: its whole is elsewhere
+
+
+def _splits(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Evenly spread segments of about ``tile`` px covering ``[0, length)``, neighbours
+    overlapping by at least ``overlap``."""
+    if length <= tile:
+        return [(0, length)]
+    overlap = min(overlap, tile // 2)
+    count = math.ceil((length - overlap) / (tile - overlap))
+    size = min(length, math.ceil((length + (count - 1) * overlap) / count))
+    step = (length - size) / (count - 1)
+    return [(round(i * step), round(i * step) + size) for i in range(count)]
+
+
+def tile_grid(width: int, height: int, tile_side: int, overlap: int) -> list[Rect]:
+    """Overlapping tiles covering a ``width`` x ``height`` frame, row by row."""
+    return [(x1, y1, x2, y2) for y1, y2 in _splits(height, tile_side, overlap)
+            for x1, x2 in _splits(width, tile_side, overlap)]
+
+
+@dataclass(frozen=True, slots=True)
+class CoveragePlan:
+    """How one source's frames are covered; computed once per frame size."""
+
+    width: int
+    height: int
+    global_scale: float  # the low-resolution pass: detection px per source px
+    reliable_face_px: float  # the smallest face the low-resolution pass finds, source px
+    tile_scale: float  # the tiles and refresh regions: detection px per source px
+    tile_max_side: int  # ``max_side`` for a tile's detect call (0 = native)
+    overlap_px: int
+    tiles: tuple[Rect, ...] = ()  # empty: the low-resolution pass sees every wanted face
+
+    @classmethod
+    def for_frame(cls, width: int, height: int, config: DetectionConfig) -> "CoveragePlan":
+        global_scale = min(1.0, config.max_side / max(width, height))
+        reliable = RELIABLE_FACE_AT_DETECTION_PX / global_scale
+        tile_scale = min(1.0, TILE_FACE_PX / config.smallest_face_px)
+        overlap = config.tile_overlap_px
+        if overlap is None:
+            overlap = math.ceil(1.25 * reliable)  # the largest face the tiles are meant for
+        if not config.tiling or reliable <= config.smallest_face_px:
+            return cls(width, height, global_scale, reliable, tile_scale, 0, overlap)
+        tile_side = max(32, round(config.tile_px / tile_scale))
+        tiles = tuple(tile_grid(width, height, tile_side, overlap))
+        tile_max_side = 0 if tile_scale >= 1.0 else max(32, round(tile_side * tile_scale))
+        return cls(width, height, global_scale, reliable, tile_scale, tile_max_side, overlap, tiles)
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one detection cycle did (for stats, the benchmark and tests)."""
+
+    ran: bool = False
+    tiles: list[int] = field(default_factory=list)  # indices into the plan's tiles
+    refreshed: list[int] = field(default_factory=list)  # track ids re-detected in the mosaic
+    coverage: list[Coverage] = field(default_factory=list)
+    compute_ms: float = 0.0
+    rest_s: float = 0.0  # live: how long the caller should rest to keep the busy share
+
+
+def _touches_cut(det: Detection, cell: Rect, frame: Rect) -> bool:
+    """The box touches an edge of ``cell`` that is not an edge of the frame."""
+    x1, y1, x2, y2 = cell
+    return ((x1 > frame[0] and det.x1 <= x1 + EDGE_PX) or (y1 > frame[1] and det.y1 <= y1 + EDGE_PX)
+            or (x2 < frame[2] and det.x2 >= x2 - EDGE_PX) or (y2 < frame[3] and det.y2 >= y2 - EDGE_PX))
+
+
+def pack_mosaic(image: np.ndarray, regions: Sequence[Rect], width: int = 768
+                ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Copy each region of ``image`` into one mosaic (shelves, tallest first, a neutral
+    border around each); returns the mosaic and each region's top-left corner in it."""
+    pad = MOSAIC_PAD_PX
+    width = max(width, max(r[2] - r[0] for r in regions) + 2 * pad)
+    order = sorted(range(len(regions)), key=lambda i: -(regions[i][3] - regions[i][1]))
+    places: list[tuple[int, int]] = [(0, 0)] * len(regions)
+    x = y = shelf = 0
+    for i in order:
+        w, h = regions[i][2] - regions[i][0], regions[i][3] - regions[i][1]
+        if x + w + 2 * pad > width:
+            x, y, shelf = 0, y + shelf, 0
+        places[i] = (x + pad, y + pad)
+        x += w + 2 * pad
+        shelf = max(shelf, h + 2 * pad)
+    mosaic = np.empty((y + shelf, width, 3), dtype=np.uint8)
+    mosaic[:] = MEAN_BGR.astype(np.uint8)  # zero after the model's mean subtraction
+    for (rx1, ry1, rx2, ry2), (px, py) in zip(regions, places):
+        mosaic[py:py + ry2 - ry1, px:px + rx2 - rx1] = image[ry1:ry2, rx1:rx2]
+    return mosaic, places
+
+
+class CrowdDetector:
+    """Detection cycles over one source. ``realtime`` (live console): budgets in measured
+    milliseconds; otherwise (analysis) a fixed schedule in media time, reproducible."""
+
+    def __init__(self, detector: FaceDetector, config: DetectionConfig, *, realtime: bool) -> None:
+        self.detector = detector
+        self.config = config
+        self.realtime = realtime
+        self.plan: CoveragePlan | None = None
+        self._next_tile = 0
+        self._last_cycle_s: float | None = None
+        self._sweeps = 0  # full sweeps completed
+        self._tile_ms: float | None = None  # live: measured, smoothed
+        self._ns_per_px: float | None = None  # live: measured on the mosaic, smoothed
+
+    @property
+    def tiled(self) -> bool:
+        return bool(self.plan and self.plan.tiles)
+
+    @property
+    def sweeps_completed(self) -> int:
+        return self._sweeps
+
+    def _plan_for(self, image: np.ndarray) -> CoveragePlan:
+        h, w = image.shape[:2]
+        if self.plan is None or (self.plan.width, self.plan.height) != (w, h):
+            self.plan = CoveragePlan.for_frame(w, h, self.config)
+            self._next_tile = 0
+        return self.plan
+
+    def tiles_per_analysis_cycle(self) -> int:
+        assert self.plan is not None
+        cycles = max(1.0, self.config.analysis_sweep_s * self.config.analysis_detect_hz)
+        return max(1, math.ceil(len(self.plan.tiles) / cycles))
+
+    def detect(self, image: np.ndarray, now_s: float, tracks: Sequence[Track] = ()
+               ) -> tuple[list[Detection], CycleReport]:
+        """Run a cycle on ``image`` if one is due; ``report.ran`` says whether it did.
+
+        Without tiles every frame is a cycle (one low-resolution pass, as before)."""
+        plan = self._plan_for(image)
+        report = CycleReport()
+        if plan.tiles and not self.realtime and self._last_cycle_s is not None:
+            if now_s - self._last_cycle_s < 1.0 / self.config.analysis_detect_hz - 1e-6:
+                return [], report  # between cycles: the tracker predicts
+        self._last_cycle_s = now_s
+        report.ran = True
+        started = time.perf_counter()
+        frame_rect = (0, 0, plan.width, plan.height)
+        found = list(self.detector.detect(image))
+        # Without tiles this pass is all there is: a face it misses is missed, whatever its size.
+        report.coverage.append(Coverage(frame_rect, plan.reliable_face_px if plan.tiles else 0.0))
+        if plan.tiles:
+            budget_ms = self.config.live_cycle_ms
+            if self.realtime and self.config.refresh_hz > 0:
+                found += self._refresh(image, plan, now_s, tracks, report, started, budget_ms)
+            count = self.tiles_per_analysis_cycle() if not self.realtime else self._live_tile_count(started, budget_ms)
+            for _ in range(min(count, len(plan.tiles))):
+                index = self._next_tile
+                tile = plan.tiles[index]
+                t0 = time.perf_counter()
+                dets = self.detector.detect(image, region=tile, max_side=plan.tile_max_side)
+                ms = (time.perf_counter() - t0) * 1000.0
+                self._tile_ms = ms if self._tile_ms is None else 0.7 * self._tile_ms + 0.3 * ms
+                found += [d for d in dets if not _touches_cut(d, tile, frame_rect)]
+                report.tiles.append(index)
+                report.coverage.append(Coverage(tile, 0.0))
+                self._next_tile = (index + 1) % len(plan.tiles)
+                if self._next_tile == 0:
+                    self._sweeps += 1
+            found = self._merge(found)
+        report.compute_ms = (time.perf_counter() - started) * 1000.0
+        if self.realtime and plan.tiles:
+            share = self.config.live_busy_share
+            report.rest_s = report.compute_ms / 1000.0 * (1.0 / share - 1.0)
+        return found, report
+
+    def _live_tile_count(self, started: float, budget_ms: float) -> int:
+        left = budget_ms - (time.perf_counter() - started) * 1000.0
+        if self._tile_ms is None:
+            return 1  # measure one first
+        return max(1, int(left // max(self._tile_ms, 1e-3)))
+
+    def _refresh(self, image: np.ndarray, plan: CoveragePlan, now_s: float, tracks: Sequence[Track],
+                 report: CycleReport, started: float, budget_ms: float) -> list[Detection]:
+        """Re-detect the small tracks that are due, in one mosaic of regions around them."""
+        period = 1.0 / self.config.refresh_hz
+        due = [t for t in tracks
+               if min(t.width, t.height) < 1.25 * plan.reliable_face_px and now_s - t.last_seen_s >= 0.8 * period]
+        if not due:
+            return []
+        due.sort(key=lambda t: t.last_seen_s)  # most overdue first
+        # Spend at most two thirds of the cycle here: the sweep must go on (new faces).
+        allowed_px = math.inf
+        if self._ns_per_px is not None:
+            left_ms = budget_ms * 2 / 3 - (time.perf_counter() - started) * 1000.0
+            allowed_px = max(0.0, left_ms) * 1e6 / self._ns_per_px * plan.tile_scale**-2
+        regions: list[Rect] = []
+        chosen: list[Track] = []
+        area = 0.0
+        for track in due:
+            x1, y1, x2, y2 = track.predicted_box(now_s)
+            side = 2.2 * max(x2 - x1, y2 - y1, 8.0)  # room for the move since the last match
+            cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+            rect = (max(0, int(cx - side / 2)), max(0, int(cy - side / 2)),
+                    min(plan.width, int(cx + side / 2) + 1), min(plan.height, int(cy + side / 2) + 1))
+            if rect[2] - rect[0] < 8 or rect[3] - rect[1] < 8:
+                continue
+            cost = (rect[2] - rect[0] + 2 * MOSAIC_PAD_PX) * (rect[3] - rect[1] + 2 * MOSAIC_PAD_PX)
+            if regions and area + cost > allowed_px:
+                break
+            area += cost
+            regions.append(rect)
+            chosen.append(track)
+        if not regions:
+            return []
+        mosaic, places = pack_mosaic(image, regions)
+        max_side = 0 if plan.tile_scale >= 1.0 else max(32, round(max(mosaic.shape[:2]) * plan.tile_scale))
+        t0 = time.perf_counter()
+        dets = self.detector.detect(mosaic, max_side=max_side)
+        ms = (time.perf_counter() - t0) * 1000.0
+        ns = ms * 1e6 / (mosaic.shape[0] * mosaic.shape[1] * plan.tile_scale**2)
+        self._ns_per_px = ns if self._ns_per_px is None else 0.7 * self._ns_per_px + 0.3 * ns
+        out: list[Detection] = []
+        frame_rect = (0, 0, plan.width, plan.height)
+        for det in dets:
+            cx, cy = (det.x1 + det.x2) / 2.0, (det.y1 + det.y2) / 2.0
+            for rect, (px, py) in zip(regions, places):
+                cell = (px, py, px + rect[2] - rect[0], py + rect[3] - rect[1])
+                if cell[0] <= cx < cell[2] and cell[1] <= cy < cell[3]:
+                    moved = shift_detection(det, rect[0] - px, rect[1] - py)
+                    if not _touches_cut(moved, rect, frame_rect):
+                        out.append(moved)
+                    break
+        report.refreshed = [t.id for t in chosen]
+        report.coverage += [Coverage(r, 0.0) for r in regions]
+        return out
+
+    def _merge(self, found: list[Detection]) -> list[Detection]:
+        """One box per face across the passes (best score kept)."""
+        if len(found) < 2:
+            return found
+        boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in found], dtype=np.float32)
+        scores = np.array([d.score for d in found], dtype=np.float32)
+        return [found[i] for i in nms(boxes, scores, self.config.nms_threshold)]
