@@ -33,7 +33,7 @@ import numpy as np
 
 from crowdmood_gui.core.config import DetectionConfig
 from crowdmood_gui.core.detection import MEAN_BGR, Detection, FaceDetector, nms, shift_detection
-from crowdmood_gui.core.tracking import Coverage, Track
+from crowdmood_gui.core.tracking import CUT_MARGIN_PX, Coverage, Track
 
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2, integer frame pixels, exclusive ends
 
@@ -44,7 +44,7 @@ RELIABLE_FACE_AT_DETECTION_PX = 16
 # 24 px faces at native size are found at 100 %, at 2/3 (16 px) only 82 % (§8).
 TILE_FACE_PX = 24
 MOSAIC_PAD_PX = 8  # neutral border around each refresh region in the mosaic
-EDGE_PX = 2.0  # a box this close to a cut edge is a face cut in two: its whole is elsewhere
+EDGE_PX = CUT_MARGIN_PX  # a box this close to a cut edge is a face cut in two: its whole is elsewhere
 
 
 def _splits(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -189,9 +189,17 @@ class CrowdDetector:
         # Without tiles this pass is all there is: a face it misses is missed, whatever its size.
         report.coverage.append(Coverage(frame_rect, plan.reliable_face_px if plan.tiles else 0.0))
         if plan.tiles:
+            # Faces too small for this pass are the tiles' (it finds them now and then, with
+            # boxes a few pixels off: mixed with the tiles' boxes, that reads as motion).
+            found = [d for d in found if min(d.width, d.height) >= plan.reliable_face_px]
             budget_ms = self.config.live_cycle_ms
             if self.realtime and self.config.refresh_hz > 0:
                 found += self._refresh(image, plan, now_s, tracks, report, started, budget_ms)
+            elif not self.realtime:
+                # Analysis: a face the sweep found once is looked at again next cycle, so
+                # its velocity is known before the sweep comes back (a walker keeps its id).
+                new = [t for t in tracks if t.hits < 2]
+                found += self._refresh(image, plan, now_s, new, report, started, math.inf)
             count = self.tiles_per_analysis_cycle() if not self.realtime else self._live_tile_count(started, budget_ms)
             for _ in range(min(count, len(plan.tiles))):
                 index = self._next_tile
@@ -222,15 +230,16 @@ class CrowdDetector:
     def _refresh(self, image: np.ndarray, plan: CoveragePlan, now_s: float, tracks: Sequence[Track],
                  report: CycleReport, started: float, budget_ms: float) -> list[Detection]:
         """Re-detect the small tracks that are due, in one mosaic of regions around them."""
-        period = 1.0 / self.config.refresh_hz
+        period = 1.0 / self.config.refresh_hz if self.config.refresh_hz > 0 else 0.0
         due = [t for t in tracks
-               if min(t.width, t.height) < 1.25 * plan.reliable_face_px and now_s - t.last_seen_s >= 0.8 * period]
+               if min(t.width, t.height) < 1.25 * plan.reliable_face_px and now_s - t.last_seen_s >= 0.8 * period
+               and now_s > t.last_seen_s]
         if not due:
             return []
         due.sort(key=lambda t: t.last_seen_s)  # most overdue first
         # Spend at most two thirds of the cycle here: the sweep must go on (new faces).
         allowed_px = math.inf
-        if self._ns_per_px is not None:
+        if self._ns_per_px is not None and budget_ms < math.inf:
             left_ms = budget_ms * 2 / 3 - (time.perf_counter() - started) * 1000.0
             allowed_px = max(0.0, left_ms) * 1e6 / self._ns_per_px * plan.tile_scale**-2
         regions: list[Rect] = []

@@ -34,6 +34,10 @@ Box = tuple[float, float, float, float]
 MEASUREMENT_STD = 0.05
 ACCELERATION_STD = 2.0
 VELOCITY_STD_NEW = 1.0  # sizes per second: a new track's velocity is unknown
+UNKNOWN_SPEED_SIZES_S = 6.0  # how far a face seen once may have walked, sizes per second
+PREDICTION_DRIFT_SIZES_S = 1.0  # how far off a prediction may drift, sizes per second
+# A box this close to a region's edge may have been cut there (and dropped as a partial face).
+CUT_MARGIN_PX = 2.0
 
 
 class DetectionLike(Protocol):
@@ -48,17 +52,19 @@ class DetectionLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Coverage:
-    """Where one detection pass looked: faces whose centre is inside ``region`` and whose
-    short side is at least ``min_face_px`` would have been found there."""
+    """Where one detection pass looked: a face wholly inside ``region`` whose short side is
+    at least ``min_face_px`` would have been found there."""
 
     region: Box
     min_face_px: float = 0.0
 
     def sees(self, box: Box) -> bool:
-        cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+        """The whole box is inside (a face cut by the region's edge is found elsewhere)."""
         x1, y1, x2, y2 = self.region
         side = min(box[2] - box[0], box[3] - box[1])
-        return x1 <= cx < x2 and y1 <= cy < y2 and side >= self.min_face_px
+        m = CUT_MARGIN_PX
+        return (x1 + m < box[0] and y1 + m < box[1] and box[2] < x2 - m and box[3] < y2 - m
+                and side >= self.min_face_px)
 
 
 @dataclass(eq=False, slots=True)
@@ -271,9 +277,16 @@ class FaceTracker:
         det_boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in dets], dtype=np.float64).reshape(-1, 4)
         trk_boxes = np.array([t.predicted_box(now_s) for t in tracks], dtype=np.float64).reshape(-1, 4)
 
+        # Only a track the detector looked for can take a detection of this update: a
+        # face outside this cycle's tiles must not steal a neighbour's new detection.
+        looked = np.array([covered is None or any(c.sees(tuple(b)) for c in covered) for b in trk_boxes],
+                          dtype=bool)
         iou = iou_matrix(trk_boxes, det_boxes)
+        iou[~looked, :] = 0.0
         pairs = _greedy(iou, iou >= self.iou_threshold, descending=True)
-        pairs += self._centroid_pairs(trk_boxes, det_boxes, pairs)
+        since = np.array([now_s - t.last_seen_s for t in tracks], dtype=np.float64)
+        unsure = np.array([t.hits < 2 for t in tracks], dtype=bool)
+        pairs += self._centroid_pairs(trk_boxes, det_boxes, pairs, since, unsure, looked)
 
         matched_t = {r for r, _ in pairs}
         matched_d = {c for _, c in pairs}
@@ -285,14 +298,13 @@ class FaceTracker:
                 survivors.append(track)
                 continue
             track.fresh = False
-            predicted = tuple(float(v) for v in trk_boxes[i])
-            track.box = predicted  # coasting: shown where the face should be now
-            looked = covered is None or any(c.sees(predicted) for c in covered)
-            if looked:
+            track.box = tuple(float(v) for v in trk_boxes[i])  # coasting: where the face should be now
+            if looked[i]:
                 track.missed += 1
             gone = now_s - track.last_seen_s
-            # After matching, so a track exactly at the limit can still be picked up.
-            if (looked and gone > self.max_missed_s) or gone > self.max_unseen_s:
+            # After matching, so a track exactly at the limit can still be picked up; and
+            # only after two looks without it, so one sweep that misses it is survived.
+            if (looked[i] and track.missed >= 2 and gone > self.max_missed_s) or gone > self.max_unseen_s:
                 continue
             survivors.append(track)
         for c, det in enumerate(dets):
@@ -311,8 +323,8 @@ class FaceTracker:
         visible.sort(key=lambda t: t.id)
         return visible
 
-    def _centroid_pairs(self, trk: np.ndarray, det: np.ndarray,
-                        taken: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    def _centroid_pairs(self, trk: np.ndarray, det: np.ndarray, taken: Sequence[tuple[int, int]],
+                        since: np.ndarray, unsure: np.ndarray, looked: np.ndarray) -> list[tuple[int, int]]:
         if len(trk) == 0 or len(det) == 0:
             return []
         used_t = {r for r, _ in taken}
@@ -323,7 +335,12 @@ class FaceTracker:
         d_size = np.sqrt(np.clip(det[:, 2] - det[:, 0], 1, None) * np.clip(det[:, 3] - det[:, 1], 1, None))
         dist = np.linalg.norm(t_ctr[:, None, :] - d_ctr[None, :, :], axis=2) / t_size[:, None]
         ratio = d_size[None, :] / t_size[:, None]
-        accept = (dist <= self.max_center_distance) & (ratio > 0.5) & (ratio < 2.0)
+        # The gate widens with the time since the last match (a sweep can take a second):
+        # by what a prediction may be off, or, before any velocity is known, by how far a
+        # walking face moves.
+        rate = np.where(unsure, UNKNOWN_SPEED_SIZES_S, PREDICTION_DRIFT_SIZES_S)
+        gate = self.max_center_distance + rate * np.clip(since, 0.0, 2.0)
+        accept = (dist <= gate[:, None]) & (ratio > 0.5) & (ratio < 2.0) & looked[:, None]
         if used_t:
             accept[sorted(used_t), :] = False
         if used_d:
