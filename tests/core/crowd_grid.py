@@ -94,6 +94,18 @@ class Grid:
                 truth.append((x1 + b[0] * sx, y1 + b[1] * sy, x1 + b[2] * sx, y1 + b[3] * sy))
         return image, truth
 
+    def truth(self, index: int) -> list[Box]:
+        """The faces of frame ``index`` only (cheap: no image)."""
+        src_h, src_w = self.frames[0].shape[:2]
+        out: list[Box] = []
+        for row in range(self.n):
+            for col in range(self.n):
+                x1, y1, x2, y2 = self.cell(row, col)
+                b = self.boxes[(index + self.offset(row, col)) % len(self.frames)]
+                sx, sy = (x2 - x1) / src_w, (y2 - y1) / src_h
+                out.append((x1 + b[0] * sx, y1 + b[1] * sy, x1 + b[2] * sx, y1 + b[3] * sy))
+        return out
+
     def iter_frames(self, count: int) -> Iterator[tuple[np.ndarray, list[Box]]]:
         for index in range(count):
             yield self.frame(index)
