@@ -1,7 +1,8 @@
 """Crowds at a distance (#12): recall, false positives, identities and speed on grid clips,
 today's path (one 640 px pass per frame: ``detection.tiling = false``) beside the new one.
 
-    python bench/bench_crowd.py [--seconds 3] [--clips 1080p-16x16,4k-16x16] [--json-out bench/results/crowd.json]
+    python bench/bench_crowd.py [--seconds 3] [--clips 1080p-16x16,4k-24x24] [--live 1080p-16x16]
+                                [--json-out bench/results/crowd.json]
 
 Each clip is an N x N grid of ``tests/data/single_face.mp4`` (one face in every frame, so
 the ground truth is exact; ``tests/core/crowd_grid.py`` builds it, the tests use it too).
@@ -49,6 +50,8 @@ CLIPS = {  # name: (grid n, width, height)
     "1080p-12x12": (12, 1920, 1080),
     "1080p-16x16": (16, 1920, 1080),
     "1080p-20x20": (20, 1920, 1080),
+    "1080p-24x24": (24, 1920, 1080),
+    "1080p-30x30": (30, 1920, 1080),
     "4k-24x24": (24, 3840, 2160),
 }
 PATHS = {"today": {"tiling": False}, "new": {"tiling": True}}
@@ -118,6 +121,73 @@ def analyze_process(video: Path, detection: dict, seconds: float) -> dict:
             "load_before": load}
 
 
+def live_headless(video: Path, detection: dict, seconds: float) -> dict:
+    """The live pipeline (no window: display thread + observer, as the console runs it) on a
+    looping clip: display fps, frame -> observer p95, per-face box refresh Hz, CPU cores.
+    Painting is not included (``bench_live.py`` measures the window)."""
+    import threading
+
+    import numpy as np
+    import psutil
+
+    from crowdmood_gui.core.pipeline import NullObserver
+
+    config = AppConfig()
+    config.source.spec = str(video)
+    config.source.loop = True
+    for key, value in detection.items():
+        setattr(config.detection, key, value)
+    holder: dict = {}
+    lock = threading.Lock()
+    latencies: list[float] = []
+    seen: dict[int, set[float]] = {}
+    first_last: dict[int, list[float]] = {}
+
+    class Observer(NullObserver):
+        frames = 0
+
+        def on_frame(self, event) -> None:
+            now = time.monotonic()
+            with lock:
+                Observer.frames += 1
+                latencies.append((now - event.captured_monotonic) * 1000)
+                pipeline = holder.get("p")
+                tracker = getattr(pipeline, "_tracker", None)
+                for track in list(tracker.active_tracks) if tracker else ():
+                    seen.setdefault(track.id, set()).add(track.last_seen_s)
+                    span = first_last.setdefault(track.id, [now, now])
+                    span[1] = now
+
+    proc = psutil.Process()
+    pipeline = Pipeline(config, Observer(), realtime=True)
+    holder["p"] = pipeline
+    pipeline.start()
+    time.sleep(2.0)  # models loaded, first sweep under way
+    with lock:
+        Observer.frames = 0
+        latencies.clear()
+        seen.clear()
+        first_last.clear()
+    cpu0, t0 = sum(proc.cpu_times()[:2]), time.monotonic()
+    time.sleep(seconds)
+    cpu1, t1 = sum(proc.cpu_times()[:2]), time.monotonic()
+    with lock:
+        frames = Observer.frames
+        lat = sorted(latencies)
+        rates = [(len(seen[i]) - 1) / (s[1] - s[0]) for i, s in first_last.items() if s[1] - s[0] >= seconds / 2]
+    pipeline.stop(5.0)
+    return {
+        "display_fps": round(frames / (t1 - t0), 1),
+        "frame_to_observer_p95_ms": round(lat[int(0.95 * (len(lat) - 1))], 1) if lat else None,
+        "face_refresh_hz_median": round(float(np.median(rates)), 2) if rates else None,
+        "face_refresh_hz_p10": round(float(np.percentile(rates, 10)), 2) if rates else None,
+        "faces_followed": len(rates),
+        "cpu_cores": round((cpu1 - cpu0) / (t1 - t0), 2),
+        "seconds": seconds,
+        "load_before": loadavg(),
+    }
+
+
 def crossing(points: list[tuple[float, float]], level: float = 0.9) -> float | None:
     """The face size where recall (by size, interpolated linearly) first reaches ``level``."""
     points = sorted(points)
@@ -134,6 +204,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each grid clip")
     parser.add_argument("--clips", default=",".join(CLIPS), help="comma-separated: " + ", ".join(CLIPS))
     parser.add_argument("--no-process", action="store_true", help="skip the crowdmood analyze child runs")
+    parser.add_argument("--live", default="", help="comma-separated clips to also run live (headless), e.g. 1080p-16x16")
+    parser.add_argument("--live-seconds", type=float, default=15.0)
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
 
@@ -168,6 +240,9 @@ def main() -> int:
                 row[path] = {"load_before": load, **quality(grid, video, detection, count)}
                 if not args.no_process:
                     row[path].update({f"analyze_{k}": v for k, v in analyze_process(video, detection, args.seconds).items()})
+            if name in args.live.split(","):
+                for path, detection in PATHS.items():
+                    row[path]["live_headless"] = live_headless(video, detection, args.live_seconds)
             result["clips"][name] = row
             print(name, json.dumps(row), flush=True)
             video.unlink()

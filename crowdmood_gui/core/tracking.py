@@ -60,11 +60,22 @@ class Coverage:
 
     def sees(self, box: Box) -> bool:
         """The whole box is inside (a face cut by the region's edge is found elsewhere)."""
-        x1, y1, x2, y2 = self.region
-        side = min(box[2] - box[0], box[3] - box[1])
-        m = CUT_MARGIN_PX
-        return (x1 + m < box[0] and y1 + m < box[1] and box[2] < x2 - m and box[3] < y2 - m
-                and side >= self.min_face_px)
+        return bool(seen_by(np.asarray([box], dtype=np.float64), [self])[0])
+
+
+def seen_by(boxes: np.ndarray, covered: Sequence[Coverage]) -> np.ndarray:
+    """For each box (N x 4), whether some coverage sees it (vectorised: a live cycle can
+    look at hundreds of refresh regions for hundreds of tracks)."""
+    if len(boxes) == 0 or not covered:
+        return np.zeros(len(boxes), dtype=bool)
+    regions = np.array([c.region for c in covered], dtype=np.float64).reshape(-1, 4)
+    smallest = np.array([c.min_face_px for c in covered], dtype=np.float64)
+    m = CUT_MARGIN_PX
+    side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    inside = ((boxes[:, None, 0] > regions[None, :, 0] + m) & (boxes[:, None, 1] > regions[None, :, 1] + m)
+              & (boxes[:, None, 2] < regions[None, :, 2] - m) & (boxes[:, None, 3] < regions[None, :, 3] - m)
+              & (side[:, None] >= smallest[None, :]))
+    return inside.any(axis=1)
 
 
 @dataclass(eq=False, slots=True)
@@ -85,9 +96,11 @@ class Track:
     analysed_count: int = 0  # records that came back for this track
     last_dominant: str | None = None  # dominant expression of the last record
     extra: dict[str, Any] = field(default_factory=dict)  # free slot for the pipeline
-    # Kalman state: centre and velocity (x, y, vx, vy), its covariance, at ``_kf_time_s``
-    _kf_mean: np.ndarray | None = None
-    _kf_cov: np.ndarray | None = None
+    # Kalman state at ``_kf_time_s``: centre and velocity (x, y, vx, vy). Both axes have
+    # the same noise, so they share one 2x2 covariance [[pos, cross], [cross, vel]]:
+    # plain floats, about a microsecond per step (a crowd has hundreds of tracks).
+    _kf: tuple[float, float, float, float] | None = None
+    _kf_cov: tuple[float, float, float] = (0.0, 0.0, 0.0)
     _kf_time_s: float = 0.0
 
     @property
@@ -129,13 +142,13 @@ class Track:
 
     def predicted_box(self, now_s: float) -> Box:
         """The box moved to where the filter expects the face at ``now_s``."""
-        if self._kf_mean is None:
+        if self._kf is None:
             return self.box
         dt = min(max(now_s - self._kf_time_s, 0.0), 2.0)  # never extrapolate far
-        cx = self._kf_mean[0] + self._kf_mean[2] * dt
-        cy = self._kf_mean[1] + self._kf_mean[3] * dt
+        x, y, vx, vy = self._kf
+        cx, cy = x + vx * dt, y + vy * dt
         hw, hh = self.width / 2.0, self.height / 2.0
-        return (float(cx - hw), float(cy - hh), float(cx + hw), float(cy + hh))
+        return (cx - hw, cy - hh, cx + hw, cy + hh)
 
     def to_box(self) -> TrackBox:
         """For :class:`~crowdmood_gui.core.events.FrameEvent`."""
@@ -147,49 +160,41 @@ class Track:
     def _kf_start(self, now_s: float) -> None:
         size = self.size
         cx, cy = self.center
-        self._kf_mean = np.array([cx, cy, 0.0, 0.0])
-        pos_var = (MEASUREMENT_STD * size) ** 2
-        vel_var = (VELOCITY_STD_NEW * size) ** 2
-        self._kf_cov = np.diag([pos_var, pos_var, vel_var, vel_var])
+        self._kf = (cx, cy, 0.0, 0.0)
+        self._kf_cov = ((MEASUREMENT_STD * size) ** 2, 0.0, (VELOCITY_STD_NEW * size) ** 2)
         self._kf_time_s = now_s
 
     def _kf_predict(self, now_s: float) -> None:
         dt = now_s - self._kf_time_s
-        if dt <= 0 or self._kf_mean is None:
+        if dt <= 0 or self._kf is None:
             return
         dt = min(dt, 2.0)
-        f = np.eye(4)
-        f[0, 2] = f[1, 3] = dt
-        q_acc = (ACCELERATION_STD * self.size) ** 2
-        # white-acceleration noise per axis: [[dt^4/4, dt^3/2], [dt^3/2, dt^2]] * q
-        q = np.zeros((4, 4))
-        q[0, 0] = q[1, 1] = dt**4 / 4 * q_acc
-        q[2, 2] = q[3, 3] = dt**2 * q_acc
-        q[0, 2] = q[2, 0] = q[1, 3] = q[3, 1] = dt**3 / 2 * q_acc
-        self._kf_mean = f @ self._kf_mean
-        self._kf_cov = f @ self._kf_cov @ f.T + q
+        x, y, vx, vy = self._kf
+        pos, cross, vel = self._kf_cov
+        q = (ACCELERATION_STD * self.size) ** 2  # white acceleration noise
+        self._kf = (x + vx * dt, y + vy * dt, vx, vy)
+        self._kf_cov = (pos + 2 * dt * cross + dt * dt * vel + q * dt**4 / 4,
+                        cross + dt * vel + q * dt**3 / 2,
+                        vel + q * dt * dt)
         self._kf_time_s = now_s
 
     def _kf_update(self, cx: float, cy: float, previous: tuple[float, float], dt: float) -> None:
+        r = (MEASUREMENT_STD * self.size) ** 2
         if self.hits == 1 and dt > 0:
             # Second detection: start from the two points (velocity = displacement / dt)
             # instead of letting a zero prior velocity lag a fast first move.
             vx, vy = (cx - previous[0]) / dt, (cy - previous[1]) / dt
-            pos_var = (MEASUREMENT_STD * self.size) ** 2
-            vel_var = 2 * pos_var / dt**2 + (ACCELERATION_STD * self.size * dt) ** 2
-            self._kf_mean = np.array([cx, cy, vx, vy])
-            self._kf_cov = np.diag([pos_var, pos_var, vel_var, vel_var])
-            self.velocity = (float(vx), float(vy))
+            self._kf = (cx, cy, vx, vy)
+            self._kf_cov = (r, 0.0, 2 * r / dt**2 + (ACCELERATION_STD * self.size * dt) ** 2)
+            self.velocity = (vx, vy)
             return
-        h = np.zeros((2, 4))
-        h[0, 0] = h[1, 1] = 1.0
-        r = np.eye(2) * (MEASUREMENT_STD * self.size) ** 2
-        innovation = np.array([cx, cy]) - h @ self._kf_mean
-        s = h @ self._kf_cov @ h.T + r
-        gain = self._kf_cov @ h.T @ np.linalg.inv(s)
-        self._kf_mean = self._kf_mean + gain @ innovation
-        self._kf_cov = (np.eye(4) - gain @ h) @ self._kf_cov
-        self.velocity = (float(self._kf_mean[2]), float(self._kf_mean[3]))
+        x, y, vx, vy = self._kf
+        pos, cross, vel = self._kf_cov
+        k_pos, k_vel = pos / (pos + r), cross / (pos + r)
+        ix, iy = cx - x, cy - y
+        self._kf = (x + k_pos * ix, y + k_pos * iy, vx + k_vel * ix, vy + k_vel * iy)
+        self._kf_cov = ((1 - k_pos) * pos, (1 - k_pos) * cross, vel - k_vel * cross)
+        self.velocity = (self._kf[2], self._kf[3])
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -279,8 +284,7 @@ class FaceTracker:
 
         # Only a track the detector looked for can take a detection of this update: a
         # face outside this cycle's tiles must not steal a neighbour's new detection.
-        looked = np.array([covered is None or any(c.sees(tuple(b)) for c in covered) for b in trk_boxes],
-                          dtype=bool)
+        looked = np.ones(len(tracks), dtype=bool) if covered is None else seen_by(trk_boxes, covered)
         iou = iou_matrix(trk_boxes, det_boxes)
         iou[~looked, :] = 0.0
         pairs = _greedy(iou, iou >= self.iou_threshold, descending=True)
