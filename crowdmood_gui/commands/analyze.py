@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     inputs = [Path(p) for p in args.inputs]
     images = [p for p in inputs if p.suffix.lower() in IMAGE_SUFFIXES]
     if images and len(images) == len(inputs):
-        return analyze_images(images)
+        from crowdmood_gui.core.config import load_config
+
+        return analyze_images(images, load_config(args.config).detection)
     if len(inputs) != 1:
         raise InputError("give either one video file or one or more image files (.jpg, .png, ...)")
     if args.format == "json":
@@ -58,13 +60,21 @@ def run(args: argparse.Namespace) -> int:
 # --- images ---------------------------------------------------------------------------
 
 
-def analyze_images(paths: list[Path]) -> int:
+def analyze_images(paths: list[Path], detection=None) -> int:
     import cv2
 
+    from crowdmood_gui.core.config import DetectionConfig
+    from crowdmood_gui.core.crowd_detection import CrowdDetector
     from crowdmood_gui.core.detection import FaceDetector
     from crowdmood_gui.core.expression import ExpressionModel, face_details
 
-    detector = FaceDetector()
+    detection = detection or DetectionConfig()
+    # A still image gets every tile at once: a group photo's small faces are found too.
+    crowd = CrowdDetector(
+        FaceDetector(max_side=detection.max_side, score_threshold=detection.score_threshold,
+                     nms_threshold=detection.nms_threshold, threads=detection.threads),
+        detection, realtime=False,
+    )
     model = ExpressionModel()
     status = 0
     for path in paths:
@@ -74,7 +84,7 @@ def analyze_images(paths: list[Path]) -> int:
             print(f"crowdmood: error: {exc}", file=sys.stderr)
             status = 2
             continue
-        detections = detector.detect(image)
+        detections = crowd.detect_whole(image)
         faces = [
             image[int(d.y1) : int(d.y2), int(d.x1) : int(d.x2)] for d in detections
         ]

@@ -225,6 +225,19 @@ class CrowdDetector:
             report.rest_s = report.compute_ms / 1000.0 * (1.0 / share - 1.0)
         return found, report
 
+    def detect_whole(self, image: np.ndarray) -> list[Detection]:
+        """A still image: the low-resolution pass and every tile at once, merged."""
+        plan = self._plan_for(image)
+        found = list(self.detector.detect(image))
+        if not plan.tiles:
+            return found
+        found = [d for d in found if min(d.width, d.height) >= plan.reliable_face_px]
+        frame_rect = (0, 0, plan.width, plan.height)
+        for tile in plan.tiles:
+            dets = self.detector.detect(image, region=tile, max_side=plan.tile_max_side)
+            found += [d for d in dets if not _touches_cut(d, tile, frame_rect)]
+        return sorted(self._merge(found), key=lambda d: -d.score)
+
     def _live_tile_count(self, started: float, budget_ms: float) -> int:
         left = budget_ms - (time.perf_counter() - started) * 1000.0
         if self._tile_ms is None:

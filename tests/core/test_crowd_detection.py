@@ -306,3 +306,23 @@ def test_crops_come_from_the_full_resolution_frame(detector, clip, tmp_path, mon
         tall = max(b[3] - b[1] for b in truth)
         assert 0.8 * tall <= face_h <= 1.2 * tall
         assert sample.crop.shape[0] >= 1.3 * face_h  # with the margin, at full size
+
+
+def test_analyze_of_a_crowd_photo_finds_the_small_faces(clip, tmp_path, capsys):
+    import json
+
+    from crowdmood_gui.cli import main
+
+    grid = Grid(*clip, n=12, width=1920, height=1080)  # faces ~37 px: the 640 px pass finds none
+    image, truth = grid.frame(0)
+    photo = tmp_path / "crowd.png"
+    cv2.imwrite(str(photo), image)
+    assert main(["analyze", str(photo), "--format", "json"]) == 0
+    details = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["FaceDetails"]
+    boxes = []
+    for face in details:
+        b = face["BoundingBox"]
+        x1, y1 = b["Left"] * 1920, b["Top"] * 1080
+        boxes.append((x1, y1, x1 + b["Width"] * 1920, y1 + b["Height"] * 1080))
+    found, false, _ = match_counts(boxes, truth)
+    assert found >= 0.95 * len(truth) and false <= 0.02 * len(truth)
