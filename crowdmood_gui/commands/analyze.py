@@ -70,11 +70,7 @@ def analyze_images(paths: list[Path], detection=None) -> int:
 
     detection = detection or DetectionConfig()
     # A still image gets every tile at once: a group photo's small faces are found too.
-    crowd = CrowdDetector(
-        FaceDetector(max_side=detection.max_side, score_threshold=detection.score_threshold,
-                     nms_threshold=detection.nms_threshold, threads=detection.threads),
-        detection, realtime=False,
-    )
+    crowd = CrowdDetector(FaceDetector.from_config(detection), detection, realtime=False)
     model = ExpressionModel()
     status = 0
     for path in paths:

@@ -68,7 +68,7 @@ class TrackingConfig(_Section):
     # A track survives this long without a matching detection (brief occlusion, missed frame).
     max_missed_s: float = Field(1.0, gt=0)
     # A track nobody looked for (outside a slow sweep) still ends this long after its last match.
-    max_unseen_s: float = Field(5.0, gt=0)
+    max_unseen_s: float = Field(10.0, gt=0)
 
 
 class SamplingConfig(_Section):

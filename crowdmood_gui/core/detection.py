@@ -165,6 +165,12 @@ class FaceDetector:
         self.last_inference_ms: float | None = None  # forward pass only
         self.last_detect_ms: float | None = None  # whole detect(): resize, forward, decode, NMS
 
+    @classmethod
+    def from_config(cls, detection) -> "FaceDetector":
+        """The detector a :class:`~crowdmood_gui.core.config.DetectionConfig` describes."""
+        return cls(max_side=detection.max_side, score_threshold=detection.score_threshold,
+                   nms_threshold=detection.nms_threshold, threads=detection.threads)
+
     def _priors_for(self, height: int, width: int) -> np.ndarray:
         key = (height, width)
         cached = self._priors.get(key)

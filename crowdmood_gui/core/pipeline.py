@@ -204,13 +204,7 @@ class Pipeline:
         if self._detector is None:
             from crowdmood_gui.core.detection import FaceDetector
 
-            det = self.config.detection
-            self._detector = FaceDetector(
-                max_side=det.max_side,
-                score_threshold=det.score_threshold,
-                nms_threshold=det.nms_threshold,
-                threads=det.threads,
-            )
+            self._detector = FaceDetector.from_config(self.config.detection)
         if self._backend is None:
             from crowdmood_gui.core.backends import make_backend
 

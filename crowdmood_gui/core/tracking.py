@@ -36,6 +36,7 @@ ACCELERATION_STD = 2.0
 VELOCITY_STD_NEW = 1.0  # sizes per second: a new track's velocity is unknown
 UNKNOWN_SPEED_SIZES_S = 6.0  # how far a face seen once may have walked, sizes per second
 PREDICTION_DRIFT_SIZES_S = 1.0  # how far off a prediction may drift, sizes per second
+MAX_EXTRAPOLATION_S = 1.0  # a box moves on its velocity this long after its last match, then holds
 # A box this close to a region's edge may have been cut there (and dropped as a partial face).
 CUT_MARGIN_PX = 2.0
 
@@ -144,7 +145,7 @@ class Track:
         """The box moved to where the filter expects the face at ``now_s``."""
         if self._kf is None:
             return self.box
-        dt = min(max(now_s - self._kf_time_s, 0.0), 2.0)  # never extrapolate far
+        dt = self._moving_dt(self._kf_time_s, now_s)
         x, y, vx, vy = self._kf
         cx, cy = x + vx * dt, y + vy * dt
         hw, hh = self.width / 2.0, self.height / 2.0
@@ -164,15 +165,23 @@ class Track:
         self._kf_cov = ((MEASUREMENT_STD * size) ** 2, 0.0, (VELOCITY_STD_NEW * size) ** 2)
         self._kf_time_s = now_s
 
+    def _moving_dt(self, from_s: float, to_s: float) -> float:
+        """How much of ``from_s`` -> ``to_s`` the box moves on its velocity: only up to
+        ``MAX_EXTRAPOLATION_S`` after the last match. A velocity is a few frames' estimate;
+        carried over seconds of a starved sweep it would walk the box off the face."""
+        stop = self.last_seen_s + MAX_EXTRAPOLATION_S
+        return max(0.0, min(to_s, stop) - from_s)
+
     def _kf_predict(self, now_s: float) -> None:
         dt = now_s - self._kf_time_s
         if dt <= 0 or self._kf is None:
             return
+        moving = self._moving_dt(self._kf_time_s, now_s)
         dt = min(dt, 2.0)
         x, y, vx, vy = self._kf
         pos, cross, vel = self._kf_cov
         q = (ACCELERATION_STD * self.size) ** 2  # white acceleration noise
-        self._kf = (x + vx * dt, y + vy * dt, vx, vy)
+        self._kf = (x + vx * moving, y + vy * moving, vx, vy)
         self._kf_cov = (pos + 2 * dt * cross + dt * dt * vel + q * dt**4 / 4,
                         cross + dt * vel + q * dt**3 / 2,
                         vel + q * dt * dt)
@@ -237,7 +246,7 @@ class FaceTracker:
     frame's media time (or any clock that does not go backwards)."""
 
     def __init__(self, iou_threshold: float = 0.3, max_missed_s: float = 1.0, *,
-                 max_center_distance: float = 1.0, min_hits: int = 1, max_unseen_s: float = 5.0) -> None:
+                 max_center_distance: float = 1.0, min_hits: int = 1, max_unseen_s: float = 10.0) -> None:
         self.iou_threshold = iou_threshold
         self.max_missed_s = max_missed_s
         # A track nobody looked for (a slow sweep) still dies this long after its last match.

@@ -326,3 +326,15 @@ def test_analyze_of_a_crowd_photo_finds_the_small_faces(clip, tmp_path, capsys):
         boxes.append((x1, y1, x1 + b["Width"] * 1920, y1 + b["Height"] * 1080))
     found, false, _ = match_counts(boxes, truth)
     assert found >= 0.95 * len(truth) and false <= 0.02 * len(truth)
+
+
+def test_a_long_unseen_box_holds_instead_of_walking_off():
+    # Two sightings give 30 px/s; then nobody looks for 4 s (a starved sweep): the box
+    # moves for 1 s after the last match and then holds, 30 px on, not 120.
+    tracker = FaceTracker()
+    tracker.update([Det(100, 100)], 0.0)
+    tracker.update([Det(103, 100)], 0.1)
+    (track,) = tracker.update([], 4.1, covered=[])
+    assert not track.fresh and track.velocity[0] == pytest.approx(30, abs=1)
+    assert (track.x1 + track.x2) / 2 == pytest.approx(133, abs=2)
+    assert track.predicted_box(8.0) == track.box
