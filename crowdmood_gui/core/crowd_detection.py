@@ -48,6 +48,9 @@ MOSAIC_PAD_PX = 4  # neutral border around each refresh region in the mosaic
 # box: room for a prediction a quarter of a face off. On the 1080p 16x16 grid every face is
 # still found with 1.3 (and 256 regions of 1.5 make 1.4 MP, against 3.2 MP at 2.2).
 REFRESH_REGION = 1.5
+# A known face is re-detected with its short side brought down to this (never up): the
+# tiles find 18 px faces at 99.7-100 % on the grid clips (bench/results/crowd.json).
+REFRESH_FACE_PX = 24.0
 EDGE_PX = CUT_MARGIN_PX  # a box this close to a cut edge is a face cut in two: its whole is elsewhere
 
 
@@ -117,27 +120,35 @@ def _touches_cut(det: Detection, cell: Rect, frame: Rect) -> bool:
             or (x2 < frame[2] and det.x2 >= x2 - EDGE_PX) or (y2 < frame[3] and det.y2 >= y2 - EDGE_PX))
 
 
-def pack_mosaic(image: np.ndarray, regions: Sequence[Rect], width: int = 768
-                ) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Copy each region of ``image`` into one mosaic (shelves, tallest first, a neutral
-    border around each); returns the mosaic and each region's top-left corner in it."""
+def pack_mosaic(image: np.ndarray, regions: Sequence[Rect], scales: Sequence[float] | None = None,
+                width: int = 768) -> tuple[np.ndarray, list[Rect]]:
+    """Copy each region of ``image``, resized by its scale, into one mosaic (shelves,
+    tallest first, a neutral border around each); returns the mosaic and each region's
+    cell (x1, y1, x2, y2) in it."""
+    import cv2
+
     pad = MOSAIC_PAD_PX
-    width = max(width, max(r[2] - r[0] for r in regions) + 2 * pad)
-    order = sorted(range(len(regions)), key=lambda i: -(regions[i][3] - regions[i][1]))
-    places: list[tuple[int, int]] = [(0, 0)] * len(regions)
+    scales = list(scales) if scales is not None else [1.0] * len(regions)
+    sizes = [(max(1, round((r[2] - r[0]) * k)), max(1, round((r[3] - r[1]) * k))) for r, k in zip(regions, scales)]
+    width = max(width, max(w for w, _ in sizes) + 2 * pad)
+    order = sorted(range(len(regions)), key=lambda i: -sizes[i][1])
+    cells: list[Rect] = [(0, 0, 0, 0)] * len(regions)
     x = y = shelf = 0
     for i in order:
-        w, h = regions[i][2] - regions[i][0], regions[i][3] - regions[i][1]
+        w, h = sizes[i]
         if x + w + 2 * pad > width:
             x, y, shelf = 0, y + shelf, 0
-        places[i] = (x + pad, y + pad)
+        cells[i] = (x + pad, y + pad, x + pad + w, y + pad + h)
         x += w + 2 * pad
         shelf = max(shelf, h + 2 * pad)
     mosaic = np.empty((y + shelf, width, 3), dtype=np.uint8)
     mosaic[:] = MEAN_BGR.astype(np.uint8)  # zero after the model's mean subtraction
-    for (rx1, ry1, rx2, ry2), (px, py) in zip(regions, places):
-        mosaic[py:py + ry2 - ry1, px:px + rx2 - rx1] = image[ry1:ry2, rx1:rx2]
-    return mosaic, places
+    for (rx1, ry1, rx2, ry2), (cx1, cy1, cx2, cy2) in zip(regions, cells):
+        crop = image[ry1:ry2, rx1:rx2]
+        if (cx2 - cx1, cy2 - cy1) != (rx2 - rx1, ry2 - ry1):
+            crop = cv2.resize(crop, (cx2 - cx1, cy2 - cy1), interpolation=cv2.INTER_AREA)
+        mosaic[cy1:cy2, cx1:cx2] = crop
+    return mosaic, cells
 
 
 class CrowdDetector:
@@ -258,8 +269,9 @@ class CrowdDetector:
         allowed_px = math.inf
         if self._ns_per_px is not None and budget_ms < math.inf:
             left_ms = budget_ms * 2 / 3 - (time.perf_counter() - started) * 1000.0
-            allowed_px = max(0.0, left_ms) * 1e6 / self._ns_per_px * plan.tile_scale**-2
+            allowed_px = max(0.0, left_ms) * 1e6 / self._ns_per_px
         regions: list[Rect] = []
+        scales: list[float] = []
         chosen: list[Track] = []
         area = 0.0
         for track in due:
@@ -270,29 +282,32 @@ class CrowdDetector:
                     min(plan.width, int(cx + side / 2) + 1), min(plan.height, int(cy + side / 2) + 1))
             if rect[2] - rect[0] < 8 or rect[3] - rect[1] < 8:
                 continue
-            cost = (rect[2] - rect[0] + 2 * MOSAIC_PAD_PX) * (rect[3] - rect[1] + 2 * MOSAIC_PAD_PX)
+            # A known face needs no more pixels than the tiles' resolution, nor more than
+            # REFRESH_FACE_PX on its short side (a 37 px face refreshes at 42 % of the cost).
+            scale = min(plan.tile_scale, REFRESH_FACE_PX / max(1.0, min(x2 - x1, y2 - y1)))
+            cost = ((rect[2] - rect[0]) * scale + 2 * MOSAIC_PAD_PX) * ((rect[3] - rect[1]) * scale + 2 * MOSAIC_PAD_PX)
             if regions and area + cost > allowed_px:
                 break
             area += cost
             regions.append(rect)
+            scales.append(scale)
             chosen.append(track)
         if not regions:
             return []
-        mosaic, places = pack_mosaic(image, regions)
-        max_side = 0 if plan.tile_scale >= 1.0 else max(32, round(max(mosaic.shape[:2]) * plan.tile_scale))
+        mosaic, cells = pack_mosaic(image, regions, scales)
         t0 = time.perf_counter()
-        dets = self.detector.detect(mosaic, max_side=max_side)
+        dets = self.detector.detect(mosaic, max_side=0)
         ms = (time.perf_counter() - t0) * 1000.0
-        ns = ms * 1e6 / (mosaic.shape[0] * mosaic.shape[1] * plan.tile_scale**2)
+        ns = ms * 1e6 / (mosaic.shape[0] * mosaic.shape[1])
         self._ns_per_px = ns if self._ns_per_px is None else 0.7 * self._ns_per_px + 0.3 * ns
         out: list[Detection] = []
         frame_rect = (0, 0, plan.width, plan.height)
         for det in dets:
             cx, cy = (det.x1 + det.x2) / 2.0, (det.y1 + det.y2) / 2.0
-            for rect, (px, py) in zip(regions, places):
-                cell = (px, py, px + rect[2] - rect[0], py + rect[3] - rect[1])
+            for rect, cell, scale in zip(regions, cells, scales):
                 if cell[0] <= cx < cell[2] and cell[1] <= cy < cell[3]:
-                    moved = shift_detection(det, rect[0] - px, rect[1] - py)
+                    back = 1.0 / scale
+                    moved = shift_detection(det, rect[0] - cell[0] * back, rect[1] - cell[1] * back, back)
                     if not _touches_cut(moved, rect, frame_rect):
                         out.append(moved)
                     break

@@ -58,10 +58,11 @@ class Detection:
         return (int(round(self.x1)), int(round(self.y1)), int(round(self.x2)), int(round(self.y2)))
 
 
-def shift_detection(det: Detection, dx: float, dy: float) -> Detection:
-    """The same detection moved by (dx, dy): from a region's or mosaic cell's pixels to the frame's."""
-    return Detection(det.x1 + dx, det.y1 + dy, det.x2 + dx, det.y2 + dy, det.score,
-                     tuple((x + dx, y + dy) for x, y in det.landmarks))
+def shift_detection(det: Detection, dx: float, dy: float, scale: float = 1.0) -> Detection:
+    """The same detection scaled by ``scale`` then moved by (dx, dy): from a region's or a
+    mosaic cell's pixels to the frame's."""
+    return Detection(det.x1 * scale + dx, det.y1 * scale + dy, det.x2 * scale + dx, det.y2 * scale + dy,
+                     det.score, tuple((x * scale + dx, y * scale + dy) for x, y in det.landmarks))
 
 
 def session_options(threads: int):

@@ -128,11 +128,12 @@ def test_live_sweep_covers_every_tile_and_measures_its_budget():
 def test_mosaic_holds_each_region_unchanged():
     image = np.random.default_rng(1).integers(0, 255, (300, 400, 3), dtype=np.uint8)
     regions = [(10, 20, 60, 90), (200, 100, 260, 140), (0, 0, 30, 30)]
-    mosaic, places = pack_mosaic(image, regions, width=128)
-    for (x1, y1, x2, y2), (px, py) in zip(regions, places):
-        assert np.array_equal(mosaic[py:py + y2 - y1, px:px + x2 - x1], image[y1:y2, x1:x2])
+    mosaic, cells = pack_mosaic(image, regions, width=128)
+    for (x1, y1, x2, y2), (px, py, qx, qy) in zip(regions, cells):
+        assert np.array_equal(mosaic[py:qy, px:qx], image[y1:y2, x1:x2])
+    halved, half_cells = pack_mosaic(image, regions, [0.5, 0.5, 1.0], width=128)
+    assert [(c[2] - c[0], c[3] - c[1]) for c in half_cells] == [(25, 35), (30, 20), (30, 30)]
     # cells never overlap
-    cells = [(px, py, px + r[2] - r[0], py + r[3] - r[1]) for r, (px, py) in zip(regions, places)]
     for i, a in enumerate(cells):
         for b in cells[i + 1:]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
@@ -338,3 +339,22 @@ def test_a_long_unseen_box_holds_instead_of_walking_off():
     assert not track.fresh and track.velocity[0] == pytest.approx(30, abs=1)
     assert (track.x1 + track.x2) / 2 == pytest.approx(133, abs=2)
     assert track.predicted_box(8.0) == track.box
+
+
+def test_live_refresh_re_detects_known_small_faces(detector, clip):
+    # Live cycles 0.2 s apart on the 1080p 16x16 grid: after the faces are known, the
+    # mosaic around their predicted boxes finds them again (one forward pass for many).
+    grid = Grid(*clip, n=16, width=1920, height=1080)
+    crowd = CrowdDetector(detector, DetectionConfig(live_cycle_ms=5000), realtime=True)
+    tracker = FaceTracker()
+    refreshed = found_again = 0
+    for cycle in range(12):
+        index = cycle * 6
+        image, truth = grid.frame(index)
+        detections, report = crowd.detect(image, index / FPS, tracker.active_tracks)
+        tracker.update(detections, index / FPS, covered=report.coverage)
+        refreshed += len(report.refreshed)
+        found_again += sum(1 for i in report.refreshed if tracker.get(i) is not None and tracker.get(i).fresh)
+    assert refreshed >= 256  # every face at least once, with a budget that does not bind
+    assert found_again >= 0.95 * refreshed
+    assert tracker.total_tracks <= 1.05 * 256
