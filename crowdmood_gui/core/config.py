@@ -55,7 +55,7 @@ class DetectionConfig(_Section):
     # Live: the compute one detection cycle may take (refreshes first, then tiles; at least
     # one tile per cycle), and the share of wall time detection may compute at all.
     live_cycle_ms: float = Field(120.0, ge=10, le=5000)
-    live_busy_share: float = Field(0.6, gt=0, le=1)
+    live_busy_share: float = Field(0.75, gt=0, le=1)
     # `crowdmood analyze` (every frame processed): a detection cycle this many times per
     # second of media (the tracker predicts the frames between), and a full tile sweep in
     # about this many seconds of media.
