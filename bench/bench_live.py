@@ -31,6 +31,16 @@ under ``xvfb-run -a -s "-screen 0 1600x900x24"`` (default; ``--platform offscree
   of the first analysed record after the face appears, and the first timeline row with an
   analysed face.
 
+With ``--crowd`` (issue #12) it also runs crowd sources, grid clips of
+``tests/data/single_face.mp4`` built by ``tests/core/crowd_grid.py`` (``1080p-16x16``: 256
+faces ~28 px wide, 10 s; ``4k-24x24``: 576 faces ~37 px, 5 s; both looped), each with
+today's path (``detection.tiling = false``) and the new one, through a child wrapper
+(``--child-refresh``) that notes when each track is matched to a detection: **box refresh
+rate per face** (matches per second over each track's span, median and 10th percentile
+over the tracks followed for at least half the run) and the 95th percentile of the gaps
+between two refreshes of one face. Faces on screen = tracks; the wrapper changes nothing in
+crowdmood_gui.
+
 Prints a table, writes JSON with ``--json-out``; never asserts on timings (shared, noisy
 machines: the load average is recorded next to the figures).
 """
@@ -128,16 +138,19 @@ def is_console(proc: psutil.Process) -> bool:
     """The python process that runs the console (not the xvfb-run shell around it)."""
     cmdline = proc.cmdline()
     return bool(cmdline) and os.path.basename(cmdline[0]).startswith("python") and (
-        cmdline[1:3] == ["-m", "crowdmood_gui"] or "--child-face" in cmdline[1:3])
+        cmdline[1:3] == ["-m", "crowdmood_gui"] or "--child-face" in cmdline[1:3]
+        or "--child-refresh" in cmdline[1:3])
 
 
 def run_console(source: Path, seconds: float, platform_name: str, extra: list[str] | None = None,
-                face_onset: float | None = None) -> dict:
+                face_onset: float | None = None, refresh_probe: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="crowdmood-live-") as tmp:
         tmp = Path(tmp)
         stats_out, probe_out = tmp / "stats.json", tmp / "probe.json"
         env = dict(os.environ, CROWDMOOD_HOME=str(tmp / "home"))
-        if face_onset is None:
+        if refresh_probe is not None:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--child-refresh", str(refresh_probe), "--"]
+        elif face_onset is None:
             cmd = [sys.executable, "-m", "crowdmood_gui"]
         else:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child-face", f"{face_onset}",
@@ -255,6 +268,74 @@ def child_face(onset: float, probe_out: Path, argv: list[str]) -> int:
     return code
 
 
+# --- crowd sources and the per-face refresh probe (issue #12) -------------------------
+
+CROWD_SOURCES = {"1080p-16x16": (16, 1920, 1080, 10.0), "4k-24x24": (24, 3840, 2160, 5.0)}
+CROWD_PATHS = {"today": "[detection]\ntiling = false\n", "new": "[detection]\ntiling = true\n"}
+
+
+def build_crowd_sources(tmp: Path, names: list[str]) -> dict[str, dict]:
+    sys.path.insert(0, str(ROOT / "tests" / "core"))
+    from crowd_grid import Grid, read_clip, reference_boxes
+
+    frames = read_clip()
+    boxes = reference_boxes(frames)
+    out = {}
+    for name in names:
+        n, width, height, seconds = CROWD_SOURCES[name]
+        grid = Grid(frames, boxes, n, width, height)
+        path = grid.write(tmp / f"{name}.mp4", int(seconds * FPS), fps=FPS)
+        out[name] = {"path": path, "faces": n * n,
+                     "desc": f"{n}x{n} grid of single_face.mp4, {width}x{height} 30 fps, {seconds:g} s, "
+                             f"faces ~{grid.face_px():.0f} px (short side), looped"}
+    return out
+
+
+def child_refresh(probe_out: Path, argv: list[str]) -> int:
+    """Run the console noting, per track, the wall times it was matched to a detection."""
+    sys.path.insert(0, str(ROOT))
+    from crowdmood_gui import cli
+    from crowdmood_gui.core import tracking
+
+    matched: dict[int, list[float]] = {}
+    update = tracking.FaceTracker.update
+
+    def probe(self, detections, now_s, covered=None):
+        visible = update(self, detections, now_s, covered)
+        wall = time.monotonic()
+        for track in visible:
+            if track.fresh:
+                matched.setdefault(track.id, []).append(wall)
+        return visible
+
+    tracking.FaceTracker.update = probe
+    started = time.monotonic()
+    code = cli.main(argv)
+    run_s = time.monotonic() - started
+    spans = {k: v for k, v in matched.items() if len(v) > 1 and v[-1] - v[0] >= run_s / 2}
+    rates = [(len(v) - 1) / (v[-1] - v[0]) for v in spans.values()]
+    gaps = [b - a for v in spans.values() for a, b in zip(v, v[1:])]
+    probe_out.write_text(json.dumps({
+        "tracks_seen": len(matched),
+        "faces_followed": len(spans),
+        "refresh_hz_median": round(float(np.median(rates)), 2) if rates else None,
+        "refresh_hz_p10": round(float(np.percentile(rates, 10)), 2) if rates else None,
+        "refresh_gap_p95_s": round(float(np.percentile(gaps, 95)), 3) if gaps else None,
+    }))
+    return code
+
+
+def run_crowd(source: dict, config_text: str, seconds: float, platform_name: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="crowdmood-crowd-") as tmp:
+        config = Path(tmp) / "config.toml"
+        config.write_text(config_text)
+        probe_out = Path(tmp) / "refresh.json"
+        run = run_console(source["path"], seconds, platform_name, ["--config", str(config)],
+                          refresh_probe=probe_out)
+        run["refresh"] = json.loads(probe_out.read_text()) if probe_out.exists() else None
+        return run
+
+
 # --- report --------------------------------------------------------------------------------
 
 
@@ -302,11 +383,17 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child-face":
         onset, probe_out = float(sys.argv[2]), Path(sys.argv[4])
         return child_face(onset, probe_out, sys.argv[6:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-refresh":
+        return child_refresh(Path(sys.argv[2]), sys.argv[4:])
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30.0, help="--exit-after for the 640x360 and 1280x720 runs")
     parser.add_argument("--face-runs", type=int, default=3)
     parser.add_argument("--platform", choices=("xvfb", "offscreen"), default="xvfb")
+    parser.add_argument("--crowd", default="", metavar="NAMES",
+                        help="also run crowd sources, comma-separated: " + ", ".join(CROWD_SOURCES))
+    parser.add_argument("--crowd-seconds", type=float, default=30.0)
+    parser.add_argument("--crowd-only", action="store_true", help="skip the 640x360, 1280x720 and face runs")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     if args.platform == "xvfb" and not shutil.which("xvfb-run"):
@@ -325,29 +412,41 @@ def main() -> int:
         result["sources"] = {k: v["desc"] for k, v in sources.items()}
         raw: dict = {}
         live = []
-        for name in ("640x360", "1280x720"):
+        for name in () if args.crowd_only else ("640x360", "1280x720"):
             print(f"running {name} for {args.seconds:g} s ...", file=sys.stderr, flush=True)
             raw[name] = run_console(sources[name]["path"], args.seconds, args.platform)
             live.append(summarise_live(name, raw[name]))
+        crowd_names = [n for n in args.crowd.split(",") if n]
+        crowd_sources = build_crowd_sources(Path(tmp), crowd_names)
+        for name in crowd_names:
+            result["sources"][name] = crowd_sources[name]["desc"]
+            for path, config_text in CROWD_PATHS.items():
+                label = f"{name} {path}"
+                print(f"running {label} for {args.crowd_seconds:g} s ...", file=sys.stderr, flush=True)
+                raw[label] = run_crowd(crowd_sources[name], config_text, args.crowd_seconds, args.platform)
+                row = summarise_live(label, raw[label])
+                refresh = raw[label].get("refresh") or {}
+                row.update({"faces": crowd_sources[name]["faces"], **refresh})
+                live.append(row)
         face = sources["face"]
         face_runs = []
-        for i in range(args.face_runs):
+        for i in range(0 if args.crowd_only else args.face_runs):
             print(f"face run {i + 1}/{args.face_runs} ...", file=sys.stderr, flush=True)
             face_runs.append(run_console(face["path"], face["onset_s"] + 7.0, args.platform, ["--no-loop"],
                                          face_onset=face["onset_s"]))
         raw["face"] = face_runs
     result["live"] = live
-    result["face_to_chart"] = summarise_face(face_runs)
+    result["face_to_chart"] = summarise_face(face_runs) if face_runs else None
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     result["raw"] = raw
 
-    keys = [k for k in live[0] if k != "source"]
+    keys = list(dict.fromkeys(k for row in live for k in row if k != "source"))
     width = max(map(len, keys))
-    print(f"{'':<{width}}  " + "  ".join(f"{row['source']:>10}" for row in live))
+    print(f"{'':<{width}}  " + "  ".join(f"{row['source']:>18}" for row in live))
     for key in keys:
-        print(f"{key:<{width}}  " + "  ".join(f"{str(row[key]):>10}" for row in live))
+        print(f"{key:<{width}}  " + "  ".join(f"{str(row.get(key, '')):>18}" for row in live))
     print()
-    for key, value in result["face_to_chart"].items():
+    for key, value in (result["face_to_chart"] or {}).items():
         print(f"{key:<{width}}  {value}")
     print(f"{'load_avg before/after':<{width}}  {result['load_avg_before']} / {result['load_avg_after']}")
     if args.json_out:

@@ -68,11 +68,13 @@ def analyze_images(paths: list[Path], args: argparse.Namespace) -> int:
 
     from crowdmood_gui.cli import expression_overrides
     from crowdmood_gui.core.config import load_config
+    from crowdmood_gui.core.crowd_detection import CrowdDetector
     from crowdmood_gui.core.detection import FaceDetector
     from crowdmood_gui.core.expression import ExpressionModel, face_details
 
     config = load_config(args.config, expression_overrides(args))
-    detector = FaceDetector()
+    # A still image gets every tile at once: a group photo's small faces are found too.
+    crowd = CrowdDetector(FaceDetector.from_config(config.detection), config.detection, realtime=False)
     model = ExpressionModel.from_config(config.expression)
     status = 0
     for path in paths:
@@ -82,7 +84,7 @@ def analyze_images(paths: list[Path], args: argparse.Namespace) -> int:
             print(f"crowdmood: error: {exc}", file=sys.stderr)
             status = 2
             continue
-        detections = detector.detect(image)
+        detections = crowd.detect_whole(image)
         boxes = [(d.x1, d.y1, d.x2, d.y2) for d in detections]
         probabilities = model.predict([image] * len(boxes), boxes) if boxes else []
         details = [

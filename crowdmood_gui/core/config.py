@@ -33,7 +33,7 @@ class SourceConfig(_Section):
 
 
 class DetectionConfig(_Section):
-    # Frames are resized so the longer side is at most this many pixels before detection.
+    # The low-resolution pass over the whole frame: its longer side is shrunk to this.
     max_side: int = Field(640, ge=160, le=1920)
     score_threshold: float = Field(0.8, gt=0, lt=1)
     nms_threshold: float = Field(0.4, gt=0, lt=1)
@@ -41,12 +41,34 @@ class DetectionConfig(_Section):
     # Live mode: at most this many detections per second (0: every frame the display shows).
     # The booth agent uses 10 by default (``crowdmood agent --detect-hz``).
     max_rate_hz: float = Field(0.0, ge=0, le=120)
+    # Crowds at a distance (README): full-resolution tiles swept over time find the faces
+    # the low-resolution pass is too coarse for. Off = one low-resolution pass per frame.
+    tiling: bool = True
+    # The smallest face (short side, source pixels) the tiles must find: sets the tiles'
+    # resolution (native at 24 px) and whether tiles are needed at all for a source.
+    smallest_face_px: int = Field(24, ge=12, le=400)
+    tile_px: int = Field(640, ge=160, le=2048)  # a tile's longer side, as fed to the model
+    tile_overlap_px: int | None = Field(None, ge=0, le=1024)  # None: the largest face tiles look for
+    # Live: every track too small for the low-resolution pass is re-detected at least this
+    # often, in a region around it (0 = off; the sweep alone refreshes it).
+    refresh_hz: float = Field(5.0, ge=0, le=30)
+    # Live: the compute one detection cycle may take (refreshes first, then tiles; at least
+    # one tile per cycle), and the share of wall time detection may compute at all.
+    live_cycle_ms: float = Field(120.0, ge=10, le=5000)
+    live_busy_share: float = Field(0.75, gt=0, le=1)
+    # `crowdmood analyze` (every frame processed): a detection cycle this many times per
+    # second of media (the tracker predicts the frames between), and a full tile sweep in
+    # about this many seconds of media.
+    analysis_detect_hz: float = Field(10.0, gt=0, le=240)
+    analysis_sweep_s: float = Field(1.0, gt=0, le=60)
 
 
 class TrackingConfig(_Section):
     iou_threshold: float = Field(0.3, gt=0, lt=1)
     # A track survives this long without a matching detection (brief occlusion, missed frame).
     max_missed_s: float = Field(1.0, gt=0)
+    # A track nobody looked for (outside a slow sweep) still ends this long after its last match.
+    max_unseen_s: float = Field(10.0, gt=0)
 
 
 class SamplingConfig(_Section):

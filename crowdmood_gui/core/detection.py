@@ -59,6 +59,13 @@ class Detection:
         return (int(round(self.x1)), int(round(self.y1)), int(round(self.x2)), int(round(self.y2)))
 
 
+def shift_detection(det: Detection, dx: float, dy: float, scale: float = 1.0) -> Detection:
+    """The same detection scaled by ``scale`` then moved by (dx, dy): from a region's or a
+    mosaic cell's pixels to the frame's."""
+    return Detection(det.x1 * scale + dx, det.y1 * scale + dy, det.x2 * scale + dx, det.y2 * scale + dy,
+                     det.score, tuple((x * scale + dx, y * scale + dy) for x, y in det.landmarks))
+
+
 def session_options(threads: int):
     """onnxruntime options shared by the bundled models: fixed threads, no spinning.
 
@@ -160,6 +167,12 @@ class FaceDetector:
         self.last_inference_ms: float | None = None  # forward pass only
         self.last_detect_ms: float | None = None  # whole detect(): resize, forward, decode, NMS
 
+    @classmethod
+    def from_config(cls, detection) -> "FaceDetector":
+        """The detector a :class:`~crowdmood_gui.core.config.DetectionConfig` describes."""
+        return cls(max_side=detection.max_side, score_threshold=detection.score_threshold,
+                   nms_threshold=detection.nms_threshold, threads=detection.threads)
+
     def _priors_for(self, height: int, width: int) -> np.ndarray:
         key = (height, width)
         cached = self._priors.get(key)
@@ -169,11 +182,11 @@ class FaceDetector:
             cached = self._priors[key] = priors(height, width)
         return cached
 
-    def _prepare(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    def _prepare(self, frame_bgr: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
         import cv2
 
         h, w = frame_bgr.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
+        scale = min(1.0, max_side / max(h, w)) if max_side > 0 else 1.0
         if scale < 1.0:
             nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
             image = cv2.resize(frame_bgr, (nw, nh), interpolation=cv2.INTER_AREA)
@@ -185,8 +198,22 @@ class FaceDetector:
         blob = cv2.dnn.blobFromImage(np.ascontiguousarray(image), 1.0, None, MEAN_BGR.tolist(), False, False)
         return blob, (sx, sy)
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        """Faces in a BGR frame, best score first, boxes clipped to the frame."""
+    def detect(self, frame_bgr: np.ndarray, *, region: tuple[int, int, int, int] | None = None,
+               max_side: int | None = None) -> list[Detection]:
+        """Faces in a BGR frame, best score first, boxes clipped to the frame (or region).
+
+        ``region`` (x1, y1, x2, y2 in frame pixels): look only there; boxes stay in frame
+        coordinates. ``max_side``: the detection resolution for this call (the region's
+        longer side is shrunk to it; ``0`` = native resolution); default ``self.max_side``.
+        """
+        if region is not None and isinstance(frame_bgr, np.ndarray) and frame_bgr.ndim >= 2:
+            h, w = frame_bgr.shape[:2]
+            x1, y1 = max(0, int(region[0])), max(0, int(region[1]))
+            x2, y2 = min(w, int(region[2])), min(h, int(region[3]))
+            if x2 - x1 < 2 or y2 - y1 < 2:
+                return []
+            found = self.detect(frame_bgr[y1:y2, x1:x2], max_side=max_side)
+            return [shift_detection(d, x1, y1) for d in found]
         if not isinstance(frame_bgr, np.ndarray) or frame_bgr.ndim not in (2, 3) or frame_bgr.size == 0:
             raise InputError("The face detector needs a non-empty BGR image.")
         if frame_bgr.ndim == 2:
@@ -197,7 +224,7 @@ class FaceDetector:
             frame_bgr = frame_bgr[:, :, :3]
         started = time.perf_counter()
         h, w = frame_bgr.shape[:2]
-        blob, (sx, sy) = self._prepare(frame_bgr)
+        blob, (sx, sy) = self._prepare(frame_bgr, self.max_side if max_side is None else int(max_side))
         with self._lock:
             t0 = time.perf_counter()
             loc, conf, landmarks = self._session.run(None, {self._input_name: blob})[:3]

@@ -214,25 +214,22 @@ class Pipeline:
         if self._detector is None:
             from crowdmood_gui.core.detection import FaceDetector
 
-            det = self.config.detection
-            self._detector = FaceDetector(
-                max_side=det.max_side,
-                score_threshold=det.score_threshold,
-                nms_threshold=det.nms_threshold,
-                threads=det.threads,
-            )
+            self._detector = FaceDetector.from_config(self.config.detection)
         if self._backend is None:
             from crowdmood_gui.core.backends import make_backend
 
             self._backend = make_backend(
                 self.config, session=self.session_name, session_start=self._start_wall, realtime=self.realtime
             )
+        from crowdmood_gui.core.crowd_detection import CrowdDetector
         from crowdmood_gui.core.sampling import CropSampler
-        from crowdmood_gui.core.tracking import IouTracker
+        from crowdmood_gui.core.tracking import FaceTracker
 
-        self._tracker = IouTracker(
+        self._crowd = CrowdDetector(self._detector, self.config.detection, realtime=self.realtime)
+        self._tracker = FaceTracker(
             iou_threshold=self.config.tracking.iou_threshold,
             max_missed_s=self.config.tracking.max_missed_s,
+            max_unseen_s=self.config.tracking.max_unseen_s,
         )
         s = self.config.sampling
         self._sampler = CropSampler(
@@ -441,12 +438,17 @@ class Pipeline:
                 threading.Thread(target=self._shutdown, args=(30.0,), name="crowdmood-finish", daemon=True).start()
 
     def _process(self, frame) -> None:
-        started = time.perf_counter()
-        detections = self._detector.detect(frame.image)
-        self._detect_ms.append((time.perf_counter() - started) * 1000)
         now_s = frame.media_time_s
-        tracks = self._tracker.update(detections, now_s)
-        samples = self._sampler.select(frame.image, tracks, now_s, wants=self._backend.wants_sample)
+        # A detection cycle (low-resolution pass, refreshes, tiles: core/crowd_detection.py)
+        # or, between cycles in analysis mode, none: the tracker then only predicts.
+        detections, cycle = self._crowd.detect(frame.image, now_s, self._tracker.active_tracks)
+        if cycle.ran:
+            self._detect_ms.append(cycle.compute_ms)
+        tracks = self._tracker.update(detections, now_s, covered=cycle.coverage)
+        # Crops only from boxes detected in this very frame (full resolution), never from
+        # a prediction.
+        fresh = [t for t in tracks if t.fresh]
+        samples = self._sampler.select(frame.image, fresh, now_s, wants=self._backend.wants_sample)
         if self._live_source and frame.captured_wall:
             # A live frame's capture time is when it was read, whatever opening or
             # reconnecting cost before it (media time counts from the first frame).
@@ -496,7 +498,11 @@ class Pipeline:
             self._tap(self._frame_event(frame, boxes))
         self._frames_processed += 1
         self._last_media_time = now_s
-        self._detect_rate.tick()
+        if cycle.ran:
+            self._detect_rate.tick()
+        if cycle.rest_s > 0:
+            # Live with tiles: leave the display and the GUI their share of the cores.
+            self._stop.wait(cycle.rest_s)
 
     def _display_loop(self) -> None:
         while not self._stop.is_set():

@@ -1,13 +1,20 @@
-"""Give each face a stable id across frames (IoU tracker, no scipy).
+"""Give each face a stable id across frames: constant-velocity Kalman tracks (NumPy only).
 
 Per-person ids let the sampler analyse each person once per interval, so one person
 staring at the booth for ten minutes does not dominate the crowd's lines.
 
-Matching per frame: greedy on IoU (highest first) between detections and each track's box
-predicted from its recent velocity; detections left over are matched by centroid distance
-relative to the face size (a fast move between two frames can leave IoU at 0); what is
-still left starts a new track. A track survives ``max_missed_s`` without a detection
-(a missed frame, a brief occlusion).
+Each track carries a constant-velocity Kalman filter on its centre (x, y, vx, vy; the
+process noise scales with the face size), so its box is *predicted* at any time: between
+two detection cycles, and while a crowd detector sweeps other parts of the frame.
+Matching per update: greedy on IoU (highest first) between detections and each track's
+predicted box; detections left over are matched by centroid distance relative to the face
+size (a fast move can leave IoU at 0); what is still left starts a new track.
+
+A track only counts as *missed* where the detector looked and could have seen it (the
+``covered`` regions of an update): a face outside this cycle's tiles is not missed, it is
+coasting on its prediction. A track dies ``max_missed_s`` after its last detection if it
+was looked for since and not found (brief occlusion, a missed frame survive), and in any
+case ``max_unseen_s`` after it (a sweep that never comes back).
 """
 
 from __future__ import annotations
@@ -21,6 +28,18 @@ from crowdmood_gui.core.events import TrackBox
 
 Box = tuple[float, float, float, float]
 
+# Kalman noise, relative to the face size (a 30 px face and a 300 px one move alike on
+# screen relative to their size): measurement noise (std, share of the size) and process
+# noise (std of the acceleration, sizes per second squared).
+MEASUREMENT_STD = 0.05
+ACCELERATION_STD = 2.0
+VELOCITY_STD_NEW = 1.0  # sizes per second: a new track's velocity is unknown
+UNKNOWN_SPEED_SIZES_S = 6.0  # how far a face seen once may have walked, sizes per second
+PREDICTION_DRIFT_SIZES_S = 1.0  # how far off a prediction may drift, sizes per second
+MAX_EXTRAPOLATION_S = 1.0  # a box moves on its velocity this long after its last match, then holds
+# A box this close to a region's edge may have been cut there (and dropped as a partial face).
+CUT_MARGIN_PX = 2.0
+
 
 class DetectionLike(Protocol):
     """What the tracker needs from a detection (``detection.Detection`` fits)."""
@@ -32,22 +51,58 @@ class DetectionLike(Protocol):
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Where one detection pass looked: a face wholly inside ``region`` whose short side is
+    at least ``min_face_px`` would have been found there."""
+
+    region: Box
+    min_face_px: float = 0.0
+
+    def sees(self, box: Box) -> bool:
+        """The whole box is inside (a face cut by the region's edge is found elsewhere)."""
+        return bool(seen_by(np.asarray([box], dtype=np.float64), [self])[0])
+
+
+def seen_by(boxes: np.ndarray, covered: Sequence[Coverage]) -> np.ndarray:
+    """For each box (N x 4), whether some coverage sees it (vectorised: a live cycle can
+    look at hundreds of refresh regions for hundreds of tracks)."""
+    if len(boxes) == 0 or not covered:
+        return np.zeros(len(boxes), dtype=bool)
+    regions = np.array([c.region for c in covered], dtype=np.float64).reshape(-1, 4)
+    smallest = np.array([c.min_face_px for c in covered], dtype=np.float64)
+    m = CUT_MARGIN_PX
+    side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    inside = ((boxes[:, None, 0] > regions[None, :, 0] + m) & (boxes[:, None, 1] > regions[None, :, 1] + m)
+              & (boxes[:, None, 2] < regions[None, :, 2] - m) & (boxes[:, None, 3] < regions[None, :, 3] - m)
+              & (side[:, None] >= smallest[None, :]))
+    return inside.any(axis=1)
+
+
 @dataclass(eq=False, slots=True)
 class Track:
     id: int
-    box: Box  # x1, y1, x2, y2 of the last matched detection (frame pixels)
+    box: Box  # x1, y1, x2, y2: the matched detection, or the prediction while coasting
     score: float
     first_seen_s: float
     last_seen_s: float
-    hits: int = 1  # frames with a matching detection
+    hits: int = 1  # updates with a matching detection
     landmarks: tuple = ()  # of the last matched detection (5 points), if the detector gives them
-    missed: int = 0  # consecutive updates without a match
-    velocity: tuple[float, float] = (0.0, 0.0)  # centre px / s, smoothed
+    missed: int = 0  # updates since the last match that looked where the face should be
+    velocity: tuple[float, float] = (0.0, 0.0)  # centre px / s (the Kalman estimate)
+    fresh: bool = True  # matched in the latest update: ``box`` is a detection of that frame
+    center_seen: tuple[float, float] = (0.0, 0.0)  # centre of the last matched detection
     # Sampler / pipeline state
     last_sampled_s: float | None = None  # when the sampler last cut a crop of this track
     analysed_count: int = 0  # records that came back for this track
     last_dominant: str | None = None  # dominant expression of the last record
     extra: dict[str, Any] = field(default_factory=dict)  # free slot for the pipeline
+    # Kalman state at ``_kf_time_s``: centre and velocity (x, y, vx, vy). Both axes have
+    # the same noise, so they share one 2x2 covariance [[pos, cross], [cross, vel]]:
+    # plain floats, about a microsecond per step (a crowd has hundreds of tracks).
+    _kf: tuple[float, float, float, float] | None = None
+    _kf_cov: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    _kf_time_s: float = 0.0
 
     @property
     def age_s(self) -> float:
@@ -78,21 +133,77 @@ class Track:
         return self.box[3] - self.box[1]
 
     @property
+    def size(self) -> float:
+        """The face's size for noise and distances: the geometric mean of its sides."""
+        return float(np.sqrt(max(self.width, 1.0) * max(self.height, 1.0)))
+
+    @property
     def center(self) -> tuple[float, float]:
         return ((self.box[0] + self.box[2]) / 2.0, (self.box[1] + self.box[3]) / 2.0)
 
     def predicted_box(self, now_s: float) -> Box:
-        dt = now_s - self.last_seen_s
-        if dt <= 0 or dt > 1.0:
+        """The box moved to where the filter expects the face at ``now_s``."""
+        if self._kf is None:
             return self.box
-        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
-        x1, y1, x2, y2 = self.box
-        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+        dt = self._moving_dt(self._kf_time_s, now_s)
+        x, y, vx, vy = self._kf
+        cx, cy = x + vx * dt, y + vy * dt
+        hw, hh = self.width / 2.0, self.height / 2.0
+        return (cx - hw, cy - hh, cx + hw, cy + hh)
 
     def to_box(self) -> TrackBox:
         """For :class:`~crowdmood_gui.core.events.FrameEvent`."""
         x1, y1, x2, y2 = self.box
         return TrackBox(self.id, x1, y1, x2, y2, self.score, self.last_dominant)
+
+    # --- the Kalman filter (constant velocity on the centre) ------------------------
+
+    def _kf_start(self, now_s: float) -> None:
+        size = self.size
+        cx, cy = self.center
+        self._kf = (cx, cy, 0.0, 0.0)
+        self._kf_cov = ((MEASUREMENT_STD * size) ** 2, 0.0, (VELOCITY_STD_NEW * size) ** 2)
+        self._kf_time_s = now_s
+
+    def _moving_dt(self, from_s: float, to_s: float) -> float:
+        """How much of ``from_s`` -> ``to_s`` the box moves on its velocity: only up to
+        ``MAX_EXTRAPOLATION_S`` after the last match. A velocity is a few frames' estimate;
+        carried over seconds of a starved sweep it would walk the box off the face."""
+        stop = self.last_seen_s + MAX_EXTRAPOLATION_S
+        return max(0.0, min(to_s, stop) - from_s)
+
+    def _kf_predict(self, now_s: float) -> None:
+        dt = now_s - self._kf_time_s
+        if dt <= 0 or self._kf is None:
+            return
+        moving = self._moving_dt(self._kf_time_s, now_s)
+        dt = min(dt, 2.0)
+        x, y, vx, vy = self._kf
+        pos, cross, vel = self._kf_cov
+        q = (ACCELERATION_STD * self.size) ** 2  # white acceleration noise
+        self._kf = (x + vx * moving, y + vy * moving, vx, vy)
+        self._kf_cov = (pos + 2 * dt * cross + dt * dt * vel + q * dt**4 / 4,
+                        cross + dt * vel + q * dt**3 / 2,
+                        vel + q * dt * dt)
+        self._kf_time_s = now_s
+
+    def _kf_update(self, cx: float, cy: float, previous: tuple[float, float], dt: float) -> None:
+        r = (MEASUREMENT_STD * self.size) ** 2
+        if self.hits == 1 and dt > 0:
+            # Second detection: start from the two points (velocity = displacement / dt)
+            # instead of letting a zero prior velocity lag a fast first move.
+            vx, vy = (cx - previous[0]) / dt, (cy - previous[1]) / dt
+            self._kf = (cx, cy, vx, vy)
+            self._kf_cov = (r, 0.0, 2 * r / dt**2 + (ACCELERATION_STD * self.size * dt) ** 2)
+            self.velocity = (vx, vy)
+            return
+        x, y, vx, vy = self._kf
+        pos, cross, vel = self._kf_cov
+        k_pos, k_vel = pos / (pos + r), cross / (pos + r)
+        ix, iy = cx - x, cy - y
+        self._kf = (x + k_pos * ix, y + k_pos * iy, vx + k_vel * ix, vy + k_vel * iy)
+        self._kf_cov = ((1 - k_pos) * pos, (1 - k_pos) * cross, vel - k_vel * cross)
+        self.velocity = (self._kf[2], self._kf[3])
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -130,14 +241,16 @@ def _greedy(scores: np.ndarray, accept: np.ndarray, *, descending: bool) -> list
     return pairs
 
 
-class IouTracker:
-    """``update(detections, now_s)`` once per analysed frame; ``now_s`` is the frame's media
-    time (or any clock that does not go backwards)."""
+class FaceTracker:
+    """``update(detections, now_s, covered)`` once per processed frame; ``now_s`` is the
+    frame's media time (or any clock that does not go backwards)."""
 
     def __init__(self, iou_threshold: float = 0.3, max_missed_s: float = 1.0, *,
-                 max_center_distance: float = 1.0, min_hits: int = 1) -> None:
+                 max_center_distance: float = 1.0, min_hits: int = 1, max_unseen_s: float = 10.0) -> None:
         self.iou_threshold = iou_threshold
         self.max_missed_s = max_missed_s
+        # A track nobody looked for (a slow sweep) still dies this long after its last match.
+        self.max_unseen_s = max(max_unseen_s, max_missed_s)
         # Fallback match: centre moved less than this many face sizes, similar size.
         self.max_center_distance = max_center_distance
         self.min_hits = min_hits  # visible only after this many matched frames
@@ -147,7 +260,7 @@ class IouTracker:
 
     @property
     def active_tracks(self) -> list[Track]:
-        """Every track still alive (matched now or within ``max_missed_s``)."""
+        """Every track still alive (matched, coasting, or missed within ``max_missed_s``)."""
         return list(self._tracks)
 
     def get(self, track_id: int) -> Track | None:
@@ -160,46 +273,71 @@ class IouTracker:
         """New source: forget every track (ids keep counting up, never reused)."""
         self._tracks = []
 
-    def update(self, detections: Iterable[DetectionLike], now_s: float) -> list[Track]:
+    def update(self, detections: Iterable[DetectionLike], now_s: float,
+               covered: Sequence[Coverage] | None = None) -> list[Track]:
+        """Match ``detections`` (all from the frame at ``now_s``) to the tracks.
+
+        ``covered``: where the detector looked for this frame; ``None`` means the whole
+        frame at every size (a plain detector), ``[]`` nowhere (a frame between two
+        detection cycles: tracks only move on their prediction).
+
+        Returns the visible tracks, by id: those matched now (``fresh``) and those not
+        looked for since their last match (coasting on the prediction).
+        """
         dets = list(detections)
         tracks = self._tracks
+        for track in tracks:
+            track._kf_predict(now_s)
         det_boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in dets], dtype=np.float64).reshape(-1, 4)
         trk_boxes = np.array([t.predicted_box(now_s) for t in tracks], dtype=np.float64).reshape(-1, 4)
 
+        # Only a track the detector looked for can take a detection of this update: a
+        # face outside this cycle's tiles must not steal a neighbour's new detection.
+        looked = np.ones(len(tracks), dtype=bool) if covered is None else seen_by(trk_boxes, covered)
         iou = iou_matrix(trk_boxes, det_boxes)
+        iou[~looked, :] = 0.0
         pairs = _greedy(iou, iou >= self.iou_threshold, descending=True)
-        pairs += self._centroid_pairs(trk_boxes, det_boxes, pairs)
+        since = np.array([now_s - t.last_seen_s for t in tracks], dtype=np.float64)
+        unsure = np.array([t.hits < 2 for t in tracks], dtype=bool)
+        pairs += self._centroid_pairs(trk_boxes, det_boxes, pairs, since, unsure, looked)
 
         matched_t = {r for r, _ in pairs}
         matched_d = {c for _, c in pairs}
-        visible: list[Track] = []
         for r, c in pairs:
-            track = tracks[r]
-            self._apply(track, dets[c], now_s)
-            visible.append(track)
+            self._apply(tracks[r], dets[c], now_s)
+        survivors: list[Track] = []
         for i, track in enumerate(tracks):
-            if i not in matched_t:
+            if i in matched_t:
+                survivors.append(track)
+                continue
+            track.fresh = False
+            track.box = tuple(float(v) for v in trk_boxes[i])  # coasting: where the face should be now
+            if looked[i]:
                 track.missed += 1
-        # Drop tracks unseen for too long (after matching, so a track exactly at the limit
-        # can still be picked up this frame).
-        survivors = [t for i, t in enumerate(tracks)
-                     if i in matched_t or now_s - t.last_seen_s <= self.max_missed_s]
+            gone = now_s - track.last_seen_s
+            # After matching, so a track exactly at the limit can still be picked up; and
+            # only after two looks without it, so one sweep that misses it is survived.
+            if (looked[i] and track.missed >= 2 and gone > self.max_missed_s) or gone > self.max_unseen_s:
+                continue
+            survivors.append(track)
         for c, det in enumerate(dets):
             if c in matched_d:
                 continue
             track = Track(id=self._next_id, box=_box_of(det), score=float(det.score),
                           first_seen_s=now_s, last_seen_s=now_s,
                           landmarks=_landmarks_of(det))
+            track.center_seen = track.center
+            track._kf_start(now_s)
             self._next_id += 1
             self.total_tracks += 1
             survivors.append(track)
-            visible.append(track)
         self._tracks = survivors
+        visible = [t for t in survivors if (t.fresh or t.missed == 0) and t.hits >= self.min_hits]
         visible.sort(key=lambda t: t.id)
-        return [t for t in visible if t.hits >= self.min_hits]
+        return visible
 
-    def _centroid_pairs(self, trk: np.ndarray, det: np.ndarray,
-                        taken: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    def _centroid_pairs(self, trk: np.ndarray, det: np.ndarray, taken: Sequence[tuple[int, int]],
+                        since: np.ndarray, unsure: np.ndarray, looked: np.ndarray) -> list[tuple[int, int]]:
         if len(trk) == 0 or len(det) == 0:
             return []
         used_t = {r for r, _ in taken}
@@ -210,7 +348,12 @@ class IouTracker:
         d_size = np.sqrt(np.clip(det[:, 2] - det[:, 0], 1, None) * np.clip(det[:, 3] - det[:, 1], 1, None))
         dist = np.linalg.norm(t_ctr[:, None, :] - d_ctr[None, :, :], axis=2) / t_size[:, None]
         ratio = d_size[None, :] / t_size[:, None]
-        accept = (dist <= self.max_center_distance) & (ratio > 0.5) & (ratio < 2.0)
+        # The gate widens with the time since the last match (a sweep can take a second):
+        # by what a prediction may be off, or, before any velocity is known, by how far a
+        # walking face moves.
+        rate = np.where(unsure, UNKNOWN_SPEED_SIZES_S, PREDICTION_DRIFT_SIZES_S)
+        gate = self.max_center_distance + rate * np.clip(since, 0.0, 2.0)
+        accept = (dist <= gate[:, None]) & (ratio > 0.5) & (ratio < 2.0) & looked[:, None]
         if used_t:
             accept[sorted(used_t), :] = False
         if used_d:
@@ -220,18 +363,20 @@ class IouTracker:
     @staticmethod
     def _apply(track: Track, det: DetectionLike, now_s: float) -> None:
         box = _box_of(det)
-        dt = now_s - track.last_seen_s
-        if dt > 0:
-            (ox, oy), nx, ny = track.center, (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
-            vx, vy = (nx - ox) / dt, (ny - oy) / dt
-            pvx, pvy = track.velocity
-            track.velocity = (0.5 * pvx + 0.5 * vx, 0.5 * pvy + 0.5 * vy) if track.hits > 1 else (vx, vy)
-        track.box = box
+        previous, dt = track.center_seen, now_s - track.last_seen_s
+        track.box = box  # the detection itself: crops are cut from what the detector saw
+        track.center_seen = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
+        track._kf_update(*track.center_seen, previous, dt)
         track.score = float(det.score)
         track.landmarks = _landmarks_of(det)
         track.last_seen_s = max(track.last_seen_s, now_s)
         track.hits += 1
         track.missed = 0
+        track.fresh = True
+
+
+#: The former name (an IoU-only tracker until issue #12); kept so callers need no change.
+IouTracker = FaceTracker
 
 
 def _box_of(det: DetectionLike) -> Box:

@@ -127,3 +127,16 @@ def test_detection_is_frozen():
     d = Detection(1.0, 2.0, 3.0, 4.0, 0.9, ((1.0, 2.0),) * 5)
     with pytest.raises(AttributeError):
         d.x1 = 5.0  # type: ignore[misc]
+
+
+def test_region_detection_returns_frame_coordinates(detector, data_dir):
+    image = _read(data_dir, "single_face.jpg")  # 572x562
+    canvas = np.full((1200, 1600, 3), 90, np.uint8)
+    canvas[300:862, 700:1272] = image
+    alone = detector.detect(image, max_side=0)[0]
+    (inside,) = detector.detect(canvas, region=(650, 250, 1350, 950), max_side=0)
+    # the same face, shifted (a few px apart: the context around it differs)
+    assert inside.x1 == pytest.approx(alone.x1 + 700, abs=6) and inside.y1 == pytest.approx(alone.y1 + 300, abs=6)
+    assert inside.landmarks[0][0] == pytest.approx(alone.landmarks[0][0] + 700, abs=6)
+    assert detector.detect(canvas, region=(0, 0, 600, 600)) == []  # no face there
+    assert detector.detect(canvas, region=(5, 5, 6, 6)) == []  # degenerate region: nothing, no error
