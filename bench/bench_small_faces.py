@@ -58,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import code_version, cpu_model  # noqa: E402
 
+from crowdmood_gui.core.capture import read_video_frames  # noqa: E402
 from crowdmood_gui.core.config import AppConfig, SamplingConfig  # noqa: E402
 from crowdmood_gui.core.detection import FaceDetector  # noqa: E402
 from crowdmood_gui.core.emotions import EMOTIONS  # noqa: E402
@@ -82,15 +83,7 @@ class Face:
 
 
 def read_frames(path: Path, limit: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return read_video_frames(path, limit)
 
 
 def find_faces() -> list[Face]:

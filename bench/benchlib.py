@@ -34,16 +34,9 @@ def code_version() -> str:
 
 def read_frames(path: Path) -> list:
     """Every frame of a video, decoded with OpenCV."""
-    import cv2
+    from crowdmood_gui.core.capture import read_video_frames
 
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    frames = read_video_frames(path)
     if not frames:
         raise SystemExit(f"cannot read {path}")
     return frames

@@ -647,6 +647,22 @@ class CameraInfo:
         return f"{self.index}: {self.name}" if self.name else str(self.index)
 
 
+def read_video_frames(path: Path | str, limit: int | None = None) -> list[np.ndarray]:
+    """The frames of a video file (the first ``limit`` of them), decoded in memory: for the
+    build and benchmark scripts and the tests that tile clips into crowds. Empty if unreadable."""
+    cap = cv2.VideoCapture(str(path))
+    frames: list[np.ndarray] = []
+    try:
+        while limit is None or len(frames) < limit:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        cap.release()
+    return frames
+
+
 def list_cameras(max_index: int = 5) -> list[CameraInfo]:
     """Cameras with the names the OS gives them (``cv2-enumerate-cameras``, for the preferred
     back-end of :func:`camera_backends`); where names cannot be had (package or OS API

@@ -16,20 +16,15 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from crowdmood_gui.core.capture import read_video_frames
+
 SINGLE_FACE = Path(__file__).resolve().parents[1] / "data" / "single_face.mp4"
 
 Box = tuple[float, float, float, float]
 
 
 def read_clip(path: Path = SINGLE_FACE) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    frames = read_video_frames(path)
     if not frames:
         raise RuntimeError(f"cannot read {path}")
     return frames

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from crowdmood_gui.core.capture import read_video_frames
 from crowdmood_gui.core.config import DEMO_VIDEO
 from crowdmood_gui.core.detection import FaceDetector
 
@@ -16,15 +17,7 @@ BUILD_SCRIPT = Path(__file__).parents[2] / "crowdmood_gui" / "resources" / "demo
 
 
 def _frames(path: Path) -> list:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return read_video_frames(path)
 
 
 def _build_demo_module():

@@ -36,6 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 
+from crowdmood_gui.core.capture import read_video_frames  # noqa: E402
 from crowdmood_gui.core.config import DEMO_VIDEO  # noqa: E402  (the one place the demo lives)
 
 TEST_DATA = REPO / "tests" / "data"
@@ -50,14 +51,7 @@ LOOP_FRAMES = 5 * CYCLE  # 710 frames = 23.7 s
 
 
 def read_clip(path: Path, limit: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames: list[np.ndarray] = []
-    while len(frames) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    frames = read_video_frames(path, limit)
     if not frames:
         raise SystemExit(f"build_demo: cannot read {path}")
     return frames
