@@ -31,7 +31,7 @@ from crowdmood_gui.core.aws.heartbeat import (
     SINCE_UPLOAD_METRIC,
     SPOOL_DEPTH_METRIC,
 )
-from crowdmood_gui.core.aws.poller import align_down, align_up, metric_queries, rows_from_results
+from crowdmood_gui.core.aws.poller import align_down, align_up, get_metric_data_pages, metric_queries, rows_from_results
 from crowdmood_gui.core.events import TimelineRow
 
 LIVE_S = 30.0
@@ -200,19 +200,7 @@ class BoothsMonitor:
         results: dict[str, dict[str, Any]] = {}
         calls = 0
         for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
-            kwargs: dict[str, Any] = dict(MetricDataQueries=queries[first:first + MAX_QUERIES_PER_CALL],
-                                          StartTime=start, EndTime=end, ScanBy="TimestampAscending")
-            while True:
-                response = self.cloudwatch.get_metric_data(**kwargs)
-                calls += 1
-                for part in response.get("MetricDataResults", []):
-                    merged = results.setdefault(part["Id"], {"Id": part["Id"], "Timestamps": [], "Values": []})
-                    merged["Timestamps"].extend(part.get("Timestamps", []))
-                    merged["Values"].extend(part.get("Values", []))
-                token = response.get("NextToken")
-                if not token:
-                    break
-                kwargs["NextToken"] = token
+            calls += get_metric_data_pages(self.cloudwatch, queries[first:first + MAX_QUERIES_PER_CALL], start, end, results)
         self.metric_calls += calls
         booths = [self._booth(index, camera, session, results, now) for index, (camera, session) in enumerate(pairs)]
         all_rows = self._rows(results, "all_")

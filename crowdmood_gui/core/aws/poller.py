@@ -130,6 +130,25 @@ class PollResult:
     records: list[FaceRecord]
 
 
+
+def get_metric_data_pages(cloudwatch, queries: list[dict[str, Any]], start: datetime, end: datetime,
+                          results: dict[str, dict[str, Any]]) -> int:
+    """One ``GetMetricData`` call (and its next pages) for ``queries``; each query's points are
+    merged into ``results`` by Id (timestamps ascending). Returns the number of calls made."""
+    kwargs: dict[str, Any] = dict(MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending")
+    calls = 0
+    while True:
+        response = cloudwatch.get_metric_data(**kwargs)
+        calls += 1
+        for part in response.get("MetricDataResults", []):
+            merged = results.setdefault(part["Id"], {"Id": part["Id"], "Timestamps": [], "Values": []})
+            merged["Timestamps"].extend(part.get("Timestamps", []))
+            merged["Values"].extend(part.get("Values", []))
+        token = response.get("NextToken")
+        if not token:
+            return calls
+        kwargs["NextToken"] = token
+
 class ResultsPoller:
     def __init__(
         self,
@@ -299,23 +318,9 @@ class ResultsPoller:
         if end <= start:
             return []
         results: dict[str, dict[str, Any]] = {}
-        kwargs: dict[str, Any] = dict(
-            MetricDataQueries=metric_queries(self.namespace, self.session, self.camera, period),
-            StartTime=start,
-            EndTime=end,
-            ScanBy="TimestampAscending",
+        self.metric_calls += get_metric_data_pages(
+            self.cloudwatch, metric_queries(self.namespace, self.session, self.camera, period), start, end, results
         )
-        while True:
-            response = self.cloudwatch.get_metric_data(**kwargs)
-            self.metric_calls += 1
-            for part in response.get("MetricDataResults", []):
-                merged = results.setdefault(part["Id"], {"Id": part["Id"], "Timestamps": [], "Values": []})
-                merged["Timestamps"].extend(part.get("Timestamps", []))
-                merged["Values"].extend(part.get("Values", []))
-            token = response.get("NextToken")
-            if not token:
-                break
-            kwargs["NextToken"] = token
         rows = [r for r in rows_from_results(list(results.values()), self.session_start, period) if r.t >= -period]
         self._metrics_from = now - timedelta(seconds=max(self.revision_s, 3 * period))
         return rows
