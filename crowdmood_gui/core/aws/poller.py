@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crowdmood_gui.core.aws.clients import describe_aws_error
+from crowdmood_gui.core.aws.clients import describe_aws_error, error_code
 from crowdmood_gui.core.aws.redrive import count_waiting
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
@@ -291,7 +291,7 @@ class ResultsPoller:
         try:
             waiting = count_waiting(self.sqs, self.failure_queue)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = error_code(exc)
             if "AccessDenied" in code or code == "AuthorizationError":
                 self._stop_counting(describe_aws_error(exc))
             return

@@ -19,7 +19,7 @@ from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crowdmood_gui.core.aws.clients import describe_aws_error
+from crowdmood_gui.core.aws.clients import describe_aws_error, error_code
 from crowdmood_gui.core.aws.spool import SpoolItem, UploadSpool
 
 # Errors about this one object that no retry fixes: the item goes to the spool's bad/ and
@@ -148,7 +148,7 @@ class Uploader:
         except (ClientError, BotoCoreError) as exc:
             from botocore.exceptions import ParamValidationError
 
-            code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+            code = error_code(exc)
             if isinstance(exc, ParamValidationError):  # refused before sending: invalid parameters
                 code = "ParamValidationError"
             with self._lock:
