@@ -27,7 +27,6 @@ the poll interval backs off (x2, jittered, up to 60 s) until a poll succeeds.
 
 from __future__ import annotations
 
-import random
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +40,7 @@ from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
 from crowdmood_gui.core.series import PERIODS
 from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, FaceRecord, item_to_record, iso_utc
+from crowdmood_gui.core.retry import backoff_delay
 
 PERIODS_S = PERIODS
 HIGH_RES_RETENTION_S = 3 * 3600  # 1-30 s data points are kept 3 hours
@@ -255,7 +255,7 @@ class ResultsPoller:
             if ok:
                 delay = self.poll_interval_s
             else:
-                delay = min(60.0, self.poll_interval_s * 2 ** min(self._failures, 6)) * random.uniform(0.5, 1.0)
+                delay = backoff_delay(self._failures, base_s=2 * self.poll_interval_s, cap_s=60.0, jitter=0.5)
             self._wake.clear()
             self._wake.wait(delay)
 
