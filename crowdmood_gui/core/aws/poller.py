@@ -39,7 +39,7 @@ from crowdmood_gui.core.aws.redrive import count_waiting
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
 from crowdmood_gui.core.series import PERIODS
-from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, FaceRecord, item_to_record, iso_utc
+from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, FaceRecord, from_attribute_values, item_to_record, iso_utc
 from crowdmood_gui.core.retry import backoff_delay
 
 PERIODS_S = PERIODS
@@ -203,7 +203,6 @@ class ResultsPoller:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures = 0
-        self._deserializer = None
         self.last_lag_s: float | None = None
         # The Lambda's failure queue, read once a minute at most: analyses AWS gave up on.
         self.sqs = sqs
@@ -350,7 +349,7 @@ class ResultsPoller:
             response = self.dynamodb.query(**kwargs)
             for raw in response.get("Items", []):
                 scanned += 1
-                record = item_to_record(self._deserialize(raw))
+                record = item_to_record(from_attribute_values(raw))
                 if record.key in self._seen:
                     continue
                 self._seen[record.key] = record.meta.captured_at
@@ -376,13 +375,6 @@ class ResultsPoller:
             if media_time is None:
                 media_time = (record.meta.captured_at - self.session_start).total_seconds()
             self.on_record(record, media_time, thumbnail)
-
-    def _deserialize(self, raw: dict[str, Any]) -> dict[str, Any]:
-        if self._deserializer is None:
-            from boto3.dynamodb.types import TypeDeserializer
-
-            self._deserializer = TypeDeserializer()
-        return {k: self._deserializer.deserialize(v) for k, v in raw.items()}
 
     def _emit_error(self, message: str) -> None:
         try:
