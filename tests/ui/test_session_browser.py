@@ -72,7 +72,7 @@ def test_export_and_replay_from_the_browser(qtbot, two_sessions, tmp_path):
 
 
 def test_import_from_dynamodb(qtbot, monkeypatch):
-    boto3 = pytest.importorskip("boto3")
+    import boto3
     from datetime import UTC, datetime
 
     from moto import mock_aws
