@@ -231,7 +231,7 @@ def test_a_job_outliving_its_page_does_not_raise_in_its_thread(qtbot):
     import shiboken6
     from PySide6.QtWidgets import QWidget
 
-    from crowdmood_gui.ui.wizard import BackgroundJob
+    from crowdmood_gui.ui.tasks import BackgroundJob
 
     owner = QWidget()
     job = BackgroundJob(owner)
