@@ -22,8 +22,8 @@ from crowdmood_gui.core.capture import (
     probe_camera_indices,
     redact_url,
 )
-from crowdmood_gui.core.retry import backoff_delay
 from crowdmood_gui.core.errors import InputError
+from crowdmood_gui.core.retry import backoff_delay
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mjpeg_server import MjpegServer, SilentServer, closed_port, jpeg_frames_from_video  # noqa: E402
