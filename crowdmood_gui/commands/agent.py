@@ -42,7 +42,7 @@ AGENT_DETECT_HZ = 10.0
 
 
 def add_parser(subparsers) -> None:
-    from crowdmood_gui.cli import add_config_arguments
+    from crowdmood_gui.core.flags import add_config_arguments
 
     parser = subparsers.add_parser(
         "agent",
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
     tune_malloc_for_frames()
     args.session = args.session or None  # the unit passes an empty --session for "the default"
-    from crowdmood_gui.cli import config_overrides
+    from crowdmood_gui.core.flags import config_overrides
     from crowdmood_gui.core.aws.naming import validate_camera_name, validate_session_name
     from crowdmood_gui.core.capture import SourceSpec
     from crowdmood_gui.core.config import load_config

@@ -22,7 +22,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def add_parser(subparsers) -> None:
-    from crowdmood_gui.cli import add_config_arguments, add_expression_argument
+    from crowdmood_gui.core.flags import add_config_arguments, add_expression_argument
 
     parser = subparsers.add_parser(
         "analyze",
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 def analyze_images(paths: list[Path], args: argparse.Namespace) -> int:
     import cv2
 
-    from crowdmood_gui.cli import expression_overrides
+    from crowdmood_gui.core.flags import expression_overrides
     from crowdmood_gui.core.config import load_config
     from crowdmood_gui.core.crowd_detection import CrowdDetector
     from crowdmood_gui.core.detection import FaceDetector
@@ -151,7 +151,7 @@ class _Progress:
 
 def analyze_video(args: argparse.Namespace, spec) -> int:
     """``spec``: a parsed :class:`~crowdmood_gui.core.capture.SourceSpec` (file or stream)."""
-    from crowdmood_gui.cli import expression_overrides
+    from crowdmood_gui.core.flags import expression_overrides
     from crowdmood_gui.core.capture import open_source
     from crowdmood_gui.core.config import load_config
     from crowdmood_gui.core.export import write_faces_csv, write_timeline_csv

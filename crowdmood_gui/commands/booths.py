@@ -19,7 +19,7 @@ from crowdmood_gui.core.errors import AwsError
 
 
 def add_parser(subparsers) -> None:
-    from crowdmood_gui.cli import add_config_arguments
+    from crowdmood_gui.core.flags import add_config_arguments
 
     parser = subparsers.add_parser(
         "booths",

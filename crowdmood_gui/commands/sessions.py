@@ -24,7 +24,7 @@ from crowdmood_gui.core.series import PERIODS
 
 
 def add_parser(subparsers) -> None:
-    from crowdmood_gui.cli import add_config_arguments
+    from crowdmood_gui.core.flags import add_config_arguments
 
     parser = subparsers.add_parser(
         "sessions", help="list, rename, delete or import recorded sessions",

@@ -24,7 +24,6 @@ import collections
 import logging
 import math
 import os
-import random
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ import numpy as np
 
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.events import SourceEvent
+from crowdmood_gui.core.retry import backoff_delay
 from crowdmood_gui.core.secrets import redact_url, reveal_url  # noqa: F401 - redact_url re-exported
 
 log = logging.getLogger(__name__)
@@ -793,15 +793,6 @@ class LatestFrameSlot(FrameChannel):
 # --- capture thread --------------------------------------------------------------------
 
 
-def backoff_delay(attempt: int, *, initial_s: float = 1.0, max_s: float = 30.0,
-                  jitter: float = 0.2, rng: random.Random | None = None) -> float:
-    """``initial * 2**attempt`` capped at ``max_s``, times 1 ± ``jitter`` (so many booths
-    reconnecting to one recorder do not retry in lock-step)."""
-    base = min(max_s, initial_s * (2.0 ** min(attempt, 30)))
-    spread = (rng or random).uniform(-jitter, jitter)
-    return max(0.05, base * (1.0 + spread))
-
-
 class CaptureThread(threading.Thread):
     """Reads a source on its own daemon thread into :attr:`channel`.
 
@@ -958,8 +949,8 @@ class CaptureThread(threading.Thread):
 
     def _wait_reconnect(self, reason: str, attempt: int) -> bool:
         """Report and wait; False when stopped during the wait."""
-        delay = backoff_delay(attempt, initial_s=self.reconnect_initial_backoff_s,
-                              max_s=self.reconnect_max_backoff_s)
+        delay = backoff_delay(attempt + 1, base_s=self.reconnect_initial_backoff_s,
+                              cap_s=self.reconnect_max_backoff_s, jitter=0.2)
         self.reconnects += 1
         log.warning("%s; attempt %d failed, retrying in %.1f s", reason, attempt + 1, delay)
         self._emit("reconnecting", f"{reason}; retrying in {delay:.1f} s", attempt=attempt + 1, retry_in_s=delay)

@@ -222,7 +222,7 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> AppConfig:
     """Read ``path`` (missing file: defaults), apply nested ``overrides`` (from CLI flags).
-    A ``--config`` the user names must exist: the CLI checks that (``cli.config_file``)."""
+    A ``--config`` the user names must exist: the CLI checks that (``core.flags.config_file``)."""
     path = path if path is not None else default_config_path()
     data: dict[str, Any] = {}
     if path.exists():

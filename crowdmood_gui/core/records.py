@@ -328,6 +328,32 @@ def from_dynamodb_item(item: Any) -> Any:
     return item
 
 
+# DynamoDB's low-level attribute values ({"S": ...}, {"N": ...}) as the client API sends and
+# returns them: the one place boto3's TypeSerializer/TypeDeserializer are used, by the app and by
+# the Lambda alike (boto3 is imported on first use: this module stays stdlib-only to import).
+_codec_cache: list[Any] = []
+
+
+def _codec() -> tuple[Any, Any]:
+    if not _codec_cache:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        _codec_cache[:] = [TypeSerializer(), TypeDeserializer()]
+    return _codec_cache[0], _codec_cache[1]
+
+
+def to_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A boto3-ready item (Decimals, see :func:`to_dynamodb_item`) -> the client API's attribute values."""
+    serializer, _ = _codec()
+    return {k: serializer.serialize(v) for k, v in item.items()}
+
+
+def from_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The client API's attribute values -> a Python item (numbers as Decimal)."""
+    _, deserializer = _codec()
+    return {k: deserializer.deserialize(v) for k, v in item.items()}
+
+
 def item_to_record(item: Mapping[str, Any]) -> FaceRecord:
     """A DynamoDB item (as returned by boto3, Decimals allowed) -> :class:`FaceRecord`."""
     plain = from_dynamodb_item(dict(item))

@@ -376,13 +376,10 @@ def import_from_dynamodb(
     ``dynamodb`` is a boto3 DynamoDB *client*. Media time is seconds from the first record.
     """
     from crowdmood_gui.core.aggregation import TimelineAggregator
-    from crowdmood_gui.core.records import SESSION_INDEX, item_to_record
-
-    from boto3.dynamodb.types import TypeDeserializer
+    from crowdmood_gui.core.records import SESSION_INDEX, from_attribute_values, item_to_record
 
     table = table or config.aws.table
     index = index or SESSION_INDEX
-    deserializer = TypeDeserializer()
     records = []
     kwargs: dict[str, Any] = {
         "TableName": table,
@@ -395,7 +392,7 @@ def import_from_dynamodb(
         while True:
             page = dynamodb.query(**kwargs)
             for item in page.get("Items", []):
-                plain = {k: deserializer.deserialize(v) for k, v in item.items()}  # client form -> Decimals
+                plain = from_attribute_values(item)  # client form -> Decimals
                 records.append(item_to_record(plain))
             if progress is not None:
                 progress(len(records))

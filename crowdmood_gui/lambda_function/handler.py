@@ -190,29 +190,6 @@ def _skip(summary: Summary, obj: S3Object, reason: str, exc: Exception | None = 
 # --- one object -------------------------------------------------------------------------
 
 
-_serializer = None
-_deserializer = None
-
-
-def _codec():
-    global _serializer, _deserializer
-    if _serializer is None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-        _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
-    return _serializer, _deserializer
-
-
-def to_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
-    ser, _ = _codec()
-    return {k: ser.serialize(v) for k, v in item.items()}
-
-
-def from_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
-    _, de = _codec()
-    return {k: de.deserialize(v) for k, v in item.items()}
-
-
 def process_object(
     obj: S3Object,
     clients: Clients,
@@ -230,7 +207,7 @@ def process_object(
         TableName=table, Key={"s3key": {"S": obj.key}}, ConsistentRead=True
     ).get("Item")
     if existing:
-        return _existing(obj, from_attribute_values(existing), clients, settings, now=now, lease_until=lease_until)
+        return _existing(obj, records.from_attribute_values(existing), clients, settings, now=now, lease_until=lease_until)
 
     try:
         head = clients.s3.head_object(Bucket=obj.bucket, Key=obj.key)
@@ -258,7 +235,7 @@ def process_object(
     try:
         clients.dynamodb.put_item(
             TableName=table,
-            Item=to_attribute_values(item),
+            Item=records.to_attribute_values(item),
             ConditionExpression="attribute_not_exists(s3key)",
         )
     except ClientError as exc:

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from crowdmood_gui.cli import config_overrides
+from crowdmood_gui.core.flags import config_overrides
 from crowdmood_gui.core.config import RESOURCES_DIR, load_config
 from crowdmood_gui.core.process_stats import process_figures, tune_malloc_for_frames, write_stats
 

@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections import deque
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -80,33 +79,14 @@ def clock_text(seconds: float) -> str:
 
 
 def default_pipeline_factory(config: AppConfig, observer: Any) -> Any:
-    """The real pipeline, recording into a new session folder (runs off the GUI thread).
+    """The real pipeline, recording into a new session folder (runs off the GUI thread):
+    core/recording.py's factory (records, timeline, optional video; the session is marked
+    ended and unlocked on every shutdown path)."""
+    from crowdmood_gui.core.recording import recording_pipeline_factory
 
-    Uses core/recording.py's factory (records, timeline, optional video; the session is
-    marked ended and unlocked on every shutdown path); a plain recording session if that
-    module is not there."""
-    try:
-        from crowdmood_gui.core.recording import recording_pipeline_factory
-    except ImportError:
-        recording_pipeline_factory = None
-    if recording_pipeline_factory is not None:
-        rec = getattr(config, "recording", None)
-        kwargs = {}
-        if rec is not None:
-            kwargs = {
-                "record_video": rec.record_video,
-                "fps_cap": rec.fps_cap,
-                "max_side": rec.max_side,
-                "quality": rec.jpeg_quality,
-            }
-        return recording_pipeline_factory(config, observer, **kwargs)
-
-    from crowdmood_gui.core.pipeline import Pipeline
-    from crowdmood_gui.core.sessions import create_session
-
-    name = config.session or datetime.now().strftime("session-%Y%m%d-%H%M%S")
-    session = create_session(config, name, source=config.source.spec)
-    return Pipeline(config, observer, store=session.open_store(), session_name=session.id)
+    rec = config.recording
+    return recording_pipeline_factory(config, observer, record_video=rec.record_video, fps_cap=rec.fps_cap,
+                                      max_side=rec.max_side, quality=rec.jpeg_quality)
 
 
 def source_display_name(spec: str) -> str:
@@ -125,10 +105,8 @@ def source_display_name(spec: str) -> str:
 
 def validate_source(spec: str) -> str | None:
     """A one-line reason the source cannot be opened before even trying, or None."""
-    try:
-        from crowdmood_gui.core.capture import SourceSpec
-    except ImportError:
-        return None if spec.strip() else "no video source given"
+    from crowdmood_gui.core.capture import SourceSpec
+
     try:
         SourceSpec.parse(spec)
     except CrowdMoodError as exc:
@@ -702,8 +680,6 @@ class MainWindow(QMainWindow):
         self._bridge = None
         self._set_state(IDLE)
         message = str(exc) if isinstance(exc, CrowdMoodError) else f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, ModuleNotFoundError):
-            message = f"The analysis pipeline is not available in this build ({exc})."
         self.video.clear("The session could not start.")
         self.source_label.setText("Not started")
         self.show_message("Could not start the session", message)
@@ -1140,8 +1116,7 @@ class MainWindow(QMainWindow):
         return box
 
     def open_aws_setup(self) -> None:
-        wizard = self._wizard_module()
-        if wizard is not None and wizard.open_setup_wizard(self, self.config, self.config_path):
+        if self._wizard_module().open_setup_wizard(self, self.config, self.config_path):
             was = self.config.backend
             self._reload_aws_settings()
             if self.config.backend == "aws" and was != "aws" and self.session_active:
@@ -1149,10 +1124,8 @@ class MainWindow(QMainWindow):
                 self.banner.show_message("AWS is set up: the next session uses it (Session ▸ Stop, then Start).")
 
     def open_aws_teardown(self) -> None:
-        wizard = self._wizard_module()
-        if wizard is not None:
-            wizard.open_teardown_dialog(self, self.config, self.config_path)
-            self._reload_aws_settings()
+        self._wizard_module().open_teardown_dialog(self, self.config, self.config_path)
+        self._reload_aws_settings()
 
     def _reload_aws_settings(self) -> None:
         """Setup and teardown write the AWS section (and maybe the backend) to the file."""
@@ -1167,17 +1140,10 @@ class MainWindow(QMainWindow):
         self.chart.set_local_backend(self.config.backend == "local")
         self._refresh_status()
 
-    def _wizard_module(self):
-        return self._optional_module("crowdmood_gui.ui.wizard", "The AWS setup wizard")
-
-    def _optional_module(self, name: str, what: str):
-        """A UI module built by another part of the project, imported on first use."""
-        try:
-            return importlib.import_module(name)
-        except ImportError as exc:
-            log.info("%s not importable: %s", name, exc)
-            self.show_message("Not available", f"{what} is not available in this build yet.", QMessageBox.Icon.Information)
-            return None
+    @staticmethod
+    def _wizard_module():
+        # Imported on first use (boto3 and the provisioning code: not needed to start the console).
+        return importlib.import_module("crowdmood_gui.ui.wizard")
 
     def show_sessions(self) -> None:
         """Open the session browser, or bring the open one to the front (one listing job,
@@ -1187,9 +1153,8 @@ class MainWindow(QMainWindow):
             current.raise_()
             current.activateWindow()
             return
-        module = self._optional_module("crowdmood_gui.ui.session_browser", "The session browser")
-        if module is not None:
-            self.session_browser = module.open_session_browser(self, self.config)
+        browser = importlib.import_module("crowdmood_gui.ui.session_browser")  # imported on first use
+        self.session_browser = browser.open_session_browser(self, self.config)
 
     def show_about(self) -> None:
         from crowdmood_gui.ui.about import AboutDialog

@@ -14,7 +14,6 @@ import json
 import logging
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -579,7 +578,11 @@ class _Analysis:
     def cancel(self) -> None:
         self.cancelled = True
         if self.pipeline is not None:
-            threading.Thread(target=self.pipeline.stop, args=(2.0,), daemon=True).start()
+            from crowdmood_gui.ui.tasks import run_in_background
+
+            pipeline = self.pipeline
+            run_in_background(lambda: pipeline.stop(2.0), lambda _r: None, owner=QCoreApplication.instance(),
+                              name="crowdmood-replay-stop")
 
     def shutdown(self, timeout_s: float) -> None:
         """The application quits: stop the analysis, wait up to ``timeout_s``, clean up."""

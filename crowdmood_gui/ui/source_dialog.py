@@ -58,9 +58,7 @@ def check_stream_url(url: str, timeout_s: float = 8.0) -> str:
 
     source = open_source(url, open_timeout_s=timeout_s)
     try:
-        width, height = getattr(source, "width", 0), getattr(source, "height", 0)
-        size = f"{width}×{height} frames" if width and height else "a frame"
-        return f"OK: received {size}"
+        return f"OK: received {source.width}×{source.height} frames"
     finally:
         source.close()
 

@@ -5,6 +5,12 @@
 ``fn`` runs in a daemon thread; ``on_done(result)`` or ``on_error(exc)`` runs later on the
 GUI thread, but only while ``owner`` (a QObject) still exists: a dialog closed while its
 test was running simply never hears back. No QThread subclass, no blocking of the window.
+
+:class:`BackgroundJob` is the same for a page that runs one job at a time and shows its
+progress (the AWS wizard): ``fn(relay)`` reports lines and step results through the relay's
+signals, and ``relay.done`` fires with the result (or the exception) on the GUI thread.
+Cancelling is cooperative: the work is given a ``threading.Event`` it checks between calls.
+This module is the UI's one way to run work off the GUI thread.
 """
 
 from __future__ import annotations
@@ -118,3 +124,40 @@ def run_in_background(
     thread = threading.Thread(target=work, name=name, daemon=True)
     thread.start()
     return thread
+
+
+class JobRelay(QObject):
+    """Carries a :class:`BackgroundJob`'s news to the GUI thread: ``line`` and ``step`` are
+    emitted by the worker (queued connections), ``done`` on the GUI thread."""
+
+    line = Signal(str)
+    step = Signal(object)  # e.g. a provisioning StepResult (a copy)
+    done = Signal(object)  # the job's return value, or the Exception it raised
+
+
+class BackgroundJob:
+    """One job at a time for ``owner`` (a page): ``fn(relay)`` runs through
+    :func:`run_in_background`; ``relay.done`` fires on the GUI thread with its result or
+    its exception, unless ``owner`` is gone by then."""
+
+    def __init__(self, owner: QObject, *, name: str = "crowdmood-job") -> None:
+        self.owner = owner
+        self.name = name
+        self.relay = JobRelay(owner)
+        self.thread: threading.Thread | None = None
+        self._busy = False
+
+    @property
+    def running(self) -> bool:
+        """True from :meth:`start` until the result reached the GUI thread."""
+        return self._busy
+
+    def start(self, fn: Callable[[JobRelay], Any]) -> None:
+        self._busy = True
+        relay = self.relay
+        self.thread = run_in_background(lambda: fn(relay), self._finish, owner=self.owner,
+                                        on_error=self._finish, name=self.name)
+
+    def _finish(self, result: Any) -> None:
+        self._busy = False  # idle before anyone hears the result (a slot may start the next job)
+        self.relay.done.emit(result)

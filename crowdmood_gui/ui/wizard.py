@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -56,6 +56,8 @@ from crowdmood_gui.core.aws.policies import operator_policy_json
 from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.emotions import EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.errors import CrowdMoodError
+from crowdmood_gui.ui.tasks import BackgroundJob
+from crowdmood_gui.ui.tasks import JobRelay as _Relay  # the pages' work functions take it
 
 ENV_PROFILE_LABEL = "environment / default credential chain"
 # Readable on the console's dark palette and on a light one.
@@ -91,50 +93,6 @@ STATUS_MARKS = {
 
 def default_session_factory(profile: str | None, region: str | None):
     return make_session(profile=profile, region=region)
-
-
-class _Relay(QObject):
-    """Carries a worker thread's news to the GUI thread (queued connections)."""
-
-    line = Signal(str)
-    step = Signal(object)  # StepResult (a copy)
-    done = Signal(object)  # the job's return value, or an Exception
-
-
-class BackgroundJob:
-    """Run ``fn(relay)`` in a daemon thread; ``relay.done`` fires on the GUI thread."""
-
-    def __init__(self, parent: QObject):
-        self.relay = _Relay(parent)
-        self.thread: threading.Thread | None = None
-        self._busy = False
-        # Connected first, so it runs before any other slot of ``done``: the job is idle
-        # (on the GUI thread's clock) by the time the owner hears the result.
-        self.relay.done.connect(self._idle)
-
-    def _idle(self, _result: Any) -> None:
-        self._busy = False
-
-    @property
-    def running(self) -> bool:
-        return self._busy
-
-    def start(self, fn: Callable[[_Relay], Any]) -> None:
-        self._busy = True
-        relay = self.relay
-
-        def body():
-            try:
-                result = fn(relay)
-            except Exception as exc:  # delivered as a value: the GUI shows it
-                result = exc
-            try:
-                relay.done.emit(result)
-            except RuntimeError:  # the page (and its relay) was deleted meanwhile: no one to tell
-                pass
-
-        self.thread = threading.Thread(target=body, name="aws-setup", daemon=True)
-        self.thread.start()
 
 
 def _safe(emit: Callable[..., Any]) -> Callable[..., None]:
@@ -201,7 +159,7 @@ class CredentialsPage(QWizardPage):
         form.addRow("Identity:", self.identity)
         form.addRow(self.advice_box)
         form.addRow(self.recheck)
-        self.job = BackgroundJob(self)
+        self.job = BackgroundJob(self, name="aws-setup")
         self.job.relay.done.connect(self._checked)
         self.profile.currentIndexChanged.connect(self.check)
         self._generation = 0
@@ -500,7 +458,7 @@ class ProvisionPage(QWizardPage):
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addWidget(self.log, 1)
-        self.job = BackgroundJob(self)
+        self.job = BackgroundJob(self, name="aws-setup")
         self.job.relay.line.connect(self.log.appendPlainText)
         self.job.relay.step.connect(self.steps.show_result)
         self.job.relay.done.connect(self._finished)
@@ -581,7 +539,7 @@ class VerifyPage(QWizardPage):
         disclaimer = QLabel(EXPRESSION_DISCLAIMER)
         disclaimer.setWordWrap(True)
         layout.addWidget(disclaimer)
-        self.job = BackgroundJob(self)
+        self.job = BackgroundJob(self, name="aws-setup")
         self.job.relay.line.connect(self.log.appendPlainText)
         self.job.relay.done.connect(self._finished)
         self.result: VerifyResult | None = None
@@ -793,7 +751,7 @@ class TeardownDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
         self.confirm.toggled.connect(lambda on: self.delete_button.setEnabled(on and self.names is not None and not self.job.running))
-        self.job = BackgroundJob(self)
+        self.job = BackgroundJob(self, name="aws-setup")
         self.job.relay.line.connect(self.log.appendPlainText)
         self.job.relay.step.connect(self.steps.show_result)
         self.job.relay.done.connect(self._finished)

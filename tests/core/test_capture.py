@@ -18,12 +18,12 @@ from crowdmood_gui.core.capture import (
     FrameChannel,
     LatestFrameSlot,
     SourceSpec,
-    backoff_delay,
     open_source,
     probe_camera_indices,
     redact_url,
 )
 from crowdmood_gui.core.errors import InputError
+from crowdmood_gui.core.retry import backoff_delay
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mjpeg_server import MjpegServer, SilentServer, closed_port, jpeg_frames_from_video  # noqa: E402
@@ -277,7 +277,8 @@ def test_backoff_doubles_up_to_the_cap_with_jitter():
     import random
 
     rng = random.Random(1)
-    delays = [backoff_delay(a, max_s=30, rng=rng) for a in range(8)]
+    # As the capture thread waits: 1 s doubling, capped at 30 s, 20 % jitter.
+    delays = [backoff_delay(a + 1, base_s=1, cap_s=30, jitter=0.2, rng=rng.uniform) for a in range(8)]
     for got, base in zip(delays, [1, 2, 4, 8, 16, 30, 30, 30]):
         assert base * 0.8 <= got <= base * 1.2
 

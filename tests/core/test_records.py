@@ -162,3 +162,13 @@ def test_split_by_metric_window():
     recs = [FaceRecord(f"k{i}", CaptureMeta("s", "c", now - age)) for i, age in enumerate(ages)]
     ok, refused = split_by_metric_window(recs, now)
     assert [r.key for r in ok] == ["k0", "k1", "k3"] and [r.key for r in refused] == ["k2", "k4"]
+
+
+def test_attribute_values_round_trip_a_record_item():
+    rec = records.build_record("faces/a.jpg", _response(), _meta())
+    item = records.to_dynamodb_item(records.record_to_item(rec, ttl_days=30))
+    wire = records.to_attribute_values(item)
+    assert wire["s3key"] == {"S": item["s3key"]}
+    assert all(len(value) == 1 for value in wire.values())  # each one typed: {"S": ...}, {"N": ...}, {"L": ...}
+    assert wire["ttl"] == {"N": str(item["ttl"])}
+    assert records.from_attribute_values(wire) == item

@@ -45,7 +45,6 @@ def test_a_bad_config_file_is_one_line_and_exit_2(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_run_console_exit_after_writes_the_stats(qapp, tmp_path):
-    pytest.importorskip("crowdmood_gui.core.pipeline")
     out = tmp_path / "stats.json"
     code = run_console(args(source=str(DEMO), exit_after=3, stats_out=out))
     assert code == 0
@@ -60,7 +59,6 @@ def test_run_console_exit_after_writes_the_stats(qapp, tmp_path):
 
 @pytest.mark.slow
 def test_the_crowdmood_command_runs_and_exits_cleanly(tmp_path):
-    pytest.importorskip("crowdmood_gui.core.pipeline")
     out = tmp_path / "stats.json"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", CROWDMOOD_HOME=str(tmp_path / "home"))
     proc = subprocess.run(

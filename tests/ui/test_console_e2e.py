@@ -17,7 +17,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def real_window(make_window):
-    pytest.importorskip("crowdmood_gui.core.pipeline")
     return make_window(factory=default_pipeline_factory)
 
 

@@ -264,15 +264,6 @@ def test_kiosk_window_shows_the_same_data(make_window, qtbot):
     assert kiosk.window_s == 1800  # it follows the operator's window (it has no controls)
 
 
-def test_missing_wizard_shows_a_message(make_window, qtbot, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "crowdmood_gui.ui.wizard", None)  # import fails
-    window = make_window()
-    window.act_aws_setup.trigger()
-    assert window.message_box is not None and "not available" in window.message_box.text()
-
-
 def test_setup_menu_opens_the_wizard_with_the_config(make_window, monkeypatch):
     import sys
     import types

@@ -279,6 +279,20 @@ def test_quitting_during_a_video_analysis_stops_and_cleans_it_up(qtbot, data_dir
     assert windows == []  # cancelled: no replay window opens afterwards
 
 
+def test_cancel_stops_the_video_analysis_and_opens_no_replay(qtbot, data_dir):
+    """Cancel in the progress dialog stops the pipeline off the GUI thread (ui/tasks.py)."""
+    config = load_config()
+    windows = []
+    job = analyse_and_replay(None, config, data_dir / "single_face.mp4", on_window=windows.append)
+    qtbot.waitUntil(lambda: job.pipeline is not None, timeout=10000)
+    stopped_on, stop = [], job.pipeline.stop
+    job.pipeline.stop = lambda timeout_s: stopped_on.append(threading.current_thread()) or stop(timeout_s)
+    job.cancel()
+    qtbot.waitUntil(lambda: not job.thread.is_alive() and not job.temp_dir.exists(), timeout=15000)
+    assert stopped_on and stopped_on[0] is not threading.main_thread()
+    assert job.cancelled and windows == []
+
+
 def test_a_session_that_cannot_be_read_says_so_and_the_app_goes_on(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 

@@ -72,12 +72,12 @@ def test_export_and_replay_from_the_browser(qtbot, two_sessions, tmp_path):
 
 
 def test_import_from_dynamodb(qtbot, monkeypatch):
-    boto3 = pytest.importorskip("boto3")
+    import boto3
     from datetime import UTC, datetime
 
     from moto import mock_aws
 
-    from crowdmood_gui.core.records import SESSION_INDEX, CaptureMeta, FaceRecord, FaceResult, record_to_item, to_dynamodb_item
+    from crowdmood_gui.core.records import SESSION_INDEX, CaptureMeta, FaceRecord, FaceResult, record_to_item, to_attribute_values, to_dynamodb_item
 
     config = load_config()
     with mock_aws():
@@ -95,7 +95,7 @@ def test_import_from_dynamodb(qtbot, monkeypatch):
         for i in range(5):
             record = FaceRecord(f"faces/aws-run/{i}.jpg", CaptureMeta("aws-run", "booth-1", datetime(2025, 1, 1, 12, 0, i, tzinfo=UTC), 1), (face,))
             client.put_item(TableName=config.aws.table,
-                            Item={k: boto3.dynamodb.types.TypeSerializer().serialize(v) for k, v in to_dynamodb_item(record_to_item(record)).items()})
+                            Item=to_attribute_values(to_dynamodb_item(record_to_item(record))))
         browser = SessionBrowser(config, dynamodb_factory=lambda _c: client)
         qtbot.addWidget(browser)
         settle(qtbot, browser)

@@ -13,7 +13,7 @@ from crowdmood_gui.core.config import DEMO_VIDEO
 from crowdmood_gui.ui.source_dialog import TAB_CAMERA, TAB_FILE, TAB_URL, SourceChoice, SourceDialog, check_stream_url
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
-mjpeg_server = pytest.importorskip("mjpeg_server")  # tests/core/mjpeg_server.py
+import mjpeg_server  # noqa: E402  (tests/core/mjpeg_server.py)
 
 VIDEO = Path(__file__).parents[2] / "tests" / "data" / "single_face.mp4"  # 640×360
 

@@ -45,3 +45,28 @@ def test_a_gone_owner_never_hears_back_but_orphaned_runs(qtbot):
     owner.deleteLater()
     qtbot.waitUntil(lambda: orphaned == ["late"], timeout=3000)
     assert heard == []
+
+
+def test_a_job_relays_its_lines_then_its_result_and_is_idle_when_heard(qtbot):
+    from crowdmood_gui.ui.tasks import BackgroundJob
+
+    owner = QObject()
+    job = BackgroundJob(owner, name="crowdmood-test-job")
+    heard = []
+    job.relay.line.connect(lambda text: heard.append(("line", text, threading.current_thread())))
+    job.relay.done.connect(lambda result: heard.append(("done", result, job.running)))
+
+    def work(relay):
+        for n in range(3):
+            relay.line.emit(f"step {n}")
+        return "finished"
+
+    job.start(work)
+    assert job.running and job.thread.name == "crowdmood-test-job"
+    qtbot.waitUntil(lambda: any(h[0] == "done" for h in heard))
+    assert [h[1] for h in heard] == ["step 0", "step 1", "step 2", "finished"]  # lines first, in order
+    assert all(h[2] is threading.main_thread() for h in heard[:3])
+    assert heard[-1][2] is False  # idle before the owner hears the result
+    job.start(lambda relay: 1 / 0)  # the same job runs again; an error is its result
+    qtbot.waitUntil(lambda: len(heard) == 5)
+    assert isinstance(heard[-1][1], ZeroDivisionError) and not job.running

@@ -53,6 +53,15 @@ def _sso_profile(exc: Exception) -> str:
     return _last_profile or os.environ.get("AWS_PROFILE") or "default"
 
 
+def error_code(exc: BaseException) -> str:
+    """The code of a call AWS refused (``AccessDenied``, ``NoSuchBucket`` ...); "" for any other
+    failure (the network, a parameter botocore refused before sending). The app's one reader of
+    ``response["Error"]["Code"]`` (the Lambda has its own: it is zipped without this module)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "")
+    return ""
+
+
 def describe_aws_error(exc: Exception, *, profile: str | None = None) -> str:
     """One line a user can act on, for any botocore failure."""
     from botocore.exceptions import SSOError, SSOTokenLoadError, TokenRetrievalError, UnauthorizedSSOTokenError
@@ -64,9 +73,8 @@ def describe_aws_error(exc: Exception, *, profile: str | None = None) -> str:
     if isinstance(exc, NoCredentialsError):
         return "no AWS credentials found: choose a profile, run 'aws sso login', or set AWS_* environment variables"
     if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = err.get("Code", "Error")
-        message = err.get("Message", "")
+        code = error_code(exc) or "Error"
+        message = exc.response.get("Error", {}).get("Message", "")
         op = getattr(exc, "operation_name", "")
         hints = {
             "AccessDenied": "the identity lacks a permission (see the IAM policy printed by 'crowdmood setup')",

@@ -27,7 +27,6 @@ the poll interval backs off (x2, jittered, up to 60 s) until a poll succeeds.
 
 from __future__ import annotations
 
-import random
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,12 +34,13 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crowdmood_gui.core.aws.clients import describe_aws_error
+from crowdmood_gui.core.aws.clients import describe_aws_error, error_code
 from crowdmood_gui.core.aws.redrive import count_waiting
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.events import TimelineRow
 from crowdmood_gui.core.series import PERIODS
-from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, FaceRecord, item_to_record, iso_utc
+from crowdmood_gui.core.records import FACES_METRIC, SESSION_INDEX, FaceRecord, from_attribute_values, item_to_record, iso_utc
+from crowdmood_gui.core.retry import backoff_delay
 
 PERIODS_S = PERIODS
 HIGH_RES_RETENTION_S = 3 * 3600  # 1-30 s data points are kept 3 hours
@@ -203,7 +203,6 @@ class ResultsPoller:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures = 0
-        self._deserializer = None
         self.last_lag_s: float | None = None
         # The Lambda's failure queue, read once a minute at most: analyses AWS gave up on.
         self.sqs = sqs
@@ -255,7 +254,7 @@ class ResultsPoller:
             if ok:
                 delay = self.poll_interval_s
             else:
-                delay = min(60.0, self.poll_interval_s * 2 ** min(self._failures, 6)) * random.uniform(0.5, 1.0)
+                delay = backoff_delay(self._failures, base_s=2 * self.poll_interval_s, cap_s=60.0, jitter=0.5)
             self._wake.clear()
             self._wake.wait(delay)
 
@@ -291,7 +290,7 @@ class ResultsPoller:
         try:
             waiting = count_waiting(self.sqs, self.failure_queue)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = error_code(exc)
             if "AccessDenied" in code or code == "AuthorizationError":
                 self._stop_counting(describe_aws_error(exc))
             return
@@ -350,7 +349,7 @@ class ResultsPoller:
             response = self.dynamodb.query(**kwargs)
             for raw in response.get("Items", []):
                 scanned += 1
-                record = item_to_record(self._deserialize(raw))
+                record = item_to_record(from_attribute_values(raw))
                 if record.key in self._seen:
                     continue
                 self._seen[record.key] = record.meta.captured_at
@@ -376,13 +375,6 @@ class ResultsPoller:
             if media_time is None:
                 media_time = (record.meta.captured_at - self.session_start).total_seconds()
             self.on_record(record, media_time, thumbnail)
-
-    def _deserialize(self, raw: dict[str, Any]) -> dict[str, Any]:
-        if self._deserializer is None:
-            from boto3.dynamodb.types import TypeDeserializer
-
-            self._deserializer = TypeDeserializer()
-        return {k: self._deserializer.deserialize(v) for k, v in raw.items()}
 
     def _emit_error(self, message: str) -> None:
         try:

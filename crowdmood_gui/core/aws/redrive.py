@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crowdmood_gui.core.aws.clients import describe_aws_error
+from crowdmood_gui.core.aws.clients import describe_aws_error, error_code
 from crowdmood_gui.core.errors import AwsError
 
 RECEIVE_BATCH = 10  # the SQS maximum per ReceiveMessage
@@ -97,7 +97,7 @@ def find_queue_url(sqs, queue_name: str) -> str | None:
     try:
         return sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
+        if error_code(exc) in MISSING_QUEUE_CODES:
             return None
         raise
 
@@ -209,7 +209,7 @@ def _redrive_one(sqs, lam, queue_url: str, function: str, message: dict[str, Any
             raise AwsError(f"Invoke answered HTTP {status}, not 202")
     except (ClientError, BotoCoreError, AwsError) as exc:
         keep("failed", f"message {message_id} ({keys}) not redriven, kept in the queue: {describe_aws_error(exc)}")
-        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+        code = error_code(exc)
         if code == "ResourceNotFoundException":
             raise AwsError(f"the function {function} does not exist: run crowdmood setup" + _so_far(report)) from None
         if code in FATAL_INVOKE_CODES:  # every other message would fail the same way

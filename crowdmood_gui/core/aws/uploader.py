@@ -10,7 +10,6 @@ response rewrites the same object: each crop arrives in S3 exactly once, under o
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import deque
@@ -19,8 +18,9 @@ from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crowdmood_gui.core.aws.clients import describe_aws_error
+from crowdmood_gui.core.aws.clients import describe_aws_error, error_code
 from crowdmood_gui.core.aws.spool import SpoolItem, UploadSpool
+from crowdmood_gui.core.retry import backoff_delay
 
 # Errors about this one object that no retry fixes: the item goes to the spool's bad/ and
 # the queue moves on (before, one refused item was retried at the head of the queue forever).
@@ -43,13 +43,6 @@ class UploaderStats:
     discarded: int
     last_error: str | None
     bytes_uploaded: int
-
-
-def backoff_delay(failures: int, *, base_s: float = 0.5, cap_s: float = 60.0, rng: Callable[[float, float], float] = random.uniform) -> float:
-    """Full jitter: a random delay in [0, min(cap, base * 2**(failures-1))]."""
-    if failures <= 0:
-        return 0.0
-    return rng(0.0, min(cap_s, base_s * (2 ** min(failures - 1, 30))))
 
 
 class Uploader:
@@ -148,7 +141,7 @@ class Uploader:
         except (ClientError, BotoCoreError) as exc:
             from botocore.exceptions import ParamValidationError
 
-            code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+            code = error_code(exc)
             if isinstance(exc, ParamValidationError):  # refused before sending: invalid parameters
                 code = "ParamValidationError"
             with self._lock:

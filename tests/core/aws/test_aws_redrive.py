@@ -200,7 +200,7 @@ def test_a_non_202_answer_is_a_failure(sqs, queue):
 
 def test_the_redriven_event_is_one_the_handler_parses(sqs, queue):
     """What the function receives again is what S3 sent: the handler's parser finds the crop."""
-    s3_event = pytest.importorskip("s3_event")  # lambda/s3_event.py (on sys.path via conftest)
+    import s3_event  # crowdmood_gui/lambda_function/s3_event.py (on sys.path via conftest)
     sqs.send_message(QueueUrl=queue, MessageBody=failure_record(event_for("faces/s 1/c/0001.jpg")))
     lam = FakeLambda()
     assert redrive.redrive(sqs, lam, queue, NAMES.function).redriven == 1

@@ -14,7 +14,8 @@ import pytest
 from moto import mock_aws
 
 from crowdmood_gui.core.aws.spool import UploadSpool
-from crowdmood_gui.core.aws.uploader import Uploader, backoff_delay
+from crowdmood_gui.core.aws.uploader import Uploader
+from crowdmood_gui.core.retry import backoff_delay
 from crowdmood_gui.core.errors import StorageError
 from crowdmood_gui.core.records import CaptureMeta, crop_key
 
