@@ -229,13 +229,15 @@ class SessionStore:
             return f"{self.path} is read-only: analysed results are kept in memory until it is writable"
         return f"could not save to {self.path}: {text} (results kept in memory, retrying)"
 
-    def close(self) -> None:
+    def close(self, *, commit: bool = True) -> None:
         """Commit and close. If the last commit fails, what is still buffered is written as
         JSON lines (owner-only, 0600) to the first place that takes it (next to the
         database, the temporary directory, the home directory) and the error names that
-        file and the command that merges it back (:func:`recover_unsaved`)."""
+        file and the command that merges it back (:func:`recover_unsaved`).
+        ``commit=False`` only lets go of the file: for a reader of a session that another
+        process is still recording into (no commit, no checkpoint)."""
         with self._lock:
-            if self.read_only:
+            if self.read_only or not commit:
                 self._db.close()
                 return
             try:
@@ -312,6 +314,17 @@ class SessionStore:
             )
             faces = tuple(_face_from_json(f) for f in json.loads(faces_json))
             yield FaceRecord(key=key, meta=meta, faces=faces), media_time_s
+
+    def crop_emotions(self) -> list[tuple[int, float, list[dict[str, float]]]]:
+        """(track id, media time, each face's emotions) of every record with a track, in
+        capture order, without building the records (replay's box labels)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT track_id, media_time_s, faces_json FROM records WHERE track_id IS NOT NULL "
+                "ORDER BY media_time_s, key"
+            ).fetchall()
+        return [(int(track_id), float(t), [face.get("emotions") or {} for face in json.loads(faces_json)])
+                for track_id, t, faces_json in rows]
 
     def record_count(self) -> int:
         with self._lock:

@@ -10,7 +10,6 @@ chart is drawn once per load or period change, moving the cursor costs nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -78,30 +77,23 @@ class ReplayData:
         store = SessionStore(session.db_path)
         try:
             timelines = {p: store.timeline(p) for p in PERIODS}
-            # Labels only: the crops' emotions, without building every record.
-            crops = store._db.execute(
-                "SELECT track_id, media_time_s, faces_json FROM records WHERE track_id IS NOT NULL "
-                "ORDER BY media_time_s, key"
-            ).fetchall()
+            crops = store.crop_emotions()  # labels only: the crops' emotions, no records built
         finally:
-            if not live:
-                store.close()
-            else:
-                store._db.close()
+            store.close(commit=not live)
         # Boxes as they were shown live: each person's estimated dominant expression after
         # each of their crops (the one crowd state, with the session's half-life).
         meta = read_meta(session.db_path)
         half_life = ((meta.get("settings") or {}).get("crowd") or {}).get("half_life_s") or DEFAULT_HALF_LIFE_S
         crowd = CrowdState(float(half_life))
         labels: dict[int, tuple[list[float], list[str]]] = {}
-        for track_id, t, faces_json in crops:
-            vector = mean_vector([face.get("emotions") or {} for face in json.loads(faces_json)])
+        for track_id, t, emotions in crops:
+            vector = mean_vector(emotions)
             if vector is None:
                 continue
-            crowd.add_crop(float(t), int(track_id), vector)
-            times, values = labels.setdefault(int(track_id), ([], []))
-            times.append(float(t))
-            values.append(crowd.dominant(int(track_id)))
+            crowd.add_crop(t, track_id, vector)
+            times, values = labels.setdefault(track_id, ([], []))
+            times.append(t)
+            values.append(crowd.dominant(track_id))
         index = VideoIndex(session.path, recover_tail=not live)
         ends = [index.duration_s]
         finest = next((p for p in PERIODS if timelines.get(p)), None)  # a 60-s row would add up to a minute
