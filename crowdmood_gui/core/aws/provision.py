@@ -21,24 +21,24 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from crowdmood_gui.core.aws import policies, verify as verification
 from crowdmood_gui.core.aws.clients import client, describe_aws_error
-from crowdmood_gui.core.aws.config_writeback import apply_to_config, finish_setup, forget_setup, names_from_config  # noqa: F401
-from crowdmood_gui.core.aws.lambda_zip import HANDLER  # noqa: F401  (re-exported)
+from crowdmood_gui.core.aws.config_writeback import apply_to_config, finish_setup, forget_setup, names_from_config
+from crowdmood_gui.core.aws.lambda_zip import HANDLER
 from crowdmood_gui.core.aws.naming import ResourceNames, validate_names
-from crowdmood_gui.core.aws.report import OK_STATUSES, PlannedResource, Report, StepResult  # noqa: F401
+from crowdmood_gui.core.aws.report import OK_STATUSES, PlannedResource, Report, StepResult
 from crowdmood_gui.core.aws.resources import BY_KEY, SETUP_ORDER, TEARDOWN_ORDER
-from crowdmood_gui.core.aws.resources.base import LOG_RETENTION_DAYS, Cancelled, StepContext, StepFailed  # noqa: F401
-from crowdmood_gui.core.aws.resources.bucket import TLS_STATEMENT_SID, plain_http_endpoint  # noqa: F401
-from crowdmood_gui.core.aws.resources.dashboard import dashboard_body  # noqa: F401
-from crowdmood_gui.core.aws.resources.failure_queue import (  # noqa: F401
+from crowdmood_gui.core.aws.resources.base import LOG_RETENTION_DAYS, Cancelled, StepContext, StepFailed
+from crowdmood_gui.core.aws.resources.bucket import TLS_STATEMENT_SID, plain_http_endpoint
+from crowdmood_gui.core.aws.resources.dashboard import dashboard_body
+from crowdmood_gui.core.aws.resources.failure_queue import (
     ASYNC_MAX_EVENT_AGE_S,
     ASYNC_MAX_RETRIES,
     FAILURE_RETENTION_S,
 )
-from crowdmood_gui.core.aws.resources.function import LAMBDA_MEMORY_MB, LAMBDA_RUNTIME, LAMBDA_TIMEOUT_S  # noqa: F401
-from crowdmood_gui.core.aws.resources.notification import NOTIFICATION_ID  # noqa: F401
-from crowdmood_gui.core.aws.resources.permission import PERMISSION_SID  # noqa: F401
-from crowdmood_gui.core.aws.state import StateFile, default_state_path  # noqa: F401
-from crowdmood_gui.core.aws.verify import REDRIVE_HINT, TEST_FACE, VerifyResult, s3_put_event  # noqa: F401
+from crowdmood_gui.core.aws.resources.function import LAMBDA_MEMORY_MB, LAMBDA_RUNTIME, LAMBDA_TIMEOUT_S
+from crowdmood_gui.core.aws.resources.notification import NOTIFICATION_ID
+from crowdmood_gui.core.aws.resources.permission import PERMISSION_SID
+from crowdmood_gui.core.aws.state import StateFile, default_state_path
+from crowdmood_gui.core.aws.verify import REDRIVE_HINT, TEST_FACE, VerifyResult, s3_put_event
 from crowdmood_gui.core.errors import AwsError, CrowdMoodError
 
 # Step keys and titles in setup order; teardown walks TEARDOWN_ORDER.
@@ -192,7 +192,12 @@ def operator_policy_for(session: boto3.Session, names: ResourceNames, account: s
     return policies.operator_policy_json(names, session.region_name or "REGION", account)
 
 
+# The public API of setup, one import away for ``commands/aws_setup.py``, the wizard and the tests.
 __all__ = [
-    "Cancelled", "Provisioner", "Report", "StateFile", "StepFailed", "StepResult", "VerifyResult",
-    "STEPS", "STEP_TITLES", "TEARDOWN_ORDER",
+    "ASYNC_MAX_EVENT_AGE_S", "ASYNC_MAX_RETRIES", "FAILURE_RETENTION_S", "HANDLER", "LAMBDA_MEMORY_MB", "LAMBDA_RUNTIME",
+    "LAMBDA_TIMEOUT_S", "LOG_RETENTION_DAYS", "NOTIFICATION_ID", "OK_STATUSES", "PERMISSION_SID", "REDRIVE_HINT", "STEPS",
+    "STEP_TITLES", "TEARDOWN_ORDER", "TEST_FACE", "TLS_STATEMENT_SID",
+    "Cancelled", "PlannedResource", "Provisioner", "Report", "StateFile", "StepFailed", "StepResult", "VerifyResult",
+    "apply_to_config", "dashboard_body", "default_state_path", "finish_setup", "forget_setup", "names_from_config",
+    "operator_policy_for", "plain_http_endpoint", "s3_put_event",
 ]

@@ -41,8 +41,13 @@ class Notification:
         return PlannedResource(self.key, "S3 event notification", NOTIFICATION_ID, f"s3:ObjectCreated:* under '{n.prefix}' -> {n.function}")
 
     def describe(self, ctx: StepContext) -> dict[str, Any] | None:
-        """Our Lambda notification on the bucket (None: not there)."""
-        configs = _bucket_notifications(ctx).get("LambdaFunctionConfigurations", [])
+        """Our Lambda notification on the bucket (None: not there, or no bucket)."""
+        try:
+            configs = _bucket_notifications(ctx).get("LambdaFunctionConfigurations", [])
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchBucket":
+                raise
+            return None
         return next((c for c in configs if c.get("Id") == NOTIFICATION_ID), None)
 
     def ensure(self, ctx: StepContext) -> Outcome:
@@ -67,15 +72,10 @@ class Notification:
         return Outcome("created", [])
 
     def delete(self, ctx: StepContext) -> bool:
-        try:
-            cfg = _bucket_notifications(ctx)
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchBucket":
-                return False
-            raise
-        configs = cfg.get("LambdaFunctionConfigurations", [])
-        if not any(c.get("Id") == NOTIFICATION_ID for c in configs):
+        if self.describe(ctx) is None:
             return False
+        cfg = _bucket_notifications(ctx)
+        configs = cfg.get("LambdaFunctionConfigurations", [])
         cfg["LambdaFunctionConfigurations"] = [c for c in configs if c.get("Id") != NOTIFICATION_ID]
         if not cfg["LambdaFunctionConfigurations"]:
             del cfg["LambdaFunctionConfigurations"]
