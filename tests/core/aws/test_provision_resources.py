@@ -54,10 +54,30 @@ def test_a_waiter_retries_while_the_resource_is_not_there_yet():
 
 def test_a_terminal_state_fails_the_step_with_the_reason_aws_gave():
     ctx, stubber, _ = stubbed("lambda")
-    stubber.add_response("get_function", {"Configuration": {"FunctionName": NAMES.function, "State": "Failed",
-                                                            "StateReason": "the zip has no handler"}})
+    stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function, "State": "Failed",
+                                                        "StateReason": "the zip has no handler"})
     with pytest.raises(StepFailed, match=f"function {NAMES.function} failed: the zip has no handler"):
         Function()._wait_ready(ctx)
+
+
+def test_a_function_whose_emulator_reports_no_state_is_ready():
+    ctx, stubber, clock = stubbed("lambda")
+    for _ in range(3):  # active? updated? then the configuration read back
+        stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function})
+    assert Function()._wait_ready(ctx) == {"FunctionName": NAMES.function}
+    assert clock.sleeps == []
+
+
+def test_a_pending_function_is_waited_for():
+    ctx, stubber, clock = stubbed("lambda")
+    for state in ("Pending", "Active"):
+        stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function, "State": state})
+    stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function, "LastUpdateStatus": "InProgress"})
+    for _ in range(2):  # updated, then read back
+        stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function, "LastUpdateStatus": "Successful"})
+    Function()._wait_ready(ctx)
+    stubber.assert_no_pending_responses()
+    assert clock.sleeps == [2.0, 2.0]
 
 
 def test_an_unexpected_error_while_waiting_is_the_client_error_it_was():

@@ -162,13 +162,14 @@ class StepContext:
                 raise StepFailed(f"timed out waiting for {what}")
             self.pause(every_s)
 
-    def wait_for(self, service: str, waiter_name: str, what: str, *,
-                 failure: Callable[[dict[str, Any]], str] | None = None, **params: Any) -> None:
+    def wait_for(self, service: str, waiter_name: str, what: str, *, failure: Callable[[dict[str, Any]], str] | None = None,
+                 unreported_is_ready: bool = False, **params: Any) -> None:
         """Wait with botocore's waiter ``waiter_name`` (its operation and its acceptors), one
         attempt at a time: between attempts we pause ourselves, so Cancel interrupts the wait
         and tests' fake clock drives it. A terminal state becomes :class:`StepFailed`, an
         unexpected AWS error is raised as the :class:`ClientError` it was. ``failure(response)``:
-        the message for a terminal state (default: botocore's reason)."""
+        the message for a terminal state (default: botocore's reason). ``unreported_is_ready``:
+        an answer no acceptor matches (an emulator that leaves the field out) counts as ready."""
         waiter = self.client(service).get_waiter(waiter_name)
         every_s = min(float(waiter.config.delay), 2.0)
 
@@ -177,8 +178,10 @@ class StepContext:
                 waiter.wait(**params, WaiterConfig={"Delay": 0, "MaxAttempts": 1})
             except WaiterError as exc:
                 reason = str(exc.kwargs.get("reason", ""))
+                if reason == "Max attempts exceeded" and "Error" not in (exc.last_response or {}):
+                    return unreported_is_ready  # no acceptor matched this answer
                 if reason.startswith("Max attempts exceeded"):
-                    return False
+                    return False  # a retry state
                 response = exc.last_response or {}
                 if "Error" in response:
                     raise ClientError(response, waiter.config.operation) from None

@@ -55,16 +55,17 @@ class Function:
             return None
 
     def _wait_ready(self, ctx: StepContext) -> dict[str, Any]:
-        """Active (botocore's ``function_active_v2``) and its last update done
-        (``function_updated_v2``); a Failed state is a failed step, with AWS's reason."""
+        """Active (botocore's ``function_active``) and its last update done
+        (``function_updated``); a Failed state is a failed step, with AWS's reason. Not the
+        ``_v2`` waiters: they call GetFunction, a right setup does not otherwise need. An
+        emulator that reports no state counts as ready, as before the waiters."""
         name = ctx.names.function
 
-        def failed(response: dict[str, Any]) -> str:
-            cfg = response.get("Configuration") or {}
+        def failed(cfg: dict[str, Any]) -> str:
             return f"function {name} failed: {cfg.get('StateReason') or cfg.get('LastUpdateStatusReason')}"
 
-        ctx.wait_for("lambda", "function_active_v2", f"function {name} to become active", failure=failed, FunctionName=name)
-        ctx.wait_for("lambda", "function_updated_v2", f"function {name} to finish updating", failure=failed, FunctionName=name)
+        for waiter, what in (("function_active", "to become active"), ("function_updated", "to finish updating")):
+            ctx.wait_for("lambda", waiter, f"function {name} {what}", failure=failed, unreported_is_ready=True, FunctionName=name)
         return self.describe(ctx)
 
     def ensure(self, ctx: StepContext) -> Outcome:
