@@ -73,10 +73,6 @@ class Provisioner(StepContext):
         lines += [f"  - {p.kind} '{p.name}': {p.details}" for p in self.plan()]
         return "\n".join(lines)
 
-    def describe(self) -> dict[str, Any]:
-        """What AWS holds now for each resource (None: absent)."""
-        return {r.key: r.describe(self) for r in SETUP_ORDER}
-
     def run(self, rollback_on_failure: bool = False) -> Report:
         report = Report("setup")
         self._run_made = []

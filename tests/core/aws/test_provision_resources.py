@@ -16,7 +16,7 @@ from crowdmood_gui.core.aws.resources.base import Cancelled, StepContext, StepFa
 from crowdmood_gui.core.aws.resources.function import Function
 from crowdmood_gui.core.config import AppConfig
 
-from test_provision import SUFFIX, FakeClock, make, package  # noqa: F401 - the session-scoped zip fixture
+from test_provision import SUFFIX, FakeClock, aws, make, package  # noqa: F401 - moto as AWS behaves, the zip fixture
 
 NAMES = default_names("wait01")
 
@@ -107,25 +107,17 @@ def test_cancel_interrupts_a_wait():
     stubber.assert_no_pending_responses()
 
 
-def test_every_resource_describes_ensures_and_deletes_itself(moto_aws, package, monkeypatch):
-    from moto.awslambda.models import EventInvokeConfig, LambdaBackend
-
-    def put_overwrites(backend, function_name, config):  # as AWS does (see test_provision.aws)
-        fn = backend.get_function(function_name)
-        fn.event_invoke_config = [EventInvokeConfig(fn.function_arn, fn.last_modified, config)]
-        return fn.event_invoke_config[0].response()
-
-    monkeypatch.setattr(LambdaBackend, "put_function_event_invoke_config", put_overwrites)
+def test_every_resource_describes_ensures_and_deletes_itself(aws, package):
     assert {r.key for r in SETUP_ORDER} - set(TEARDOWN_ORDER) == {"identity"}  # every made thing is deleted
-    provisioner = make(moto_aws, package)
-    before = provisioner.describe()
+    provisioner = make(aws, package)
+    before = {r.key: r.describe(provisioner) for r in SETUP_ORDER}
     assert before.pop("identity")["Region"] == "us-east-1"
     assert before == dict.fromkeys(before)  # nothing there yet
     assert provisioner.run().ok
-    after = make(moto_aws, package).describe()
+    ctx = make(aws, package)
+    after = {r.key: r.describe(ctx) for r in SETUP_ORDER}
     assert all(after[key] is not None for key in TEARDOWN_ORDER), after
     assert after["table"]["TableName"] == default_names(SUFFIX).table
-    ctx = make(moto_aws, package)
     for key in TEARDOWN_ORDER:
         assert BY_KEY[key].delete(ctx) is True, key
         assert BY_KEY[key].describe(ctx) is None, key
