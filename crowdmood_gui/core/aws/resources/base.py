@@ -16,7 +16,9 @@ import time
 from typing import Any, Callable, NamedTuple, Protocol
 
 import boto3
-from botocore.exceptions import ClientError, WaiterError
+from botocore import xform_name
+from botocore.exceptions import ClientError
+from botocore.waiter import NormalizedOperationMethod
 
 from crowdmood_gui.core.aws.clients import client
 from crowdmood_gui.core.aws.lambda_zip import build_lambda_zip
@@ -164,29 +166,27 @@ class StepContext:
 
     def wait_for(self, service: str, waiter_name: str, what: str, *, failure: Callable[[dict[str, Any]], str] | None = None,
                  unreported_is_ready: bool = False, **params: Any) -> None:
-        """Wait with botocore's waiter ``waiter_name`` (its operation and its acceptors), one
-        attempt at a time: between attempts we pause ourselves, so Cancel interrupts the wait
-        and tests' fake clock drives it. A terminal state becomes :class:`StepFailed`, an
-        unexpected AWS error is raised as the :class:`ClientError` it was. ``failure(response)``:
-        the message for a terminal state (default: botocore's reason). ``unreported_is_ready``:
-        an answer no acceptor matches (an emulator that leaves the field out) counts as ready."""
-        waiter = self.client(service).get_waiter(waiter_name)
-        every_s = min(float(waiter.config.delay), 2.0)
+        """Wait as botocore's waiter ``waiter_name`` does (its operation, its acceptors), but
+        pausing ourselves between attempts, so Cancel interrupts the wait and tests' fake
+        clock drives it. A failure state becomes :class:`StepFailed` (``failure(response)``
+        says why; default: the acceptor's explanation); an AWS error no acceptor expects is
+        raised as the :class:`ClientError` it was. ``unreported_is_ready``: an answer no
+        acceptor matches (an emulator that leaves the field out) counts as ready."""
+        aws = self.client(service)
+        config = aws.get_waiter(waiter_name).config
+        operation = NormalizedOperationMethod(getattr(aws, xform_name(config.operation)))
+        every_s = min(float(config.delay), 2.0)
 
         def ready() -> bool:
-            try:
-                waiter.wait(**params, WaiterConfig={"Delay": 0, "MaxAttempts": 1})
-            except WaiterError as exc:
-                reason = str(exc.kwargs.get("reason", ""))
-                if reason == "Max attempts exceeded" and "Error" not in (exc.last_response or {}):
-                    return unreported_is_ready  # no acceptor matched this answer
-                if reason.startswith("Max attempts exceeded"):
-                    return False  # a retry state
-                response = exc.last_response or {}
+            response = operation(**params)
+            acceptor = next((a for a in config.acceptors if a.matcher_func(response)), None)
+            if acceptor is None:
                 if "Error" in response:
-                    raise ClientError(response, waiter.config.operation) from None
-                raise StepFailed(failure(response) if failure else f"{what}: {reason}") from None
-            return True
+                    raise ClientError(response, config.operation)
+                return unreported_is_ready
+            if acceptor.state == "failure":
+                raise StepFailed(failure(response) if failure else f"{what}: {acceptor.explanation}")
+            return acceptor.state == "success"
 
         self.wait_until(what, ready, every_s=every_s)
 
