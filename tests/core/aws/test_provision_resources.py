@@ -62,9 +62,10 @@ def test_a_terminal_state_fails_the_step_with_the_reason_aws_gave():
 
 def test_a_function_whose_emulator_reports_no_state_is_ready():
     ctx, stubber, clock = stubbed("lambda")
-    for _ in range(3):  # active? updated? then the configuration read back
+    for _ in range(2):  # active? updated?
         stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function})
-    assert Function()._wait_ready(ctx) == {"FunctionName": NAMES.function}
+    assert Function()._wait_ready(ctx)["FunctionName"] == NAMES.function
+    stubber.assert_no_pending_responses()
     assert clock.sleeps == []
 
 
@@ -73,9 +74,9 @@ def test_a_pending_function_is_waited_for():
     for state in ("Pending", "Active"):
         stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function, "State": state})
     stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function, "LastUpdateStatus": "InProgress"})
-    for _ in range(2):  # updated, then read back
-        stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function, "LastUpdateStatus": "Successful"})
-    Function()._wait_ready(ctx)
+    stubber.add_response("get_function_configuration", {"FunctionName": NAMES.function, "LastUpdateStatus": "Successful",
+                                                        "CodeSha256": "abc"})
+    assert Function()._wait_ready(ctx)["CodeSha256"] == "abc"  # the last answer is the configuration
     stubber.assert_no_pending_responses()
     assert clock.sleeps == [2.0, 2.0]
 

@@ -165,20 +165,23 @@ class StepContext:
             self.pause(every_s)
 
     def wait_for(self, service: str, waiter_name: str, what: str, *, failure: Callable[[dict[str, Any]], str] | None = None,
-                 unreported_is_ready: bool = False, **params: Any) -> None:
+                 unreported_is_ready: bool = False, **params: Any) -> dict[str, Any]:
         """Wait as botocore's waiter ``waiter_name`` does (its operation, its acceptors), but
         pausing ourselves between attempts, so Cancel interrupts the wait and tests' fake
         clock drives it. A failure state becomes :class:`StepFailed` (``failure(response)``
         says why; default: the acceptor's explanation); an AWS error no acceptor expects is
         raised as the :class:`ClientError` it was. ``unreported_is_ready``: an answer no
-        acceptor matches (an emulator that leaves the field out) counts as ready."""
+        acceptor matches (an emulator that leaves the field out) counts as ready. Returns the
+        last answer (the resource's description when the operation is a describe)."""
         aws = self.client(service)
         config = aws.get_waiter(waiter_name).config
         operation = NormalizedOperationMethod(getattr(aws, xform_name(config.operation)))
         every_s = min(float(config.delay), 2.0)
 
+        last: dict[str, Any] = {}
+
         def ready() -> bool:
-            response = operation(**params)
+            response = last["response"] = operation(**params)
             acceptor = next((a for a in config.acceptors if a.matcher_func(response)), None)
             if acceptor is None:
                 if "Error" in response:
@@ -189,6 +192,7 @@ class StepContext:
             return acceptor.state == "success"
 
         self.wait_until(what, ready, every_s=every_s)
+        return last["response"]
 
     def retry_role_propagation(self, call: Callable[[], Any], *, symptom: str = "assume") -> Any:
         """IAM is eventually consistent: a new role 'cannot be assumed' for a few seconds, and

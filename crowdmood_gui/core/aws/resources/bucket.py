@@ -58,6 +58,11 @@ def _get_or(call, missing_code: str, default: Any) -> Any:
         return default
 
 
+def _region(s3: Any, bucket: str) -> str:
+    location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+    return "eu-west-1" if location == "EU" else location  # the legacy name of eu-west-1
+
+
 class Bucket:
     key = "bucket"
     title = "S3 bucket"
@@ -82,8 +87,7 @@ class Bucket:
             if not not_found(exc):
                 raise
             return None
-        location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
-        return {"Bucket": bucket, "Region": "eu-west-1" if location == "EU" else location}
+        return {"Bucket": bucket, "Region": _region(s3, bucket)}
 
     def ensure(self, ctx: StepContext) -> Outcome:
         s3 = ctx.client("s3")
@@ -105,7 +109,7 @@ class Bucket:
                 if error_code(exc) != "BucketAlreadyOwnedByYou":
                     raise
             ctx.wait_for("s3", "bucket_exists", f"bucket {n.bucket} to exist", Bucket=n.bucket)
-            current = self.describe(ctx) or {"Region": ctx.region}
+            current = {"Bucket": n.bucket, "Region": _region(s3, n.bucket)}
         if current["Region"] != ctx.region:
             raise StepFailed(f"bucket '{n.bucket}' is in {current['Region']}, not {ctx.region}: choose another name or region")
 

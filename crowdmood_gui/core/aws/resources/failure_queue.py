@@ -43,6 +43,10 @@ def _invoke_config(ctx: StepContext) -> dict[str, Any] | None:
         return None
 
 
+def _attributes(ctx: StepContext, url: str) -> dict[str, Any]:
+    return {"QueueUrl": url, **ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]}
+
+
 class FailureQueue:
     key = "failure_queue"
     title = "Queue for failed analyses"
@@ -60,11 +64,8 @@ class FailureQueue:
 
     def describe(self, ctx: StepContext) -> dict[str, Any] | None:
         """The queue's URL and attributes (None: no queue)."""
-        sqs = ctx.client("sqs")
-        url = find_queue_url(sqs, ctx.names.failure_queue)
-        if url is None:
-            return None
-        return {"QueueUrl": url, **sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]}
+        url = find_queue_url(ctx.client("sqs"), ctx.names.failure_queue)
+        return None if url is None else _attributes(ctx, url)
 
     def ensure(self, ctx: StepContext) -> Outcome:
         sqs, lam = ctx.client("sqs"), ctx.client("lambda")
@@ -75,14 +76,14 @@ class FailureQueue:
         attrs = self.describe(ctx)
         if attrs is None:
             try:
-                sqs.create_queue(QueueName=n.failure_queue, Attributes=wanted, tags={"crowdmood": "setup"})
+                url = sqs.create_queue(QueueName=n.failure_queue, Attributes=wanted, tags={"crowdmood": "setup"})["QueueUrl"]
             except ClientError as exc:
                 if "QueueDeletedRecently" in error_code(exc):
                     raise StepFailed(f"queue {n.failure_queue} was deleted less than 60 s ago: run setup again in a minute") from None
                 raise
             ctx.made(self.key)
             status = "created"
-            attrs = self.describe(ctx)
+            attrs = _attributes(ctx, url)
         drifted = {k: v for k, v in wanted.items() if str(attrs.get(k, "")).lower() != v}
         if attrs.get("KmsMasterKeyId"):  # an adopted queue encrypted with a KMS key: already
             drifted.pop("SqsManagedSseEnabled", None)  # encrypted, and SQS allows one SSE kind

@@ -64,9 +64,10 @@ class Function:
         def failed(cfg: dict[str, Any]) -> str:
             return f"function {name} failed: {cfg.get('StateReason') or cfg.get('LastUpdateStatusReason')}"
 
-        for waiter, what in (("function_active", "to become active"), ("function_updated", "to finish updating")):
-            ctx.wait_for("lambda", waiter, f"function {name} {what}", failure=failed, unreported_is_ready=True, FunctionName=name)
-        return self.describe(ctx)
+        ctx.wait_for("lambda", "function_active", f"function {name} to become active",
+                     failure=failed, unreported_is_ready=True, FunctionName=name)
+        return ctx.wait_for("lambda", "function_updated", f"function {name} to finish updating",
+                            failure=failed, unreported_is_ready=True, FunctionName=name)
 
     def ensure(self, ctx: StepContext) -> Outcome:
         lam = ctx.client("lambda")

@@ -20,6 +20,20 @@ def _bucket_notifications(ctx: StepContext) -> dict[str, Any]:
     return cfg
 
 
+def _bucket_notifications_or_none(ctx: StepContext) -> dict[str, Any] | None:
+    try:
+        return _bucket_notifications(ctx)
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchBucket":
+            raise
+        return None
+
+
+def _ours(cfg: dict[str, Any] | None) -> dict[str, Any] | None:
+    configs = (cfg or {}).get("LambdaFunctionConfigurations", [])
+    return next((c for c in configs if c.get("Id") == NOTIFICATION_ID), None)
+
+
 def _matches(ours: dict[str, Any], wanted: dict[str, Any]) -> bool:
     rules = {(r["Name"].lower(), r["Value"]) for r in ((ours.get("Filter") or {}).get("Key") or {}).get("FilterRules", [])}
     return (
@@ -42,13 +56,7 @@ class Notification:
 
     def describe(self, ctx: StepContext) -> dict[str, Any] | None:
         """Our Lambda notification on the bucket (None: not there, or no bucket)."""
-        try:
-            configs = _bucket_notifications(ctx).get("LambdaFunctionConfigurations", [])
-        except ClientError as exc:
-            if error_code(exc) != "NoSuchBucket":
-                raise
-            return None
-        return next((c for c in configs if c.get("Id") == NOTIFICATION_ID), None)
+        return _ours(_bucket_notifications_or_none(ctx))
 
     def ensure(self, ctx: StepContext) -> Outcome:
         n = ctx.names
@@ -61,7 +69,7 @@ class Notification:
         # The bucket's whole configuration is written back: keep everyone else's entries.
         cfg = _bucket_notifications(ctx)
         configs = cfg.get("LambdaFunctionConfigurations", [])
-        ours = next((c for c in configs if c.get("Id") == NOTIFICATION_ID), None)
+        ours = _ours(cfg)
         if ours is not None and _matches(ours, wanted):
             return Outcome("adopted", [])
         cfg["LambdaFunctionConfigurations"] = [c for c in configs if c.get("Id") != NOTIFICATION_ID] + [wanted]
@@ -72,11 +80,10 @@ class Notification:
         return Outcome("created", [])
 
     def delete(self, ctx: StepContext) -> bool:
-        if self.describe(ctx) is None:
+        cfg = _bucket_notifications_or_none(ctx)
+        if _ours(cfg) is None:
             return False
-        cfg = _bucket_notifications(ctx)
-        configs = cfg.get("LambdaFunctionConfigurations", [])
-        cfg["LambdaFunctionConfigurations"] = [c for c in configs if c.get("Id") != NOTIFICATION_ID]
+        cfg["LambdaFunctionConfigurations"] = [c for c in cfg["LambdaFunctionConfigurations"] if c.get("Id") != NOTIFICATION_ID]
         if not cfg["LambdaFunctionConfigurations"]:
             del cfg["LambdaFunctionConfigurations"]
         ctx.client("s3").put_bucket_notification_configuration(Bucket=ctx.names.bucket, NotificationConfiguration=cfg)

@@ -93,15 +93,17 @@ class Table:
         """The table ACTIVE (botocore's ``table_exists``), then its indexes ACTIVE too (no
         waiter covers an index being built)."""
         table = ctx.names.table
-        ctx.wait_for("dynamodb", "table_exists", f"table {table} to become ACTIVE", TableName=table)
-        holder: dict[str, Any] = {}
+        holder = {"desc": ctx.wait_for("dynamodb", "table_exists", f"table {table} to become ACTIVE", TableName=table)["Table"]}
 
         def indexes_ready() -> bool:
-            holder["desc"] = desc = ctx.client("dynamodb").describe_table(TableName=table)["Table"]
-            return desc.get("TableStatus") == "ACTIVE" and all(
-                g.get("IndexStatus", "ACTIVE") == "ACTIVE" for g in desc.get("GlobalSecondaryIndexes") or [])
+            desc = holder["desc"]
+            if desc.get("TableStatus") == "ACTIVE" and all(
+                    g.get("IndexStatus", "ACTIVE") == "ACTIVE" for g in desc.get("GlobalSecondaryIndexes") or []):
+                return True
+            holder["desc"] = ctx.client("dynamodb").describe_table(TableName=table)["Table"]
+            return False
 
-        ctx.wait_until(f"table {table} to become ACTIVE", indexes_ready)
+        ctx.wait_until(f"the indexes of table {table} to become ACTIVE", indexes_ready)
         return holder["desc"]
 
     def delete(self, ctx: StepContext) -> bool:
