@@ -179,16 +179,18 @@ def test_no_credentials_shows_advice_and_blocks_next(qtbot, monkeypatch):
 def test_failed_step_offers_run_again_then_completes(qtbot, aws, tmp_path, monkeypatch):
     from botocore.exceptions import ClientError
 
-    original = Provisioner._step_dashboard
+    from crowdmood_gui.core.aws.resources.dashboard import Dashboard
+
+    original = Dashboard.ensure
     calls = {"n": 0}
 
-    def flaky(self):
+    def flaky(self, ctx):
         calls["n"] += 1
         if calls["n"] == 1:
             raise ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "PutDashboard")
-        return original(self)
+        return original(self, ctx)
 
-    monkeypatch.setattr(Provisioner, "_step_dashboard", flaky)
+    monkeypatch.setattr(Dashboard, "ensure", flaky)
     wizard = AwsSetupWizard(AppConfig(), session_factory, config_path=tmp_path / "c.toml", provisioner_kwargs=fast())
     qtbot.addWidget(wizard)
     wizard.identity = None

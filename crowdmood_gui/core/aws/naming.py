@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, fields, replace
 
+from crowdmood_gui.core.config import AwsConfig
 from crowdmood_gui.core.records import DEFAULT_NAMESPACE
 
 DEFAULT_PREFIX = "faces/"
@@ -62,6 +63,18 @@ class ResourceNames:
 
     def with_changes(self, **changes: str) -> "ResourceNames":
         return replace(self, **changes)
+
+    @classmethod
+    def from_config(cls, aws: AwsConfig) -> "ResourceNames | None":
+        """The names the app's ``[aws]`` settings point at (None: setup never ran)."""
+        if not aws.bucket or not aws.role:
+            return None
+        return cls(**{f.name: getattr(aws, f.name) for f in fields(cls)})
+
+    def config_settings(self) -> dict[str, str]:
+        """The ``[aws]`` settings that point the app at these resources (every field of
+        this model is one of them, under the same name)."""
+        return self.to_dict()
 
 
 def failure_queue_name(function: str) -> str:

@@ -71,12 +71,12 @@ def test_setup_with_a_bad_suffix_exits_2(aws, capsys):
 def test_setup_failure_exits_2_with_a_clear_line(aws, capsys, monkeypatch):
     from botocore.exceptions import ClientError
 
-    from crowdmood_gui.core.aws.provision import Provisioner
+    from crowdmood_gui.core.aws.resources.role import Role
 
-    def boom(self):
+    def boom(self, ctx):
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "User is not authorized to perform: iam:CreateRole"}}, "CreateRole")
 
-    monkeypatch.setattr(Provisioner, "_step_role", boom)
+    monkeypatch.setattr(Role, "ensure", boom)
     assert main(["setup", "--yes", "--name-suffix", "cli002", "--no-verify", "--rollback-on-failure"]) == 2
     err = capsys.readouterr().err
     assert "crowdmood: error: setup failed: IAM role for the Lambda: CreateRole failed: AccessDenied" in err
