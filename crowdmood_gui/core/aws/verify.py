@@ -17,7 +17,7 @@ from crowdmood_gui.core.aws.redrive import count_waiting
 from crowdmood_gui.core.aws.resources.base import Cancelled, StepContext, StepFailed
 from crowdmood_gui.core.aws.resources.notification import NOTIFICATION_ID
 from crowdmood_gui.core.resources import RESOURCES_DIR
-from crowdmood_gui.core.records import FACES_METRIC, CaptureMeta
+from crowdmood_gui.core.records import FACES_METRIC, CaptureMeta, from_attribute_values, from_dynamodb_item
 
 TEST_FACE = RESOURCES_DIR / "test_face.jpg"
 VERIFY_CAMERA = "setup-verify"
@@ -183,10 +183,4 @@ def _verify_pipeline(
 
 
 def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    from crowdmood_gui.core.records import from_dynamodb_item
-
-    deserializer = TypeDeserializer()
-    return from_dynamodb_item({k: deserializer.deserialize(v) for k, v in item.items()})
-
+    return from_dynamodb_item(from_attribute_values(item))

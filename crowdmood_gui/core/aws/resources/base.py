@@ -20,7 +20,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 from botocore.waiter import NormalizedOperationMethod
 
-from crowdmood_gui.core.aws.clients import client
+from crowdmood_gui.core.aws.clients import client, error_code  # noqa: F401  (the resources import it from here)
 from crowdmood_gui.core.aws.lambda_zip import build_lambda_zip
 from crowdmood_gui.core.aws.naming import ResourceNames
 from crowdmood_gui.core.aws.report import PlannedResource
@@ -64,10 +64,6 @@ class Resource(Protocol):
 
     def delete(self, ctx: "StepContext") -> bool:
         """Delete it; False when it was already absent."""
-
-
-def error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
 
 
 def http_status(exc: ClientError) -> int:
