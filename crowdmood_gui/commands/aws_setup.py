@@ -16,7 +16,7 @@ from crowdmood_gui.core.errors import AwsError, CrowdMoodError
 
 
 def add_parser(subparsers) -> None:
-    from crowdmood_gui.cli import add_config_arguments
+    from crowdmood_gui.core.flags import add_config_arguments
 
     setup = subparsers.add_parser(
         "setup",
