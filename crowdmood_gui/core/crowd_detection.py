@@ -284,10 +284,10 @@ class CrowdDetector:
         if not due:
             return []
         due.sort(key=lambda t: t.last_seen_s)  # most overdue first
-        # Spend at most two thirds of the cycle here: the sweep must go on (new faces).
+        # The refresh may fill the cycle's budget: the sweep still runs at least one tile.
         allowed_px = math.inf
         if self._ns_per_px is not None and budget_ms < math.inf:
-            left_ms = budget_ms * 2 / 3 - (time.perf_counter() - started) * 1000.0
+            left_ms = budget_ms - (time.perf_counter() - started) * 1000.0
             allowed_px = max(0.0, left_ms) * 1e6 / self._ns_per_px
         regions: list[Rect] = []
         scales: list[float] = []
