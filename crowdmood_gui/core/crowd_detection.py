@@ -43,14 +43,18 @@ RELIABLE_FACE_AT_DETECTION_PX = 16
 # The tiles run at the resolution where ``smallest_face_px`` becomes this many pixels:
 # 24 px faces at native size are found at 100 %, at 2/3 (16 px) only 82 % (§8).
 TILE_FACE_PX = 24
-MOSAIC_PAD_PX = 4  # neutral border around each refresh region in the mosaic
+# Neutral border around each refresh region in the mosaic. The mosaic's pixels are the
+# refresh's whole cost: on the 1080p 16x16 grid (256 faces of 28 px, predictions 200 ms
+# old) its 256 regions cost 117 ms with 1.5x regions, faces at 24 px and a 4 px border
+# (1.13 MP), 47 ms with 1.25x, 20 px and 2 px (0.50 MP), every face found in both, no false
+# positive; faces at 16 px lose 4 % (measured with the bundled detector, see the README).
+MOSAIC_PAD_PX = 2
 # A refresh region is a square this many times the face's longer side, around its predicted
-# box: room for a prediction a quarter of a face off. On the 1080p 16x16 grid every face is
-# still found with 1.3 (and 256 regions of 1.5 make 1.4 MP, against 3.2 MP at 2.2).
-REFRESH_REGION = 1.5
+# box: room for a prediction an eighth of a face off each way.
+REFRESH_REGION = 1.25
 # A known face is re-detected with its short side brought down to this (never up): the
 # tiles find 18 px faces at 99.7-100 % on the grid clips (bench/results/crowd.json).
-REFRESH_FACE_PX = 24.0
+REFRESH_FACE_PX = 20.0
 EDGE_PX = CUT_MARGIN_PX  # a box this close to a cut edge is a face cut in two: its whole is elsewhere
 
 
@@ -141,13 +145,20 @@ def pack_mosaic(image: np.ndarray, regions: Sequence[Rect], scales: Sequence[flo
         cells[i] = (x + pad, y + pad, x + pad + w, y + pad + h)
         x += w + 2 * pad
         shelf = max(shelf, h + 2 * pad)
-    mosaic = np.empty((y + shelf, width, 3), dtype=np.uint8)
-    mosaic[:] = MEAN_BGR.astype(np.uint8)  # zero after the model's mean subtraction
+    # One cv2.remap for the whole mosaic, not a cv2.resize per region: every OpenCV call
+    # releases the GIL, and with the window painting or the expression thread running
+    # Python each re-acquisition waits up to the switch interval (5 ms). 256 resizes took
+    # 10 ms alone and 33 ms beside one busy Python thread on the 1080p 16x16 grid.
+    height = y + shelf
+    map_x = np.full((height, width), -1.0, dtype=np.float32)  # outside the image: the border
+    map_y = np.full((height, width), -1.0, dtype=np.float32)
     for (rx1, ry1, rx2, ry2), (cx1, cy1, cx2, cy2) in zip(regions, cells):
-        crop = image[ry1:ry2, rx1:rx2]
-        if (cx2 - cx1, cy2 - cy1) != (rx2 - rx1, ry2 - ry1):
-            crop = cv2.resize(crop, (cx2 - cx1, cy2 - cy1), interpolation=cv2.INTER_AREA)
-        mosaic[cy1:cy2, cx1:cx2] = crop
+        # pixel centres of the cell mapped onto the region's (exact copy when unscaled)
+        fx, fy = (rx2 - rx1) / (cx2 - cx1), (ry2 - ry1) / (cy2 - cy1)
+        map_x[cy1:cy2, cx1:cx2] = rx1 + (np.arange(cx2 - cx1, dtype=np.float32) + 0.5) * fx - 0.5
+        map_y[cy1:cy2, cx1:cx2] = (ry1 + (np.arange(cy2 - cy1, dtype=np.float32) + 0.5) * fy - 0.5)[:, None]
+    border = tuple(float(v) for v in MEAN_BGR.astype(np.uint8))  # zero after the model's mean subtraction
+    mosaic = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
     return mosaic, cells
 
 
@@ -165,6 +176,7 @@ class CrowdDetector:
         self._sweeps = 0  # full sweeps completed
         self._tile_ms: float | None = None  # live: measured, smoothed
         self._ns_per_px: float | None = None  # live: measured on the mosaic, smoothed
+        self._cycle_gap_s: float | None = None  # live: media seconds between cycles, smoothed
 
     @property
     def tiled(self) -> bool:
@@ -196,6 +208,9 @@ class CrowdDetector:
         if plan.tiles and not self.realtime and self._last_cycle_s is not None:
             if now_s - self._last_cycle_s < 1.0 / self.config.analysis_detect_hz - 1e-6:
                 return [], report  # between cycles: the tracker predicts
+        if self._last_cycle_s is not None and now_s > self._last_cycle_s:
+            gap = now_s - self._last_cycle_s
+            self._cycle_gap_s = gap if self._cycle_gap_s is None else 0.7 * self._cycle_gap_s + 0.3 * gap
         self._last_cycle_s = now_s
         report.ran = True
         started = time.perf_counter()
@@ -259,16 +274,20 @@ class CrowdDetector:
                  report: CycleReport, started: float, budget_ms: float) -> list[Detection]:
         """Re-detect the small tracks that are due, in one mosaic of regions around them."""
         period = 1.0 / self.config.refresh_hz if self.config.refresh_hz > 0 else 0.0
+        # Due: a face that would be older than the period by the next cycle. (A fixed
+        # 0.8 x period let a face refreshed 133-167 ms ago wait for the cycle after next
+        # whenever the cycles came faster than that: every other cycle, 3 Hz.)
+        wait_s = self._cycle_gap_s if self.realtime and self._cycle_gap_s is not None else 0.2 * period
         due = [t for t in tracks
-               if min(t.width, t.height) < 1.25 * plan.reliable_face_px and now_s - t.last_seen_s >= 0.8 * period
+               if min(t.width, t.height) < 1.25 * plan.reliable_face_px and now_s - t.last_seen_s >= period - wait_s
                and now_s > t.last_seen_s]
         if not due:
             return []
         due.sort(key=lambda t: t.last_seen_s)  # most overdue first
-        # Spend at most two thirds of the cycle here: the sweep must go on (new faces).
+        # The refresh may fill the cycle's budget: the sweep still runs at least one tile.
         allowed_px = math.inf
         if self._ns_per_px is not None and budget_ms < math.inf:
-            left_ms = budget_ms * 2 / 3 - (time.perf_counter() - started) * 1000.0
+            left_ms = budget_ms - (time.perf_counter() - started) * 1000.0
             allowed_px = max(0.0, left_ms) * 1e6 / self._ns_per_px
         regions: list[Rect] = []
         scales: list[float] = []
@@ -300,17 +319,22 @@ class CrowdDetector:
         ms = (time.perf_counter() - t0) * 1000.0
         ns = ms * 1e6 / (mosaic.shape[0] * mosaic.shape[1])
         self._ns_per_px = ns if self._ns_per_px is None else 0.7 * self._ns_per_px + 0.3 * ns
+        # Each detection belongs to the cell its centre falls in, and is kept when that
+        # centre is in the middle half of the cell: a neighbour's face cut by the region's
+        # edge has its centre near that edge. (Not the tiles' cut-edge test: a 1.25x region
+        # leaves its own face a few pixels from the edge, and that test dropped 23 % of the
+        # refreshed faces on the 16x16 grid.) Vectorised: 256 x 256 pairs in Python cost ms.
         out: list[Detection] = []
-        frame_rect = (0, 0, plan.width, plan.height)
-        for det in dets:
-            cx, cy = (det.x1 + det.x2) / 2.0, (det.y1 + det.y2) / 2.0
-            for rect, cell, scale in zip(regions, cells, scales):
-                if cell[0] <= cx < cell[2] and cell[1] <= cy < cell[3]:
-                    back = 1.0 / scale
-                    moved = shift_detection(det, rect[0] - cell[0] * back, rect[1] - cell[1] * back, back)
-                    if not _touches_cut(moved, rect, frame_rect):
-                        out.append(moved)
-                    break
+        if dets:
+            cell_arr = np.asarray(cells, dtype=np.float64)
+            centres = np.array([((d.x1 + d.x2) / 2.0, (d.y1 + d.y2) / 2.0) for d in dets])
+            mid_x, mid_y = (cell_arr[:, 0] + cell_arr[:, 2]) / 2.0, (cell_arr[:, 1] + cell_arr[:, 3]) / 2.0
+            quarter_w, quarter_h = (cell_arr[:, 2] - cell_arr[:, 0]) / 4.0, (cell_arr[:, 3] - cell_arr[:, 1]) / 4.0
+            central = ((np.abs(centres[:, 0:1] - mid_x[None, :]) <= quarter_w[None, :])
+                       & (np.abs(centres[:, 1:2] - mid_y[None, :]) <= quarter_h[None, :]))
+            for d_index, r_index in zip(*np.nonzero(central)):
+                rect, cell, back = regions[r_index], cells[r_index], 1.0 / scales[r_index]
+                out.append(shift_detection(dets[d_index], rect[0] - cell[0] * back, rect[1] - cell[1] * back, back))
         report.refreshed = [t.id for t in chosen]
         report.coverage += [Coverage(r, 0.0) for r in regions]
         return out

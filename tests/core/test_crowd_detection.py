@@ -358,3 +358,81 @@ def test_live_refresh_re_detects_known_small_faces(detector, clip):
     assert refreshed >= 256  # every face at least once, with a budget that does not bind
     assert found_again >= 0.95 * refreshed
     assert tracker.total_tracks <= 1.05 * 256
+
+
+class MosaicOnly:
+    """A stand-in detector: nothing in the frame or the tiles; in the refresh mosaic, the
+    boxes ``boxes_in(cell)`` gives for its first cell."""
+
+    def __init__(self, boxes_in):
+        self.boxes_in = boxes_in
+        self.mosaics = 0
+
+    def detect(self, image, *, region=None, max_side=None):
+        if region is not None or max_side != 0:
+            return []
+        self.mosaics += 1
+        return self.boxes_in(self.cell)
+
+
+def test_refresh_keeps_its_face_near_the_region_edge_and_drops_a_cut_neighbour():
+    from crowdmood_gui.core.crowd_detection import MOSAIC_PAD_PX
+    from crowdmood_gui.core.detection import Detection
+
+    image = np.zeros((1080, 1920, 3), np.uint8)
+    tracker = FaceTracker()
+    tracker.update([Detection(1000, 500, 1020, 525, 0.9)], 0.0)
+    (track,) = tracker.active_tracks
+
+    def boxes_in(cell):
+        x1, y1, x2, y2 = cell
+        return [
+            # its own face, filling the cell to within a pixel of its edges (the old cut-edge
+            # test dropped such boxes: 23 % of the refreshes on the 16x16 grid)
+            Detection(x1 + 1, y1 + 1, x2 - 1, y2 - 1, 0.9),
+            # a neighbour's face cut by the region's right edge: its centre is near that edge
+            Detection(x2 - 4, y1 + 2, x2, y1 + 10, 0.9),
+        ]
+
+    fake = MosaicOnly(boxes_in)
+    side = None
+    crowd = CrowdDetector(fake, DetectionConfig(), realtime=True)
+    # the one region's cell in the mosaic: its pad, then the region scaled
+    original = pack_mosaic
+
+    def spying_pack(img, regions, scales=None, width=768):
+        nonlocal side
+        mosaic, cells = original(img, regions, scales, width)
+        fake.cell = cells[0]
+        side = regions[0]
+        return mosaic, cells
+
+    import crowdmood_gui.core.crowd_detection as crowd_detection
+    crowd_detection.pack_mosaic, saved = spying_pack, crowd_detection.pack_mosaic
+    try:
+        found, report = crowd.detect(image, 1.0, tracker.active_tracks)
+    finally:
+        crowd_detection.pack_mosaic = saved
+    assert report.refreshed == [track.id] and fake.mosaics == 1
+    assert fake.cell[0] == MOSAIC_PAD_PX
+    assert len(found) == 1  # the neighbour's half face is dropped
+    (face,) = found
+    # mapped back into the region around the track, a pixel inside its edges
+    assert side[0] < face.x1 < side[0] + 3 and side[2] - 3 < face.x2 < side[2]
+
+
+def test_live_refresh_takes_every_face_each_cycle_when_cycles_come_faster_than_the_period(detector, clip):
+    # Cycles 4 frames (133 ms) apart, refresh_hz 5 (200 ms): a face refreshed one cycle ago
+    # would be late by the next one, so it is due now. (A fixed 0.8 x period threshold made
+    # such faces wait a cycle: every other cycle, 3 Hz.)
+    grid = Grid(*clip, n=16, width=1920, height=1080)
+    crowd = CrowdDetector(detector, DetectionConfig(live_cycle_ms=5000), realtime=True)
+    tracker = FaceTracker()
+    per_cycle = []
+    for cycle in range(8):
+        index = cycle * 4
+        image, _ = grid.frame(index)
+        detections, report = crowd.detect(image, index / FPS, tracker.active_tracks)
+        tracker.update(detections, index / FPS, covered=report.coverage)
+        per_cycle.append(len(report.refreshed))
+    assert min(per_cycle[3:]) >= 0.95 * 256, per_cycle
