@@ -3,13 +3,11 @@ and a user without root or sudo gets the one command to run instead of a failure
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT / "dev"

@@ -35,7 +35,7 @@ from crowdmood_gui.core.series import (
     Series,
     series_from_columns,
 )
-from crowdmood_gui.ui.plots import CountAxis, CrowdPlot, SessionTimeAxis  # noqa: F401 (re-exported)
+from crowdmood_gui.ui.plots import CrowdPlot
 
 REDRAW_INTERVAL_MS = 250  # 4 Hz
 CONFUSED_NOTE = "CONFUSED stays at 0 with the local model: it has no such class."

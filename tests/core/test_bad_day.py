@@ -8,7 +8,6 @@ import csv
 import errno
 import os
 import re
-import sqlite3
 import stat
 import subprocess
 import tempfile

@@ -9,7 +9,6 @@ import json
 import logging
 import sqlite3
 import stat
-import sys
 
 import pytest
 

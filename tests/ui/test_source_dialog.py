@@ -6,10 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QTimer
 
-from crowdmood_gui.core.config import DEMO_VIDEO
 from crowdmood_gui.ui.source_dialog import TAB_CAMERA, TAB_FILE, TAB_URL, SourceChoice, SourceDialog, check_stream_url
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "core"))

