@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     log = JsonLog(config.camera)
     observer = _pipeline_observer(log)
 
-    store = local_session = backend = None
+    backend = None
     if config.backend == "aws":
         if not config.aws.bucket:
             raise InputError("AWS mode needs a bucket: --bucket NAME, or run 'crowdmood setup' on this box")
@@ -191,15 +191,12 @@ def run(args: argparse.Namespace) -> int:
 
         # No results polling: the agent shows nothing, so it pays for no GetMetricData/Query.
         backend = AwsBackend.from_config(config, session=session, poll=False)
-    else:
-        from crowdmood_gui.core.sessions import create_session
+    from crowdmood_gui.core.session_runner import SessionRun
 
-        local_session = create_session(config, session, source=spec.display_name)
-        store = local_session.open_store()
-
-    from crowdmood_gui.core.pipeline import Pipeline
-
-    pipeline = Pipeline(config, observer, backend=backend, realtime=True, store=store, session_name=session)
+    # Local: the session is recorded on this box (records, timeline); AWS: it lives in the account.
+    run = SessionRun(config.model_copy(update={"session": session}), observer, backend=backend, realtime=True,
+                     session=session if backend is None else None)
+    pipeline = run.pipeline
     stop_reason = _StopReason()
     previous = _install_signal_handlers(stop_reason)
     log("start", session=session, backend=config.backend, source=spec.display_name, pid=os.getpid(),
@@ -207,12 +204,12 @@ def run(args: argparse.Namespace) -> int:
         budget_usd_per_hour=config.aws.budget_usd_per_hour if config.backend == "aws" else None)
     first_upload_s: float | None = None
     try:
-        pipeline.start()  # ModelError: one line, exit 2
+        run.start()  # ModelError: one line, exit 2
         if backend is not None and backend.heartbeat is not None:
             threading.Thread(target=_check_namesake, args=(backend, log, started_at), name="crowdmood-namesake",
                              daemon=True).start()
         deadline = None if args.exit_after is None else started_mono + max(0.0, args.exit_after)
-        while not pipeline.wait(0.1):
+        while not run.wait(0.1):
             if backend is not None and first_upload_s is None and backend.first_upload_wall is not None:
                 from crowdmood_gui.core.process_stats import seconds_since_process_start
 
@@ -223,12 +220,8 @@ def run(args: argparse.Namespace) -> int:
             if stop_reason.value is not None:
                 break
     finally:
-        pipeline.stop(STOP_TIMEOUT_S)
+        run.stop(STOP_TIMEOUT_S)
         _restore_signal_handlers(previous)
-        if local_session is not None:
-            from crowdmood_gui.core.sessions import mark_ended
-
-            mark_ended(local_session)
     if backend is not None and first_upload_s is None and backend.first_upload_wall is not None:
         from crowdmood_gui.core.process_stats import seconds_since_process_start
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from crowdmood_gui.core.errors import CrowdMoodError, InputError
+from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.series import PERIODS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -155,8 +155,7 @@ def analyze_video(args: argparse.Namespace, spec) -> int:
     from crowdmood_gui.core.capture import open_source
     from crowdmood_gui.core.config import load_config
     from crowdmood_gui.core.export import write_faces_csv, write_timeline_csv
-    from crowdmood_gui.core.pipeline import NullObserver, Pipeline
-    from crowdmood_gui.core.store import SessionStore
+    from crowdmood_gui.core.pipeline import NullObserver
 
     class Collector(NullObserver):
         """Keeps the records for the CSVs, and failures for the exit code."""
@@ -204,51 +203,25 @@ def analyze_video(args: argparse.Namespace, spec) -> int:
         if spec.kind in ("rtsp", "http"):  # unreachable, or no password in the keychain: say so now
             open_source(spec, open_timeout_s=config.source.open_timeout_s).close()
 
-    recorder = session = None
-    if args.session:
-        from crowdmood_gui.core.recording import SessionRecorder
-        from crowdmood_gui.core.sessions import create_session
+    from crowdmood_gui.core.session_runner import SessionRun
 
-        session = create_session(config, args.session, source=source_text)  # stored masked
-        store = session.open_store()
-        record = config.recording.record_video if args.record_video is None else args.record_video
-        if record:
-            rec = config.recording
-            recorder = SessionRecorder(session, fps_cap=rec.fps_cap, max_side=rec.max_side,
-                                       quality=rec.jpeg_quality, block=True)
-    else:
-        store = SessionStore(None)
-
+    record = config.recording.record_video if args.record_video is None else args.record_video
     collector = Collector()
-    pipeline = Pipeline(config, collector, realtime=False, store=store, session_name=args.session,
-                        frame_tap=recorder.write if recorder is not None else None)
+    # With --session: a session folder (records, timeline, video when asked); without, nothing on disk.
+    run = SessionRun(config, collector, session=args.session or None, record_video=bool(args.session and record),
+                     realtime=False)
+    session, recorder, pipeline = run.session, run.recorder, run.pipeline
     enabled = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     label = spec.path.name if spec.kind == "file" else spec.display_name  # never the password
     progress = _Progress(label, total_s, enabled)
     interrupted = False
     try:
-        pipeline.run(progress=progress)
+        run.run(progress)  # ends the session whatever happens (a full disk must not cost the CSVs)
     except KeyboardInterrupt:  # Ctrl-C, the way a stream's analysis ends: keep what was analysed
         interrupted = True
-        pipeline.stop(timeout_s=10.0)
     finally:
         progress.done()
-        # A full disk must not cost the CSVs: closing the session may fail, the outputs
-        # below are written from memory whatever happens here.
-        if recorder is not None:
-            try:
-                recorder.close()
-                if recorder.stats.errors:
-                    collector.storage_errors.append(f"the video could not be fully recorded: {recorder.last_error}")
-            except CrowdMoodError as exc:
-                collector.storage_errors.append(str(exc))
-        if session is not None:
-            from crowdmood_gui.core.sessions import mark_ended
-
-            try:
-                mark_ended(session)
-            except CrowdMoodError as exc:
-                collector.storage_errors.append(str(exc))
+    collector.storage_errors.extend(run.end_errors)
     # The store is closed by the pipeline; read back through a fresh handle when on disk.
     rows = pipeline.aggregator.rows(args.period)
     records = sorted(collector.records, key=lambda item: (item[1], item[0].key))

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
-from typing import Callable, Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -54,8 +54,11 @@ LIVE_RETAIN_S = 900.0
 STORE_COMMIT_S = 1.0
 
 
+@runtime_checkable
 class PipelineObserver(Protocol):
-    """Called from worker threads; implementations hand over to their own thread."""
+    """What the pipeline calls (``ui/bridge.py``'s SignalBridge, ``analyze``'s collector,
+    the agent's log). Called from worker threads; implementations hand over to their own
+    thread."""
 
     def on_frame(self, event: FrameEvent) -> None: ...
 
@@ -74,6 +77,35 @@ class PipelineObserver(Protocol):
 
 class NullObserver(PipelineObserver):
     """Accepts every event and ignores it (headless runs override what they need)."""
+
+
+@runtime_checkable
+class PipelineControl(Protocol):
+    """What the console window and :class:`~crowdmood_gui.core.session_runner.SessionRun`
+    call on a pipeline (:class:`Pipeline`; the UI tests' fake). Every method returns at once
+    but ``stop`` (bounded by ``timeout_s``) and ``run`` (the whole source)."""
+
+    @property
+    def records_analysed(self) -> int: ...
+
+    @property
+    def source_error(self) -> str | None: ...
+
+    def start(self) -> None: ...
+
+    def run(self, progress: Callable[[float, int], None] | None = None) -> None: ...
+
+    def stop(self, timeout_s: float = 2.0) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def set_privacy(self, blur_faces: bool) -> None: ...
+
+    def set_chart_period(self, period_s: int) -> None: ...
+
+    def stats(self) -> StatsEvent: ...
 
 
 class _Latest:

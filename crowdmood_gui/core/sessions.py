@@ -209,6 +209,11 @@ def _parse(value: Any) -> datetime | None:
 # --- create / open / list -------------------------------------------------------------
 
 
+def default_session_name(booth: str, when: datetime | None = None) -> str:
+    """The booth (``config.camera``) and the local date and time: "booth-1 2026-11-30 14:05"."""
+    return f"{booth} {(when or datetime.now()):%Y-%m-%d %H:%M}"
+
+
 def create_session(config: AppConfig, name: str, *, source: str = "", lock: bool = True) -> Session:
     """A new session folder. With ``lock`` the calling process marks it as being recorded
     (released by :func:`mark_ended`, or stale once the process is gone)."""

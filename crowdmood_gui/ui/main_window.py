@@ -40,10 +40,13 @@ from PySide6.QtWidgets import (
 from crowdmood_gui.core.config import AppConfig, load_config, save_config
 from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.core.events import ErrorEvent, RecordEvent, SourceEvent, StatsEvent, TimelineRow
+from crowdmood_gui.core.pipeline import PipelineControl, PipelineObserver
+from crowdmood_gui.core.session_runner import SessionRun
+from crowdmood_gui.core.sessions import Session, default_session_name
 from crowdmood_gui.ui.bridge import SignalBridge
 from crowdmood_gui.ui.chart import EmotionChart, TimelineStore
 from crowdmood_gui.ui.faces_strip import RecentFacesStrip
-from crowdmood_gui.ui.session_dialog import SessionStartDialog, default_session_name
+from crowdmood_gui.ui.session_dialog import SessionStartDialog
 from crowdmood_gui.ui.tasks import run_in_background
 from crowdmood_gui.ui.video_view import VideoView
 
@@ -54,8 +57,8 @@ STATUS_INTERVAL_MS = 500
 BANNER_SECONDS = 15
 MAX_LAST_SOURCES = 8
 
-# (config, observer) -> an object with start/pause/resume/stop/set_privacy (core.pipeline.Pipeline).
-PipelineFactory = Callable[[AppConfig, Any], Any]
+# (config, observer) -> the session to run (off the GUI thread): core.session_runner.SessionRun.
+SessionFactory = Callable[[AppConfig, PipelineObserver], SessionRun]
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
 
@@ -78,15 +81,11 @@ def clock_text(seconds: float) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def default_pipeline_factory(config: AppConfig, observer: Any) -> Any:
-    """The real pipeline, recording into a new session folder (runs off the GUI thread):
-    core/recording.py's factory (records, timeline, optional video; the session is marked
-    ended and unlocked on every shutdown path)."""
-    from crowdmood_gui.core.recording import recording_pipeline_factory
-
-    rec = config.recording
-    return recording_pipeline_factory(config, observer, record_video=rec.record_video, fps_cap=rec.fps_cap,
-                                      max_side=rec.max_side, quality=rec.jpeg_quality)
+def default_session_factory(config: AppConfig, observer: PipelineObserver) -> SessionRun:
+    """The real pipeline recording into a new session folder (records, timeline, the video
+    when ``recording.record_video``); the runner ends the session on every shutdown path."""
+    return SessionRun(config, observer, session=config.session or default_session_name(config.camera),
+                      record_video=config.recording.record_video)
 
 
 def source_display_name(spec: str) -> str:
@@ -180,19 +179,19 @@ class MainWindow(QMainWindow):
         config: AppConfig,
         *,
         config_path: Path | None = None,
-        pipeline_factory: PipelineFactory | None = None,
+        session_factory: SessionFactory | None = None,
         persist: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
         self.config_path = config_path
         self.persist = persist
-        self._factory = pipeline_factory or default_pipeline_factory
+        self._factory = session_factory or default_session_factory
         self._state = IDLE
-        self._pipeline: Any = None
+        self._run: SessionRun | None = None
         self._bridge: SignalBridge | None = None
-        self._last_pipeline: Any = None
-        self._start_jobs: list[tuple[threading.Thread, dict]] = []  # (thread, {"pipeline": p})
+        self._last_run: SessionRun | None = None
+        self._start_jobs: list[tuple[threading.Thread, dict[str, SessionRun]]] = []  # (thread, {"run": r})
         self._stop_threads: list[threading.Thread] = []
         self._closing = False
         self._source_state = ""
@@ -217,7 +216,7 @@ class MainWindow(QMainWindow):
         self._active_since: float | None = None
         self._reconnect: tuple[int, float, str] | None = None  # (attempt, next try at, reason)
         self._signal_lost_s: float | None = None
-        self.last_session: Any = None  # core.sessions.Session of the current or last session
+        self.last_session: Session | None = None  # the current or last session's folder
         self.session_dialog: SessionStartDialog | None = None
         self.confirm_box: QMessageBox | None = None
         self.export_offer: QMessageBox | None = None
@@ -369,8 +368,12 @@ class MainWindow(QMainWindow):
         return self._state
 
     @property
-    def pipeline(self) -> Any:
-        return self._pipeline
+    def pipeline(self) -> PipelineControl | None:
+        return self._run.pipeline if self._run is not None else None
+
+    @property
+    def session_run(self) -> SessionRun | None:
+        return self._run
 
     @property
     def bridge(self) -> SignalBridge | None:
@@ -466,13 +469,13 @@ class MainWindow(QMainWindow):
             self.request_session(self.config.source.spec, self.config.source.loop)
 
     def toggle_pause(self) -> None:
-        if self._pipeline is None:
+        if self._run is None:
             return
         if self._state == RUNNING:
-            self._pipeline.pause()
+            self._run.pipeline.pause()
             self._set_state(PAUSED)
         elif self._state == PAUSED:
-            self._pipeline.resume()
+            self._run.pipeline.resume()
             self._set_state(RUNNING)
 
     def stop_and_offer_export(self) -> None:
@@ -486,7 +489,7 @@ class MainWindow(QMainWindow):
         """A non-modal "stopped: export it?" with the session's name and length."""
         if self.last_session is None or self._closing:
             return None
-        name = self.session_name or getattr(self.last_session, "id", "the session")
+        name = self.session_name or self.last_session.id
         box = QMessageBox(QMessageBox.Icon.Information, "Session stopped",
                           f"The session “{name}” stopped after {clock_text(self.session_elapsed_s())} "
                           f"({self._records_seen} faces analysed). Everything is kept under File ▸ Sessions.\n\n"
@@ -543,17 +546,17 @@ class MainWindow(QMainWindow):
         """Stop the session in the background; ``then()`` runs on the GUI thread after."""
         if self._state == STARTING:
             self._abandon_starting()
-        pipeline, bridge = self._pipeline, self._bridge
-        if pipeline is None:
+        run, bridge = self._run, self._bridge
+        if run is None:
             self._set_state(IDLE)
             if then is not None:
                 then()
             return
-        self._pipeline = None
-        self._last_pipeline = pipeline
+        self._run = None
+        self._last_run = run
         self._set_state(STOPPING)
         thread = run_in_background(
-            lambda: pipeline.stop(STOP_TIMEOUT_S),
+            lambda: run.stop(STOP_TIMEOUT_S),
             lambda _result: self._stopped(bridge, then),
             owner=self,
             on_error=lambda exc: (self._report_error(f"Stopping failed: {exc}"), self._stopped(bridge, then)),
@@ -578,7 +581,7 @@ class MainWindow(QMainWindow):
             then()
 
     def _abandon_starting(self) -> None:
-        """A session still starting is superseded: its pipeline is stopped when it arrives."""
+        """A session still starting is superseded: it is stopped when it arrives."""
         if self._bridge is not None:
             self._bridge.detach()
             self._bridge = None
@@ -586,7 +589,7 @@ class MainWindow(QMainWindow):
     def _replace_session(self, config: AppConfig) -> None:
         if self._state == STARTING:
             self._abandon_starting()
-        if self._pipeline is not None:
+        if self._run is not None:
             self.stop_session(then=lambda: self._start(config))
         else:
             self._start(config)
@@ -611,6 +614,7 @@ class MainWindow(QMainWindow):
         self.chart.set_live_edge(None)
         self.video.clear(f"Opening {source_display_name(config.source.spec)}…")
         self.session_name = config.session or default_session_name(config.camera)
+        config = config.model_copy(update={"session": self.session_name})  # the folder is named as shown
         self.recording_video = bool(config.recording.record_video)
         self._active_s, self._active_since = 0.0, None
         self._reconnect = None
@@ -626,53 +630,46 @@ class MainWindow(QMainWindow):
         self.source_label.setText(f"Opening {source_display_name(config.source.spec)}…")
         self.chart.set_local_backend(config.backend == "local")
         self._set_state(STARTING)
-        holder: dict[str, Any] = {}
+        holder: dict[str, SessionRun] = {}
         factory = self._factory
 
-        def build_and_start() -> Any:
-            pipeline = factory(config, bridge)
-            holder["pipeline"] = pipeline
+        def build_and_start() -> SessionRun:
+            run = factory(config, bridge)
+            holder["run"] = run
             try:
-                pipeline.start()
+                run.start()  # a failed start is stopped and its session ended by the runner
             except BaseException:
-                holder.pop("pipeline", None)
-                try:
-                    pipeline.stop(0.5)
-                except Exception:  # it never fully started; nothing more to release
-                    log.debug("stopping a pipeline that failed to start", exc_info=True)
+                holder.pop("run", None)
                 raise
-            return pipeline
+            return run
 
         thread = run_in_background(
             build_and_start,
-            lambda pipeline: self._started(bridge, pipeline, holder),
+            lambda run: self._started(bridge, run, holder),
             owner=self,
             on_error=lambda exc: self._start_failed(bridge, exc, holder),
             name="crowdmood-start",
         )
         self._start_jobs.append((thread, holder))
 
-    def _started(self, bridge: SignalBridge, pipeline: Any, holder: dict) -> None:
+    def _started(self, bridge: SignalBridge, run: SessionRun, holder: dict[str, SessionRun]) -> None:
         self._start_jobs = [(t, h) for t, h in self._start_jobs if h is not holder]
         if bridge is not self._bridge or bridge.detached or self._closing:
             # Superseded while starting: stop it quietly.
-            self._stop_threads.append(run_in_background(lambda: pipeline.stop(STOP_TIMEOUT_S), lambda _r: None, owner=self, name="crowdmood-stop"))
+            self._stop_threads.append(run_in_background(lambda: run.stop(STOP_TIMEOUT_S), lambda _r: None, owner=self, name="crowdmood-stop"))
             return
-        self._pipeline = pipeline
-        self._last_pipeline = pipeline
-        self.last_session = getattr(pipeline, "session", None)
-        self.recording_video = getattr(pipeline, "recorder", None) is not None or (
-            self.last_session is None and self.recording_video)
-        try:
-            pipeline.set_privacy(self.config.privacy.blur_faces)
-        except Exception:
-            log.debug("set_privacy failed", exc_info=True)
+        self._run = run
+        self._last_run = run
+        self.last_session = run.session
+        # A run without a session folder (the tests' fakes) records what the operator asked.
+        self.recording_video = run.recording_video or (run.session is None and self.recording_video)
+        run.pipeline.set_privacy(self.config.privacy.blur_faces)
         if self._state == STARTING:
             self._set_state(RUNNING)
             log.info("session %r started on %s (%s)", self.session_name, source_display_name(self.config.source.spec),
                      "video recorded" if self.recording_video else "no video recorded")
 
-    def _start_failed(self, bridge: SignalBridge, exc: BaseException, holder: dict) -> None:
+    def _start_failed(self, bridge: SignalBridge, exc: BaseException, holder: dict[str, SessionRun]) -> None:
         self._start_jobs = [(t, h) for t, h in self._start_jobs if h is not holder]
         bridge.detach()
         if bridge is not self._bridge:
@@ -685,28 +682,28 @@ class MainWindow(QMainWindow):
         self.show_message("Could not start the session", message)
 
     def shutdown(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Stop every pipeline (running, starting or stopping) within ``timeout_s``. Blocks."""
+        """Stop every session (running, starting or stopping) within ``timeout_s``. Blocks."""
         deadline = time.monotonic() + timeout_s
-        pipelines = []
+        runs: list[SessionRun] = []
         for thread, holder in list(self._start_jobs):
             thread.join(max(0.0, deadline - time.monotonic()))
-            if holder.get("pipeline") is not None:
-                pipelines.append(holder["pipeline"])
-        if self._pipeline is not None:
-            pipelines.append(self._pipeline)
-            self._last_pipeline = self._pipeline
+            if holder.get("run") is not None:
+                runs.append(holder["run"])
+        if self._run is not None:
+            runs.append(self._run)
+            self._last_run = self._run
         seen: set[int] = set()
-        for pipeline in pipelines:
-            if id(pipeline) in seen:
+        for run in runs:
+            if id(run) in seen:
                 continue
-            seen.add(id(pipeline))
+            seen.add(id(run))
             try:
-                pipeline.stop(max(0.1, deadline - time.monotonic()))
+                run.stop(max(0.1, deadline - time.monotonic()))
             except Exception:
-                log.exception("stopping the pipeline failed")
+                log.exception("stopping the session failed")
         for thread in self._stop_threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._pipeline = None
+        self._run = None
         self._start_jobs.clear()
         if self._bridge is not None:
             self._bridge.detach()
@@ -856,8 +853,8 @@ class MainWindow(QMainWindow):
     def _on_finished(self) -> None:
         # The pipeline ended on its own (end of file, failed source) or after stop().
         if self._state in (RUNNING, PAUSED):
-            self._last_pipeline = self._pipeline
-            self._pipeline = None
+            self._last_run = self._run
+            self._run = None
             self._set_state(IDLE)
             self._clear_live_figures()
 
@@ -950,10 +947,10 @@ class MainWindow(QMainWindow):
 
     def measurements(self) -> dict[str, Any]:
         """What --stats-out reports (the process figures are added by the app)."""
-        pipeline = self._pipeline or self._last_pipeline
+        run = self._run or self._last_run
         records = self._records_seen
-        if pipeline is not None:
-            records = max(records, int(getattr(pipeline, "records_analysed", 0) or 0))
+        if run is not None:
+            records = max(records, run.pipeline.records_analysed)
         if self._last_stats is not None:
             records = max(records, self._last_stats.records_analysed)
         p50 = self.video.latency.percentile(50)
@@ -1049,8 +1046,8 @@ class MainWindow(QMainWindow):
         self._persist(lambda c: setattr(c.privacy, "blur_faces", bool(blur)))
 
     def _apply_blur(self, blur: bool) -> None:
-        if self._pipeline is not None:
-            self._pipeline.set_privacy(bool(blur))
+        if self._run is not None:
+            self._run.pipeline.set_privacy(bool(blur))
 
     def toggle_full_screen(self) -> None:
         if self.isFullScreen():
@@ -1079,8 +1076,8 @@ class MainWindow(QMainWindow):
 
     def _forward_period(self, period_s: int) -> None:
         # The AWS backend polls CloudWatch for one period: the one on screen.
-        if self._pipeline is not None and hasattr(self._pipeline, "set_chart_period"):
-            self._pipeline.set_chart_period(period_s)
+        if self._run is not None:
+            self._run.pipeline.set_chart_period(period_s)
 
     def offer_aws_setup(self) -> QMessageBox:
         """The AWS backend is chosen but nothing is provisioned: offer the wizard, or the

@@ -44,6 +44,7 @@ from crowdmood_gui.core.emotions import EMOTIONS, EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.events import FrameEvent, TimelineRow, TrackBox
 from crowdmood_gui.core.recording import VideoIndex
 from crowdmood_gui.core.sessions import Session, is_locked, open_session, read_meta
+from crowdmood_gui.core.session_runner import SessionRun, VideoOptions
 from crowdmood_gui.core.series import PERIOD_LABELS, PERIODS, Series, chart_period, series_from_rows
 from crowdmood_gui.core.summary import fmt_clock
 from crowdmood_gui.ui.plots import CrowdPlot
@@ -539,14 +540,15 @@ class _Analysis:
         self.video = video
         self.temp_dir = Path(tempfile.mkdtemp(prefix="crowdmood-replay-"))
         self.session = Session(id=video.stem, path=self.temp_dir / "session")
-        self.pipeline: Any = None
+        self.session_run: SessionRun | None = None
         self.cancelled = False
         self.media_s = 0.0
         self.total_s: float | None = None
 
     def run(self) -> int:
+        """Analyse the video with the local model into the temporary session (records,
+        timeline and the frames with their boxes), as fast as the machine allows."""
         from crowdmood_gui.core.capture import SourceSpec, open_source
-        from crowdmood_gui.core.recording import analyse_video_into_session
         from crowdmood_gui.core.store import SessionStore
 
         probe = open_source(SourceSpec.parse(str(self.video)))  # InputError: one line
@@ -560,20 +562,27 @@ class _Analysis:
         def progress(media_s: float, _frames: int) -> None:
             self.media_s = media_s
 
-        def ready(pipeline) -> None:
-            self.pipeline = pipeline
-            if self.cancelled:
-                pipeline.stop(1.0)
-
-        return analyse_video_into_session(self.config, self.video, self.session, progress=progress, pipeline_ready=ready)
+        config = self.config.model_copy(update={"backend": "local"}, deep=True)
+        config.source.spec = str(self.video)
+        config.source.loop = False
+        run = SessionRun(config, session=self.session, record_video=True, realtime=False,
+                         video=VideoOptions(fps_cap=30.0, block=True),
+                         meta={"analysed_offline": True})
+        self.session_run = run
+        if self.cancelled:
+            run.stop(1.0)
+        run.run(progress)
+        if run.pipeline.source_error:
+            raise InputError(f"{self.video.name}: {run.pipeline.source_error}")
+        return run.pipeline.records_analysed
 
     def cancel(self) -> None:
         self.cancelled = True
-        if self.pipeline is not None:
+        if self.session_run is not None:
             from crowdmood_gui.ui.tasks import run_in_background
 
-            pipeline = self.pipeline
-            run_in_background(lambda: pipeline.stop(2.0), lambda _r: None, owner=QCoreApplication.instance(),
+            run = self.session_run
+            run_in_background(lambda: run.stop(2.0), lambda _r: None, owner=QCoreApplication.instance(),
                               name="crowdmood-replay-stop")
 
     def shutdown(self, timeout_s: float) -> None:
@@ -582,9 +591,9 @@ class _Analysis:
         if thread is None or not thread.is_alive():
             return
         self.cancelled = True
-        if self.pipeline is not None:
+        if self.session_run is not None:
             try:
-                self.pipeline.stop(timeout_s)
+                self.session_run.stop(timeout_s)
             except Exception:  # quitting anyway
                 log.debug("stopping the replay analysis failed", exc_info=True)
         thread.join(timeout_s)

@@ -3,8 +3,6 @@ recorded, and, when a session is running, say that it will be stopped first."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -15,11 +13,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-
-def default_session_name(booth: str, when: datetime | None = None) -> str:
-    """The booth (``config.camera``) and the date and time: "booth-1 2026-11-30 14:05"."""
-    return f"{booth} {(when or datetime.now()):%Y-%m-%d %H:%M}"
 
 
 class SessionStartDialog(QDialog):

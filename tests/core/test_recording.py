@@ -91,7 +91,7 @@ CHILD = textwrap.dedent(
     import sys, time
     from crowdmood_gui.core.config import load_config
     from crowdmood_gui.core.pipeline import NullObserver
-    from crowdmood_gui.core.recording import recording_pipeline_factory
+    from crowdmood_gui.core.session_runner import SessionRun
 
     class Out(NullObserver):
         last = 0.0
@@ -102,9 +102,9 @@ CHILD = textwrap.dedent(
 
     config = load_config(None, {"source": {"spec": sys.argv[1], "loop": True}, "session": "crash test",
                                 "sampling": {"interval_s": 0.5}})
-    pipeline = recording_pipeline_factory(config, Out(), record_video=True)
-    print("session", pipeline.session.id, flush=True)
-    pipeline.start()
+    run = SessionRun(config, Out(), session=config.session, record_video=True)
+    print("session", run.session.id, flush=True)
+    run.start()
     time.sleep(120)
     """
 )

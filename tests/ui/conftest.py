@@ -35,17 +35,19 @@ def _pyqtgraph_options():
 
 @pytest.fixture
 def make_window(qtbot):
-    """Build a MainWindow on a fake (or given) pipeline factory; closed after the test."""
+    """Build a MainWindow on a fake (or given) pipeline factory, run by the real SessionRun
+    (or on the given ``sessions`` factory); closed after the test."""
     from crowdmood_gui.core.config import load_config
     from crowdmood_gui.ui.main_window import MainWindow
 
-    from fakes import fake_factory
+    from fakes import fake_factory, session_factory
 
     windows = []
 
-    def make(factory=None, config=None, show=True, **fake_kwargs):
+    def make(factory=None, config=None, show=True, sessions=None, **fake_kwargs):
         cfg = config if config is not None else load_config()
-        window = MainWindow(cfg, pipeline_factory=factory or fake_factory(**fake_kwargs))
+        sessions = sessions or session_factory(factory or fake_factory(**fake_kwargs))
+        window = MainWindow(cfg, session_factory=sessions)
         qtbot.addWidget(window)
         if show:
             window.show()

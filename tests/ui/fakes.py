@@ -1,8 +1,10 @@
 """A fake pipeline for widget tests: synthetic events from a worker thread, no models.
 
-It honours the ``Pipeline`` contract the window relies on (start returns at once, events
-from another thread, stop idempotent and ending with ``on_finished``), so the window's
-threading is exercised for real; only capture and inference are made up.
+It honours the contract the window relies on, ``core.pipeline.PipelineControl`` (start
+returns at once, events from another thread, stop idempotent and ending with
+``on_finished``), and runs inside the real ``core.session_runner.SessionRun`` (without a
+session folder), so the window's threading is exercised for real; only capture and
+inference are made up.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class FakePipeline:
         self.blur = config.privacy.blur_faces
         self.stop_calls = 0
         self.records_analysed = 0
+        self.source_error: str | None = None
         self.frames_sent = 0
         self.chart_periods: list[int] = []
         self._stop = threading.Event()
@@ -84,6 +87,13 @@ class FakePipeline:
         self.started = True
         self._thread = threading.Thread(target=self._run, name="fake-pipeline", daemon=True)
         self._thread.start()
+
+    def run(self, progress=None) -> None:
+        self.start()
+        self._thread.join()
+
+    def stats(self) -> StatsEvent:
+        return self._stats()
 
     def pause(self) -> None:
         self.paused = True
@@ -131,7 +141,8 @@ class FakePipeline:
         self.observer.on_source(SourceEvent("opening"))
         if spec.startswith("bad"):
             time.sleep(0.05)
-            self.observer.on_source(SourceEvent("failed", message=f"could not connect to {spec} within 1 s"))
+            self.source_error = f"could not connect to {spec} within 1 s"
+            self.observer.on_source(SourceEvent("failed", message=self.source_error))
             self._finish()
             return
         height, width = self.size
@@ -187,10 +198,21 @@ class FakePipeline:
 
 
 def fake_factory(**kwargs):
-    """A pipeline_factory for MainWindow that builds FakePipelines with ``kwargs``."""
+    """``(config, observer) -> FakePipeline(**kwargs)``."""
 
     def factory(config, observer):
         return FakePipeline(config, observer, **kwargs)
+
+    return factory
+
+
+def session_factory(pipeline_factory):
+    """A MainWindow ``session_factory``: the real SessionRun, no session folder, around the
+    pipeline ``pipeline_factory(config, observer)`` builds (a fake; it may raise)."""
+    from crowdmood_gui.core.session_runner import SessionRun
+
+    def factory(config, observer):
+        return SessionRun(config, observer, pipeline_factory=lambda cfg, obs, **_kw: pipeline_factory(cfg, obs))
 
     return factory
 

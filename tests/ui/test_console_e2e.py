@@ -8,7 +8,7 @@ import time
 import pytest
 
 from crowdmood_gui.core.config import DEMO_VIDEO
-from crowdmood_gui.ui.main_window import IDLE, RUNNING, default_pipeline_factory
+from crowdmood_gui.ui.main_window import IDLE, RUNNING, default_session_factory
 
 DEMO = DEMO_VIDEO
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def real_window(make_window):
-    return make_window(factory=default_pipeline_factory)
+    return make_window(sessions=default_session_factory)
 
 
 def test_demo_video_boxes_chart_period_and_clean_stop(real_window, qtbot, _isolated_home):
@@ -50,16 +50,16 @@ def test_demo_video_boxes_chart_period_and_clean_stop(real_window, qtbot, _isola
     assert window.video.latency.count > 10
 
     # Closing stops every pipeline thread within 2 s and every record is in the store.
-    pipeline = window.pipeline
+    run = window.session_run
     with qtbot.waitSignal(window.closed, timeout=5000):
         started = time.monotonic()
         window.quit_without_asking()  # a plain close() asks first while a session runs
     assert time.monotonic() - started < 2.0
-    assert pipeline.wait(0)
+    assert run.wait(0)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("crowdmood-") and t.is_alive()]
     records = window.measurements()["records_analysed"]
     assert records >= 1
-    store = pipeline.session.open_store()
+    store = run.session.open_store()
     try:
         assert store.record_count() == records
     finally:
@@ -83,9 +83,9 @@ def test_stop_button_returns_within_2_s_and_the_session_is_closed(real_window, q
     window = real_window
     window.open_source(str(DEMO))
     qtbot.waitUntil(lambda: window.video.frames_painted > 10, timeout=5000)
-    pipeline = window.pipeline
+    run = window.session_run
     started = time.monotonic()
     window.act_stop.trigger()
     qtbot.waitUntil(lambda: window.state == IDLE, timeout=3000)
     assert time.monotonic() - started < 2.0
-    assert not is_locked(pipeline.session)
+    assert not is_locked(run.session)

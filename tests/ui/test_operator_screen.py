@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 from crowdmood_gui.core.config import load_config
 from crowdmood_gui.core.events import FrameEvent, SourceEvent, StatsEvent, TrackBox
 from crowdmood_gui.ui.main_window import IDLE, PAUSED, RUNNING, STARTING
-from crowdmood_gui.ui.session_dialog import default_session_name
+from crowdmood_gui.core.sessions import default_session_name
 
 from fakes import FakePipeline, make_row
 
@@ -22,16 +22,28 @@ CAMERA = "http://127.0.0.1:9/video"
 
 
 class ScriptedPipeline:
-    """A pipeline that says only what the test makes it say (through the real bridge)."""
+    """A pipeline (``core.pipeline.PipelineControl``) that says only what the test makes it
+    say (through the runner and the real bridge)."""
 
     instances: list["ScriptedPipeline"] = []
 
     def __init__(self, config, observer):
         self.config, self.observer = config, observer
         self.stopped = self.paused = False
+        self.records_analysed = 0
+        self.source_error = None
         ScriptedPipeline.instances.append(self)
 
     def start(self):
+        pass
+
+    def run(self, progress=None):
+        pass
+
+    def stats(self):
+        return StatsEvent(detection_fps=9.0, faces=0, tracks=0, analysis_queue=0, records_analysed=0)
+
+    def set_chart_period(self, period_s):
         pass
 
     def pause(self):
@@ -53,7 +65,7 @@ class ScriptedPipeline:
         tracks = tuple(TrackBox(i + 1, 20.0 + 60 * i, 20.0, 70.0 + 60 * i, 80.0, 0.9, "HAPPY") for i in range(faces))
         self.observer.on_frame(FrameEvent(index, index / 10, time.monotonic(), np.zeros((120, 200, 3), np.uint8), tracks))
 
-    def stats(self, faces=2, lost=None, clock=None):
+    def send_stats(self, faces=2, lost=None, clock=None):
         self.observer.on_stats(StatsEvent(detection_fps=0.0 if lost else 9.0, faces=0 if lost else faces,
                                           tracks=0 if lost else faces, analysis_queue=0, records_analysed=0,
                                           signal_lost_s=lost, clock_s=clock))
@@ -71,10 +83,10 @@ def test_lost_signal_says_no_signal_clears_live_figures_and_retries_visibly(make
     pipeline.observer.on_source(SourceEvent("open", width=200, height=120, fps=10))
     for i in range(3):
         pipeline.frame(i)
-    pipeline.stats(clock=0.3)
+    pipeline.send_stats(clock=0.3)
     qtbot.waitUntil(lambda: len(window.video.last_boxes) == 2 and window.status_texts()["faces"] == "Faces 2")
     # The camera goes silent: the pipeline reports the lost signal, then capture reconnects.
-    pipeline.stats(lost=4.2, clock=4.5)
+    pipeline.send_stats(lost=4.2, clock=4.5)
     qtbot.waitUntil(lambda: window.video.overlay is not None)
     title, detail = window.video.overlay
     assert title == "No signal" and "Last frame 4 s ago." in detail
@@ -90,7 +102,7 @@ def test_lost_signal_says_no_signal_clears_live_figures_and_retries_visibly(make
     # Back: the notice goes, the figures are live again.
     pipeline.observer.on_source(SourceEvent("open", width=200, height=120, fps=10))
     pipeline.frame(50)
-    pipeline.stats(clock=9.0)
+    pipeline.send_stats(clock=9.0)
     qtbot.waitUntil(lambda: window.video.overlay is None and window.status_texts()["faces"] == "Faces 2")
     assert window.source_label.text().startswith("●")
 
@@ -136,7 +148,7 @@ def test_a_stopped_or_ended_source_clears_its_live_figures(make_window, qtbot):
     # An ended file too.
     window2, pipeline = scripted(make_window, qtbot, spec=DEMO)
     pipeline.frame(0)
-    pipeline.stats()
+    pipeline.send_stats()
     qtbot.waitUntil(lambda: window2.status_texts()["faces"] == "Faces 2")
     pipeline.observer.on_source(SourceEvent("ended", message="end of demo.mp4 (300 frames)"))
     pipeline.stop()
@@ -219,14 +231,13 @@ def test_quitting_during_a_session_asks_first(make_window, qtbot):
 
 
 def test_export_is_in_the_file_menu_and_toolbar_and_stopping_offers_it(make_window, qtbot, tmp_path):
-    from crowdmood_gui.core.sessions import create_session
+    from crowdmood_gui.core.session_runner import SessionRun
 
     def with_session(config, observer):
-        pipeline = FakePipeline(config, observer)
-        pipeline.session = create_session(config, config.session or "s", source=config.source.spec, lock=False)
-        return pipeline
+        return SessionRun(config, observer, session=config.session or "s",
+                          pipeline_factory=lambda cfg, obs, **_kw: FakePipeline(cfg, obs))
 
-    window = make_window(factory=with_session)
+    window = make_window(sessions=with_session)
     file_menu = window.menuBar().actions()[0].menu()
     toolbar = window.findChild(type(window.addToolBar("x")), "mainToolbar")
     assert window.act_export in file_menu.actions() and window.act_export in toolbar.actions()

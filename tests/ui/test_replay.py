@@ -10,8 +10,8 @@ import pytest
 
 from crowdmood_gui.core.config import load_config
 from crowdmood_gui.core.export import TIMELINE_COLUMNS
-from crowdmood_gui.core.recording import recording_pipeline_factory
 from crowdmood_gui.core.pipeline import NullObserver
+from crowdmood_gui.core.session_runner import SessionRun
 from crowdmood_gui.ui.replay import ReplayData, ReplayWidget, analyse_and_replay, open_replay
 
 
@@ -36,11 +36,11 @@ def recorded(tmp_path_factory):
     config = load_config(None, {"home": str(home), "source": {"spec": str(data / "single_face.mp4"), "loop": False},
                                 "session": "booth replay"})
     observer = _Done()
-    pipeline = recording_pipeline_factory(config, observer, record_video=True)
-    pipeline.start()
+    run = SessionRun(config, observer, session=config.session, record_video=True)
+    run.start()
     assert observer.finished.wait(30)
-    assert os.path.exists(pipeline.session.video_path)
-    return config, pipeline.session
+    assert os.path.exists(run.session.video_path)
+    return config, run.session
 
 
 def _agree(widget: ReplayWidget) -> None:
@@ -271,7 +271,7 @@ def test_quitting_during_a_video_analysis_stops_and_cleans_it_up(qtbot, data_dir
     config = load_config()
     windows = []
     job = analyse_and_replay(None, config, data_dir / "single_face.mp4", on_window=windows.append)
-    qtbot.waitUntil(lambda: job.pipeline is not None, timeout=10000)
+    qtbot.waitUntil(lambda: job.session_run is not None, timeout=10000)
     job.shutdown(2.0)  # what aboutToQuit runs
     assert not job.thread.is_alive()
     assert not job.temp_dir.exists()
@@ -284,9 +284,9 @@ def test_cancel_stops_the_video_analysis_and_opens_no_replay(qtbot, data_dir):
     config = load_config()
     windows = []
     job = analyse_and_replay(None, config, data_dir / "single_face.mp4", on_window=windows.append)
-    qtbot.waitUntil(lambda: job.pipeline is not None, timeout=10000)
-    stopped_on, stop = [], job.pipeline.stop
-    job.pipeline.stop = lambda timeout_s: stopped_on.append(threading.current_thread()) or stop(timeout_s)
+    qtbot.waitUntil(lambda: job.session_run is not None, timeout=10000)
+    stopped_on, stop = [], job.session_run.stop
+    job.session_run.stop = lambda timeout_s: stopped_on.append(threading.current_thread()) or stop(timeout_s)
     job.cancel()
     qtbot.waitUntil(lambda: not job.thread.is_alive() and not job.temp_dir.exists(), timeout=15000)
     assert stopped_on and stopped_on[0] is not threading.main_thread()
