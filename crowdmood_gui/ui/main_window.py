@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
         self._stop_threads: list[threading.Thread] = []
         self._closing = False
         self._source_state = ""
+        self._open_label = ""  # the source line while it is open: "● demo.mp4 1280×720 @ 15 fps"
         self._last_stats: StatsEvent | None = None
         self._records_seen = 0
         self._detection_sum = 0.0
@@ -792,7 +793,7 @@ class MainWindow(QMainWindow):
         elif self._source_state == "open" and self.video.overlay and self.video.overlay[0] == "No signal":
             self.video.set_overlay(None)
             self._reconnect = None
-            self.source_label.setText(getattr(self, "_open_label", ""))
+            self.source_label.setText(self._open_label)
         self.chart.set_live_edge(event.clock_s)
         self._refresh_status()
 

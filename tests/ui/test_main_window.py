@@ -440,3 +440,25 @@ def test_aws_status_shows_lag_and_chart_period_reaches_the_pipeline(make_window,
     assert window.status_texts()["lag"] == "Lag 7 s"
     window.chart.set_period(60)
     assert window.pipeline.chart_periods[-1] == 60
+
+
+def test_the_window_and_the_pipelines_keep_one_typed_contract(qtbot):
+    """The window calls ``PipelineControl`` (the real Pipeline and every fake honour it) and
+    hands the pipeline a ``PipelineObserver`` (its SignalBridge); no probing with hasattr."""
+    from crowdmood_gui.core.pipeline import NullObserver, Pipeline, PipelineControl, PipelineObserver
+    from crowdmood_gui.ui.bridge import SignalBridge
+
+    from test_operator_screen import ScriptedPipeline
+
+    config = load_config()
+    for pipeline in (Pipeline(config), FakePipeline(config, NullObserver()), ErrorEmittingPipeline(config, NullObserver()),
+                     ScriptedPipeline(config, NullObserver())):
+        assert isinstance(pipeline, PipelineControl), type(pipeline).__name__
+    bridge = SignalBridge()
+    assert isinstance(bridge, PipelineObserver)
+    bridge.detach()
+
+    class Partial:  # no set_chart_period: not a pipeline the window can drive
+        def start(self): ...
+
+    assert not isinstance(Partial(), PipelineControl)
