@@ -1,20 +1,19 @@
 """The operator's window: live video with boxes, the expression chart, recent faces,
-status bar, menus and toolbar; it owns the session lifecycle (start, pause, stop).
+status bar, menus and toolbar. The session lifecycle (start, pause, stop, state) is
+:class:`~crowdmood_gui.ui.session_controller.SessionController`'s; the window asks it
+and shows what it reports.
 
 Threads: the window never waits on capture or inference. Building and starting a
-pipeline (session folder, model loading) and stopping it run in background threads
-(:mod:`crowdmood_gui.ui.tasks`); the pipeline reports through a fresh
-:class:`~crowdmood_gui.ui.bridge.SignalBridge` per session, detached when the session is
-replaced, so a late event of an old session never reaches the widgets. Closing the
-window is the one blocking exception: it stops every pipeline within 2 s (records are
-flushed by ``Pipeline.stop``).
+session (folder, model loading) and stopping it run in background threads; each session
+reports through a fresh :class:`~crowdmood_gui.ui.bridge.SignalBridge`. Closing the
+window is the one blocking exception: it stops every session within 2 s (records are
+flushed, the session closed, by ``SessionRun.stop``).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -40,27 +39,33 @@ from PySide6.QtWidgets import (
 from crowdmood_gui.core.config import AppConfig, load_config, save_config
 from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.core.events import ErrorEvent, RecordEvent, SourceEvent, StatsEvent, TimelineRow
-from crowdmood_gui.core.pipeline import PipelineControl, PipelineObserver
+from crowdmood_gui.core.pipeline import PipelineControl
 from crowdmood_gui.core.session_runner import SessionRun
 from crowdmood_gui.core.sessions import Session, default_session_name
 from crowdmood_gui.ui.bridge import SignalBridge
 from crowdmood_gui.ui.chart import EmotionChart, TimelineStore
 from crowdmood_gui.ui.faces_strip import RecentFacesStrip
+from crowdmood_gui.ui.session_controller import (
+    IDLE,
+    PAUSED,
+    RUNNING,
+    STARTING,
+    STOP_TIMEOUT_S,
+    STOPPING,
+    SessionController,
+    SessionFactory,
+    clock_text,
+    default_session_factory,
+)
 from crowdmood_gui.ui.session_dialog import SessionStartDialog
 from crowdmood_gui.ui.tasks import run_in_background
 from crowdmood_gui.ui.video_view import VideoView
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT_S = 2.0
 STATUS_INTERVAL_MS = 500
 BANNER_SECONDS = 15
 MAX_LAST_SOURCES = 8
-
-# (config, observer) -> the session to run (off the GUI thread): core.session_runner.SessionRun.
-SessionFactory = Callable[[AppConfig, PipelineObserver], SessionRun]
-
-IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
 
 
 AWS_STATUS_KEYS = ("uploads", "lag", "cost", "failed")
@@ -74,18 +79,6 @@ def duration_text(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def clock_text(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def default_session_factory(config: AppConfig, observer: PipelineObserver) -> SessionRun:
-    """The real pipeline recording into a new session folder (records, timeline, the video
-    when ``recording.record_video``); the runner ends the session on every shutdown path."""
-    return SessionRun(config, observer, session=config.session or default_session_name(config.camera),
-                      record_video=config.recording.record_video)
 
 
 def source_display_name(spec: str) -> str:
@@ -186,13 +179,8 @@ class MainWindow(QMainWindow):
         self.config = config
         self.config_path = config_path
         self.persist = persist
-        self._factory = session_factory or default_session_factory
-        self._state = IDLE
-        self._run: SessionRun | None = None
-        self._bridge: SignalBridge | None = None
-        self._last_run: SessionRun | None = None
-        self._start_jobs: list[tuple[threading.Thread, dict[str, SessionRun]]] = []  # (thread, {"run": r})
-        self._stop_threads: list[threading.Thread] = []
+        # The session lifecycle; the window shows what it reports.
+        self.sessions = SessionController(session_factory or default_session_factory, self)
         self._closing = False
         self._source_state = ""
         self._open_label = ""  # the source line while it is open: "● demo.mp4 1280×720 @ 15 fps"
@@ -207,17 +195,12 @@ class MainWindow(QMainWindow):
         self.message_box: QMessageBox | None = None
         self.kiosk = None
         self.booths_window = None
-        # Session state shown on the REC badge; ask before a running session is ended by
-        # switching source or quitting (tests and --exit-after turn it off).
+        # Ask before a running session is ended by switching source or quitting (tests and
+        # --exit-after turn it off).
         self.ask_before_ending = True
         self._close_confirmed = False
-        self.session_name: str | None = None
-        self.recording_video = False
-        self._active_s = 0.0  # seconds running, pauses excluded, before _active_since
-        self._active_since: float | None = None
         self._reconnect: tuple[int, float, str] | None = None  # (attempt, next try at, reason)
         self._signal_lost_s: float | None = None
-        self.last_session: Session | None = None  # the current or last session's folder
         self.session_dialog: SessionStartDialog | None = None
         self.confirm_box: QMessageBox | None = None
         self.export_offer: QMessageBox | None = None
@@ -255,7 +238,15 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_actions()
         self._build_menus_and_toolbar()
-        self._set_state(IDLE)
+        self.sessions.state_changed.connect(self._show_state)
+        self.sessions.session_starting.connect(self._session_starting)
+        self.sessions.started.connect(lambda: self.sessions.set_privacy(self.config.privacy.blur_faces))
+        self.sessions.start_failed.connect(self._start_failed)
+        self.sessions.stopped.connect(self._stopped)
+        self.sessions.ended.connect(self._clear_live_figures)
+        self.sessions.problem.connect(self._report_error)
+        self.sessions.aws_setup_needed.connect(self.offer_aws_setup)
+        self._show_state(IDLE)
 
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(STATUS_INTERVAL_MS)
@@ -362,32 +353,49 @@ class MainWindow(QMainWindow):
         self.rec_badge.setMinimumWidth(self.rec_badge.fontMetrics().horizontalAdvance(sample) + 40)
         menu.setCornerWidget(self.rec_badge, Qt.Corner.TopRightCorner)
 
-    # --- session lifecycle -----------------------------------------------------------
+    # --- session lifecycle (SessionController's; here what the window shows of it) ------
 
     @property
     def state(self) -> str:
-        return self._state
+        return self.sessions.state
+
+    @property
+    def _state(self) -> str:  # the status bar's and badge's reads
+        return self.sessions.state
 
     @property
     def pipeline(self) -> PipelineControl | None:
-        return self._run.pipeline if self._run is not None else None
+        return self.sessions.pipeline
 
     @property
     def session_run(self) -> SessionRun | None:
-        return self._run
+        return self.sessions.run
 
     @property
     def bridge(self) -> SignalBridge | None:
-        return self._bridge
+        return self.sessions.bridge
 
-    def _set_state(self, state: str) -> None:
-        previous, self._state = self._state, state
-        now = time.monotonic()
-        if self._active_since is not None and state != RUNNING:
-            self._active_s += now - self._active_since  # the clock stops while paused
-            self._active_since = None
-        if state == RUNNING and self._active_since is None:
-            self._active_since = now
+    @property
+    def session_name(self) -> str | None:
+        return self.sessions.session_name
+
+    @property
+    def recording_video(self) -> bool:
+        return self.sessions.recording_video
+
+    @property
+    def last_session(self) -> Session | None:
+        return self.sessions.last_session
+
+    @property
+    def session_active(self) -> bool:
+        return self.sessions.active
+
+    def session_elapsed_s(self) -> float:
+        """Seconds the session has been running (pauses excluded)."""
+        return self.sessions.elapsed_s()
+
+    def _show_state(self, state: str) -> None:
         # One rule: Start only when nothing runs; Pause/Resume only on a running or paused
         # session; Stop whenever a session exists; Export once a session was recorded.
         busy = state in (RUNNING, PAUSED)
@@ -401,19 +409,10 @@ class MainWindow(QMainWindow):
         if state == PAUSED:
             self.video.clear_boxes()
             self.video.set_overlay("PAUSED", "Space or Session ▸ Resume to go on; nothing is recorded meanwhile.")
-        elif previous == PAUSED and self.video.overlay and self.video.overlay[0] == "PAUSED":
+        elif self.video.overlay and self.video.overlay[0] == "PAUSED":
             self.video.set_overlay(None)
         self.session_state_changed.emit(state)
         self._refresh_status()
-
-    @property
-    def session_active(self) -> bool:
-        return self._state in (STARTING, RUNNING, PAUSED)
-
-    def session_elapsed_s(self) -> float:
-        """Seconds the session has been running (pauses excluded)."""
-        extra = time.monotonic() - self._active_since if self._active_since is not None else 0.0
-        return self._active_s + extra
 
     def request_session(self, spec: str | None = None, loop: bool | None = None) -> SessionStartDialog | None:
         """The operator starts a session (Start, an opened source, a recent source): ask its
@@ -460,7 +459,7 @@ class MainWindow(QMainWindow):
         self.config = config
         self._remember_source(spec, config.source.loop)
         self.setWindowTitle(f"crowdmood — {source_display_name(spec)}")
-        self._replace_session(config)
+        self.sessions.start(config)
         return True
 
     def start_or_resume(self) -> None:
@@ -470,14 +469,7 @@ class MainWindow(QMainWindow):
             self.request_session(self.config.source.spec, self.config.source.loop)
 
     def toggle_pause(self) -> None:
-        if self._run is None:
-            return
-        if self._state == RUNNING:
-            self._run.pipeline.pause()
-            self._set_state(PAUSED)
-        elif self._state == PAUSED:
-            self._run.pipeline.resume()
-            self._set_state(RUNNING)
+        self.sessions.toggle_pause()
 
     def stop_and_offer_export(self) -> None:
         """Session ▸ Stop: stop, then offer to export what was recorded."""
@@ -545,79 +537,26 @@ class MainWindow(QMainWindow):
 
     def stop_session(self, then: Callable[[], None] | None = None) -> None:
         """Stop the session in the background; ``then()`` runs on the GUI thread after."""
-        if self._state == STARTING:
-            self._abandon_starting()
-        run, bridge = self._run, self._bridge
-        if run is None:
-            self._set_state(IDLE)
-            if then is not None:
-                then()
-            return
-        self._run = None
-        self._last_run = run
-        self._set_state(STOPPING)
-        thread = run_in_background(
-            lambda: run.stop(STOP_TIMEOUT_S),
-            lambda _result: self._stopped(bridge, then),
-            owner=self,
-            on_error=lambda exc: (self._report_error(f"Stopping failed: {exc}"), self._stopped(bridge, then)),
-            name="crowdmood-stop",
-        )
-        self._stop_threads.append(thread)
+        self.sessions.stop(then)
 
-    def _stopped(self, bridge: SignalBridge | None, then: Callable[[], None] | None) -> None:
-        self._stop_threads = [t for t in self._stop_threads if t.is_alive()]
-        if bridge is not None:
-            bridge.detach()
-        if bridge is self._bridge:
-            self._bridge = None
-            if self._state == STOPPING:
-                log.info("session %r stopped after %s", self.session_name, clock_text(self.session_elapsed_s()))
-                self._set_state(IDLE)
-                name = source_display_name(self.config.source.spec)
-                self.source_label.setText(f"Stopped: {name}")
-                self._clear_live_figures()
-                self.video.clear(f"Stopped: {name}. Session ▸ Start (F5) starts a new session.")
-        if then is not None and not self._closing:
-            then()
+    def _stopped(self) -> None:
+        name = source_display_name(self.config.source.spec)
+        self.source_label.setText(f"Stopped: {name}")
+        self._clear_live_figures()
+        self.video.clear(f"Stopped: {name}. Session ▸ Start (F5) starts a new session.")
 
-    def _abandon_starting(self) -> None:
-        """A session still starting is superseded: it is stopped when it arrives."""
-        if self._bridge is not None:
-            self._bridge.detach()
-            self._bridge = None
-
-    def _replace_session(self, config: AppConfig) -> None:
-        if self._state == STARTING:
-            self._abandon_starting()
-        if self._run is not None:
-            self.stop_session(then=lambda: self._start(config))
-        else:
-            self._start(config)
-
-    def _start(self, config: AppConfig) -> None:
-        if self._closing:
-            return
-        if config.backend == "aws" and not config.aws.bucket:
-            self.offer_aws_setup()
-            return
-        bridge = SignalBridge(self)
+    def _session_starting(self, bridge: SignalBridge, config: AppConfig) -> None:
+        """A new session is being built: its events go to this window, the views start empty."""
         bridge.frame_ready.connect(self._on_frame_ready)
         bridge.record_analysed.connect(self._on_record)
         bridge.timeline_updated.connect(self._on_timeline)
         bridge.stats_updated.connect(self._on_stats)
         bridge.source_changed.connect(self._on_source)
         bridge.error_raised.connect(self._on_error)
-        bridge.finished.connect(self._on_finished)
-        self._bridge = bridge
         self.store.clear()
         self.faces.clear()
         self.chart.set_live_edge(None)
         self.video.clear(f"Opening {source_display_name(config.source.spec)}…")
-        self.session_name = config.session or default_session_name(config.camera)
-        config = config.model_copy(update={"session": self.session_name})  # the folder is named as shown
-        self.recording_video = bool(config.recording.record_video)
-        self._active_s, self._active_since = 0.0, None
         self._reconnect = None
         self._signal_lost_s = None
         self.video.reset_measurements()
@@ -630,85 +569,15 @@ class MainWindow(QMainWindow):
         self._source_state = "opening"
         self.source_label.setText(f"Opening {source_display_name(config.source.spec)}…")
         self.chart.set_local_backend(config.backend == "local")
-        self._set_state(STARTING)
-        holder: dict[str, SessionRun] = {}
-        factory = self._factory
 
-        def build_and_start() -> SessionRun:
-            run = factory(config, bridge)
-            holder["run"] = run
-            try:
-                run.start()  # a failed start is stopped and its session ended by the runner
-            except BaseException:
-                holder.pop("run", None)
-                raise
-            return run
-
-        thread = run_in_background(
-            build_and_start,
-            lambda run: self._started(bridge, run, holder),
-            owner=self,
-            on_error=lambda exc: self._start_failed(bridge, exc, holder),
-            name="crowdmood-start",
-        )
-        self._start_jobs.append((thread, holder))
-
-    def _started(self, bridge: SignalBridge, run: SessionRun, holder: dict[str, SessionRun]) -> None:
-        self._start_jobs = [(t, h) for t, h in self._start_jobs if h is not holder]
-        if bridge is not self._bridge or bridge.detached or self._closing:
-            # Superseded while starting: stop it quietly.
-            self._stop_threads.append(run_in_background(lambda: run.stop(STOP_TIMEOUT_S), lambda _r: None, owner=self, name="crowdmood-stop"))
-            return
-        self._run = run
-        self._last_run = run
-        self.last_session = run.session
-        # A run without a session folder (the tests' fakes) records what the operator asked.
-        self.recording_video = run.recording_video or (run.session is None and self.recording_video)
-        run.pipeline.set_privacy(self.config.privacy.blur_faces)
-        if self._state == STARTING:
-            self._set_state(RUNNING)
-            log.info("session %r started on %s (%s)", self.session_name, source_display_name(self.config.source.spec),
-                     "video recorded" if self.recording_video else "no video recorded")
-
-    def _start_failed(self, bridge: SignalBridge, exc: BaseException, holder: dict[str, SessionRun]) -> None:
-        self._start_jobs = [(t, h) for t, h in self._start_jobs if h is not holder]
-        bridge.detach()
-        if bridge is not self._bridge:
-            return
-        self._bridge = None
-        self._set_state(IDLE)
-        message = str(exc) if isinstance(exc, CrowdMoodError) else f"{type(exc).__name__}: {exc}"
+    def _start_failed(self, message: str) -> None:
         self.video.clear("The session could not start.")
         self.source_label.setText("Not started")
         self.show_message("Could not start the session", message)
 
     def shutdown(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop every session (running, starting or stopping) within ``timeout_s``. Blocks."""
-        deadline = time.monotonic() + timeout_s
-        runs: list[SessionRun] = []
-        for thread, holder in list(self._start_jobs):
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if holder.get("run") is not None:
-                runs.append(holder["run"])
-        if self._run is not None:
-            runs.append(self._run)
-            self._last_run = self._run
-        seen: set[int] = set()
-        for run in runs:
-            if id(run) in seen:
-                continue
-            seen.add(id(run))
-            try:
-                run.stop(max(0.1, deadline - time.monotonic()))
-            except Exception:
-                log.exception("stopping the session failed")
-        for thread in self._stop_threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self._run = None
-        self._start_jobs.clear()
-        if self._bridge is not None:
-            self._bridge.detach()
-        self._bridge = None
+        self.sessions.shutdown(timeout_s)
 
     def quit_without_asking(self) -> None:
         """Close even with a session running (Ctrl+C, --exit-after: nobody to ask)."""
@@ -744,6 +613,7 @@ class MainWindow(QMainWindow):
             return
         if not self._closing:
             self._closing = True
+            self.sessions.closing = True
             self._status_timer.stop()
             self.shutdown(STOP_TIMEOUT_S)
             if self.kiosk is not None:
@@ -753,7 +623,6 @@ class MainWindow(QMainWindow):
             for box in (self.message_box, self.confirm_box, self.export_offer):
                 if box is not None and shiboken6.isValid(box):
                     box.close()
-            self._state = IDLE
             event.accept()
             self.closed.emit()
             return
@@ -762,7 +631,7 @@ class MainWindow(QMainWindow):
     # --- pipeline events (GUI thread, via the bridge) ---------------------------------
 
     def _on_frame_ready(self) -> None:
-        bridge = self._bridge
+        bridge = self.sessions.bridge
         event = bridge.take_frame() if bridge is not None else None
         if event is None:
             return
@@ -850,14 +719,6 @@ class MainWindow(QMainWindow):
 
     def _on_error(self, event: ErrorEvent) -> None:
         self._report_error(event.message if not event.where else f"{event.message} ({event.where})")
-
-    def _on_finished(self) -> None:
-        # The pipeline ended on its own (end of file, failed source) or after stop().
-        if self._state in (RUNNING, PAUSED):
-            self._last_run = self._run
-            self._run = None
-            self._set_state(IDLE)
-            self._clear_live_figures()
 
     def _report_error(self, message: str) -> None:
         log.warning("%s", message)
@@ -948,10 +809,7 @@ class MainWindow(QMainWindow):
 
     def measurements(self) -> dict[str, Any]:
         """What --stats-out reports (the process figures are added by the app)."""
-        run = self._run or self._last_run
-        records = self._records_seen
-        if run is not None:
-            records = max(records, run.pipeline.records_analysed)
+        records = max(self._records_seen, self.sessions.records_analysed())
         if self._last_stats is not None:
             records = max(records, self._last_stats.records_analysed)
         p50 = self.video.latency.percentile(50)
@@ -1047,8 +905,7 @@ class MainWindow(QMainWindow):
         self._persist(lambda c: setattr(c.privacy, "blur_faces", bool(blur)))
 
     def _apply_blur(self, blur: bool) -> None:
-        if self._run is not None:
-            self._run.pipeline.set_privacy(bool(blur))
+        self.sessions.set_privacy(blur)
 
     def toggle_full_screen(self) -> None:
         if self.isFullScreen():
@@ -1077,15 +934,13 @@ class MainWindow(QMainWindow):
 
     def _forward_period(self, period_s: int) -> None:
         # The AWS backend polls CloudWatch for one period: the one on screen.
-        if self._run is not None:
-            self._run.pipeline.set_chart_period(period_s)
+        self.sessions.set_chart_period(period_s)
 
     def offer_aws_setup(self) -> QMessageBox:
         """The AWS backend is chosen but nothing is provisioned: offer the wizard, or the
         local model, instead of failing to start."""
         self.video.clear("The AWS backend is not set up yet.")
         self.source_label.setText("Not started")
-        self._set_state(IDLE)
         box = QMessageBox(QMessageBox.Icon.Question, "Set up AWS",
                           "The AWS backend is chosen, but no AWS resources are set up yet.\n\n"
                           "The setup wizard creates them in a few minutes (and can remove them again). "
