@@ -212,13 +212,14 @@ def test_a_run_without_a_session_writes_nothing(data_dir):
 
 @pytest.mark.slow
 def test_analyze_and_agent_leave_the_same_session_meta_as_the_console(data_dir, tmp_path):
-    """The console's sessions are SessionRun(config, observer, session=name, record_video=...)."""
+    from crowdmood_gui.ui.session_controller import default_session_factory  # the console's (QtCore only)
+
     source = str(data_dir / "single_face.mp4")
-    console = SessionRun(_config(data_dir), session="console")
+    console = default_session_factory(_config(data_dir, session="console"), NullObserver())
     console.start()
     assert console.wait(60)
     assert main(["analyze", source, "--session", "analyze", "--out", str(tmp_path / "t.csv")]) == 0
-    assert main(["agent", "--source", source, "--camera", "booth-a", "--session", "agent", "--exit-after", "30"]) == 0
+    assert main(["agent", "--source", source, "--camera", "booth-a", "--session", "agent", "--exit-after", "3"]) == 0
     config = load_config()
     metas = {info.id: open_session(config, info.id).meta() for info in list_sessions(config)}
     assert set(metas) == {"console", "analyze", "agent"}
