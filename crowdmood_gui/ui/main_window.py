@@ -34,9 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from crowdmood_gui.core.config import AppConfig, load_config, save_config
+from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.core.events import ErrorEvent, RecordEvent, SourceEvent, StatsEvent, TimelineRow
+from crowdmood_gui.core.settings_store import ConfigChange, SettingsStore
 from crowdmood_gui.ui.bridge import SignalBridge
 from crowdmood_gui.ui.chart import EmotionChart, TimelineStore
 from crowdmood_gui.ui.faces_strip import RecentFacesStrip
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 2.0
 STATUS_INTERVAL_MS = 500
-MAX_LAST_SOURCES = 8
 
 # (config, observer) -> an object with start/pause/resume/stop/set_privacy (core.pipeline.Pipeline).
 PipelineFactory = Callable[[AppConfig, Any], Any]
@@ -136,9 +136,7 @@ class MainWindow(QMainWindow):
         persist: bool = True,
     ) -> None:
         super().__init__()
-        self.config = config
-        self.config_path = config_path
-        self.persist = persist
+        self.settings = SettingsStore(config, config_path, persist=persist)
         self._factory = pipeline_factory or default_pipeline_factory
         self._state = IDLE
         self._pipeline: Any = None
@@ -886,14 +884,7 @@ class MainWindow(QMainWindow):
         """Apply (privacy now, the rest at the next start) and persist."""
         if not changes:
             return
-
-        def mutate(config: AppConfig) -> None:
-            for section, fields in changes.items():
-                for key, value in fields.items():
-                    setattr(getattr(config, section), key, value)
-
-        mutate(self.config)
-        self._persist(mutate, live=False)
+        self._settings_do(lambda: self.settings.apply(changes))
         privacy = changes.get("privacy", {})
         if "blur_faces" in privacy:
             self.act_blur.setChecked(privacy["blur_faces"])
@@ -995,14 +986,8 @@ class MainWindow(QMainWindow):
 
     def _reload_aws_settings(self) -> None:
         """Setup and teardown write the AWS section (and maybe the backend) to the file."""
-        try:
-            on_disk = load_config(self.config_path)
-        except CrowdMoodError as exc:
-            self._report_error(f"Settings not reloaded: {exc}")
+        if not self._settings_do(self.settings.reload_aws):
             return
-        self.config = self.config.model_copy(deep=True)  # the running session keeps its own
-        self.config.aws = on_disk.aws
-        self.config.backend = on_disk.backend
         self.chart.set_local_backend(self.config.backend == "local")
         self._refresh_status()
 
@@ -1032,7 +1017,7 @@ class MainWindow(QMainWindow):
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        sources = self.config.ui.last_sources
+        sources = self.settings.recent_sources()
         if not sources:
             action = self.recent_menu.addAction("(none yet)")
             action.setEnabled(False)
@@ -1042,35 +1027,32 @@ class MainWindow(QMainWindow):
             action.setToolTip(source_display_name(spec))
             action.triggered.connect(lambda _checked=False, s=spec: self.request_session(s))
 
-    # --- configuration ----------------------------------------------------------------
+    # --- configuration (the store: core/settings_store.py) --------------------------
+
+    @property
+    def config(self) -> AppConfig:
+        """The live config (command-line overrides included)."""
+        return self.settings.config
+
+    @config.setter
+    def config(self, config: AppConfig) -> None:
+        self.settings.config = config
+
+    @property
+    def config_path(self) -> Path | None:
+        return self.settings.path
 
     def _remember_source(self, spec: str, loop: bool) -> None:
-        from crowdmood_gui.core.secrets import remember_url
+        self._settings_do(lambda: self.settings.remember_source(spec, loop))
 
-        spec = remember_url(spec)  # kept masked, even in memory; the password is in the keychain
+    def _persist(self, mutate: ConfigChange) -> None:
+        self._settings_do(lambda: self.settings.change(mutate))
 
-        def mutate(config: AppConfig) -> None:
-            sources = [spec] + [s for s in config.ui.last_sources if s != spec]
-            config.ui.last_sources = sources[:MAX_LAST_SOURCES]
-            config.source.spec = spec
-            config.source.loop = loop
-
-        self._persist(mutate)
-
-    def _persist(self, mutate: Callable[[AppConfig], None], *, live: bool = True) -> None:
-        """Apply ``mutate`` to the live config and to the file's config (re-read, so CLI
-        overrides are never written to the file), then save the file."""
-        if live:
-            try:
-                mutate(self.config)
-            except Exception as exc:  # a pydantic refusal: keep the old value
-                self._report_error(f"Setting not applied: {exc}")
-                return
-        if not self.persist:
-            return
+    def _settings_do(self, action: Callable[[], object]) -> bool:
+        """Run a settings change; a refused value or a failed write goes to the banner."""
         try:
-            on_disk = load_config(self.config_path)
-            mutate(on_disk)
-            save_config(on_disk, self.config_path)
-        except (CrowdMoodError, OSError, ValueError) as exc:
-            self._report_error(f"Settings not saved: {exc}")
+            action()
+        except CrowdMoodError as exc:
+            self._report_error(str(exc))
+            return False
+        return True

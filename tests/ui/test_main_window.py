@@ -200,6 +200,18 @@ def test_flag_overrides_are_not_written_to_the_config_file(make_window, qtbot):
     assert saved.backend == "local" and saved.session is None
 
 
+def test_a_settings_file_that_cannot_be_written_is_said_in_the_banner(qtbot, tmp_path):
+    from crowdmood_gui.ui.main_window import MainWindow
+
+    blocked = tmp_path / "a-file-not-a-folder"
+    blocked.write_text("")
+    window = MainWindow(load_config(), config_path=blocked / "config.toml", pipeline_factory=lambda c, o: None)
+    qtbot.addWidget(window)
+    window.set_blur_faces(True)
+    assert window.banner.text.startswith("Settings not saved: ")
+    assert window.config.privacy.blur_faces is True and window.act_blur.isChecked()  # kept for this run
+
+
 def test_settings_apply_and_persist(make_window, qtbot):
     window = make_window()
     window.open_source(DEMO)
