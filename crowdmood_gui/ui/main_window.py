@@ -973,7 +973,7 @@ class MainWindow(QMainWindow):
         return box
 
     def open_aws_setup(self) -> None:
-        if self._wizard_module().open_setup_wizard(self, self.config, self.config_path):
+        if self._aws_module("wizard").open_setup_wizard(self, self.config, self.config_path):
             was = self.config.backend
             self._reload_aws_settings()
             if self.config.backend == "aws" and was != "aws" and self.session_active:
@@ -981,7 +981,7 @@ class MainWindow(QMainWindow):
                 self.banner.show_message("AWS is set up: the next session uses it (Session ▸ Stop, then Start).")
 
     def open_aws_teardown(self) -> None:
-        self._wizard_module().open_teardown_dialog(self, self.config, self.config_path)
+        self._aws_module("teardown_dialog").open_teardown_dialog(self, self.config, self.config_path)
         self._reload_aws_settings()
 
     def _reload_aws_settings(self) -> None:
@@ -992,9 +992,9 @@ class MainWindow(QMainWindow):
         self._refresh_status()
 
     @staticmethod
-    def _wizard_module():
+    def _aws_module(name: str):
         # Imported on first use (boto3 and the provisioning code: not needed to start the console).
-        return importlib.import_module("crowdmood_gui.ui.wizard")
+        return importlib.import_module(f"crowdmood_gui.ui.{name}")
 
     def show_sessions(self) -> None:
         """Open the session browser, or bring the open one to the front (one listing job,

@@ -294,8 +294,10 @@ def test_setup_menu_opens_the_wizard_with_the_config(make_window, monkeypatch):
         return True
 
     fake.open_setup_wizard = fake_setup
-    fake.open_teardown_dialog = lambda parent, config, config_path: calls.append(("teardown", parent, config, config_path))
+    fake_teardown = types.ModuleType("crowdmood_gui.ui.teardown_dialog")
+    fake_teardown.open_teardown_dialog = lambda parent, config, config_path: calls.append(("teardown", parent, config, config_path))
     monkeypatch.setitem(sys.modules, "crowdmood_gui.ui.wizard", fake)
+    monkeypatch.setitem(sys.modules, "crowdmood_gui.ui.teardown_dialog", fake_teardown)
     window = make_window(show=False)
     config = window.config
     window.act_aws_setup.trigger()
