@@ -594,7 +594,7 @@ class AwsSetupWizard(QWizard):
 
     @property
     def busy(self) -> bool:
-        return any(getattr(p, "job", None) is not None and p.job.running for p in (self.pages["provision"], self.pages["verify"]))
+        return any(page.job.running for page in (self.pages["provision"], self.pages["verify"]))
 
     def job_finished(self) -> None:
         if self._close_when_idle and not self.busy:
