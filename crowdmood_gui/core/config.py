@@ -203,7 +203,7 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
 
 
-def _describe(err: ValidationError, origin: str) -> str:
+def describe_validation_error(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
@@ -235,12 +235,12 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(path))) from None
+        raise ConfigError(describe_validation_error(exc, str(path))) from None
     if overrides:
         try:
             config = AppConfig.model_validate(_deep_merge(config.model_dump(), overrides))
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, "command line")) from None
+            raise ConfigError(describe_validation_error(exc, "command line")) from None
     return config
 
 

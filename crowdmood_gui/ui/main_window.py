@@ -23,62 +23,50 @@ import shiboken6
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
-    QFrame,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QFileDialog,
     QSplitter,
     QStyle,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from crowdmood_gui.core.config import AppConfig, load_config, save_config
+from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.core.events import ErrorEvent, RecordEvent, SourceEvent, StatsEvent, TimelineRow
 from crowdmood_gui.core.pipeline import PipelineControl
 from crowdmood_gui.core.session_runner import SessionRun
 from crowdmood_gui.core.sessions import Session, default_session_name
+from crowdmood_gui.core.settings_store import ConfigChange, SettingsStore
 from crowdmood_gui.ui.bridge import SignalBridge
 from crowdmood_gui.ui.chart import EmotionChart, TimelineStore
 from crowdmood_gui.ui.faces_strip import RecentFacesStrip
 from crowdmood_gui.ui.session_controller import (
-    IDLE,
-    PAUSED,
-    RUNNING,
-    STARTING,
     STOP_TIMEOUT_S,
-    STOPPING,
     SessionController,
     SessionFactory,
-    clock_text,
     default_session_factory,
 )
 from crowdmood_gui.ui.session_dialog import SessionStartDialog
+from crowdmood_gui.ui.session_state import IDLE, PAUSED, RUNNING, STARTING, STOPPING
+from crowdmood_gui.ui.status_bar import (
+    ConsoleStatusBar,
+    LiveStatus,
+    MessageBanner,
+    RecBadge,
+    Reconnecting,
+    clock_text,
+)
 from crowdmood_gui.ui.tasks import run_in_background
 from crowdmood_gui.ui.video_view import VideoView
 
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_MS = 500
-BANNER_SECONDS = 15
-MAX_LAST_SOURCES = 8
 
 
-AWS_STATUS_KEYS = ("uploads", "lag", "cost", "failed")
-
-
-def duration_text(seconds: float) -> str:
-    """12 s, 4 min 05 s, 1 h 02 min: for "last frame … ago" and "next try in …"."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def source_display_name(spec: str) -> str:
@@ -127,39 +115,6 @@ def full_screen_icon(colour: str = "#E8EAED") -> QIcon:
     return icon
 
 
-class MessageBanner(QFrame):
-    """A one-line, non-modal notice above the video (pipeline errors); hides itself."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("banner")
-        self.setStyleSheet("#banner { background: #5D4037; border-radius: 4px; } QLabel { color: #FFE0B2; }")
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("✕")
-        close.setAutoRaise(True)
-        close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self.hide)
-        self.hide()
-
-    def show_message(self, text: str, seconds: int = BANNER_SECONDS) -> None:
-        self.label.setText(text)
-        self.show()
-        self._timer.start(seconds * 1000)
-
-    @property
-    def text(self) -> str:
-        return self.label.text()
-
-
 class MainWindow(QMainWindow):
     """Signals: ``session_state_changed(str)``: idle, starting, running, paused, stopping;
     ``closed()``: the window closed and every pipeline thread has stopped."""
@@ -176,9 +131,7 @@ class MainWindow(QMainWindow):
         persist: bool = True,
     ) -> None:
         super().__init__()
-        self.config = config
-        self.config_path = config_path
-        self.persist = persist
+        self.settings = SettingsStore(config, config_path, persist=persist)
         # The session lifecycle; the window shows what it reports.
         self.sessions = SessionController(session_factory or default_session_factory, self)
         self._closing = False
@@ -199,7 +152,7 @@ class MainWindow(QMainWindow):
         # --exit-after turn it off).
         self.ask_before_ending = True
         self._close_confirmed = False
-        self._reconnect: tuple[int, float, str] | None = None  # (attempt, next try at, reason)
+        self._reconnect: Reconnecting | None = None
         self._signal_lost_s: float | None = None
         self.session_dialog: SessionStartDialog | None = None
         self.confirm_box: QMessageBox | None = None
@@ -256,20 +209,14 @@ class MainWindow(QMainWindow):
     # --- construction ------------------------------------------------------------------
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.source_label = QLabel("No source")
-        bar.addWidget(self.source_label, 1)
-        self.status_labels: dict[str, QLabel] = {}
-        for key in ("display", "detection", "faces", "tracks", "queue", "uploads", "lag", "cost", "failed"):
-            label = QLabel()
-            label.setObjectName(f"status_{key}")
-            label.setContentsMargins(8, 0, 8, 0)
-            bar.addPermanentWidget(label)
-            self.status_labels[key] = label
-        aws = self.config.backend == "aws"
-        for key in AWS_STATUS_KEYS:
-            self.status_labels[key].setVisible(aws)
-        self._refresh_status()
+        self.status_bar = ConsoleStatusBar(aws_backend=self.config.backend == "aws")
+        self.setStatusBar(self.status_bar)
+        self.rec_badge = RecBadge()  # shown in the menu bar's corner (_build_menus_and_toolbar)
+
+    @property
+    def source_label(self) -> QLabel:
+        """The status bar's source line (what is open, or why not)."""
+        return self.status_bar.source_label
 
     def _action(self, text: str, slot, shortcut=None, *, icon=None, checkable=False, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -342,15 +289,7 @@ class MainWindow(QMainWindow):
         toolbar.addActions([self.act_start, self.act_pause, self.act_stop, self.act_export])
         toolbar.addSeparator()
         toolbar.addActions([self.act_kiosk, self.act_full_screen, self.act_settings])
-        # Always in sight (the menu bar's corner: never pushed into a toolbar's overflow):
-        # recording or paused, the session's name, how long, and whether video is kept.
-        self.rec_badge = QLabel()
-        self.rec_badge.setObjectName("rec_badge")
-        self.rec_badge.setContentsMargins(10, 1, 10, 1)
-        self.rec_badge.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        # The menu bar sizes its corner widget once: room for a long name from the start.
-        sample = "❚❚ PAUSED  booth-1 2026-11-30 10:00 expo hall  00:00:00  ·  no video recorded"
-        self.rec_badge.setMinimumWidth(self.rec_badge.fontMetrics().horizontalAdvance(sample) + 40)
+        # The REC badge in the menu bar's corner: never pushed into a toolbar's overflow.
         menu.setCornerWidget(self.rec_badge, Qt.Corner.TopRightCorner)
 
     # --- session lifecycle (SessionController's; here what the window shows of it) ------
@@ -675,19 +614,6 @@ class MainWindow(QMainWindow):
         self.chart.set_live_edge(None)
         self._refresh_status()
 
-    def _no_signal_detail(self) -> str:
-        parts = []
-        if self._signal_lost_s is not None:
-            parts.append(f"Last frame {duration_text(self._signal_lost_s)} ago.")
-        if self._reconnect is not None:
-            attempt, next_at, reason = self._reconnect
-            wait = next_at - time.monotonic()
-            when = f"next try in {duration_text(wait)}" if wait > 0.5 else "trying now"
-            parts.append(f"Reconnecting: attempt {attempt} failed, {when}.")
-            if reason:
-                parts.append(reason[0].upper() + reason[1:])
-        return "\n".join(parts)
-
     def _on_source(self, event: SourceEvent) -> None:
         self._source_state = event.state
         name = source_display_name(self.config.source.spec)
@@ -703,7 +629,7 @@ class MainWindow(QMainWindow):
             self.source_label.setText(self._open_label)
         elif event.state == "reconnecting":
             reason = event.message.rsplit("; retrying in", 1)[0]
-            self._reconnect = (event.attempt or 1, time.monotonic() + event.retry_in_s, reason)
+            self._reconnect = Reconnecting(event.attempt or 1, time.monotonic() + event.retry_in_s, reason)
             self.video.clear_boxes()
             self._refresh_status()
         elif event.state == "ended":
@@ -727,83 +653,24 @@ class MainWindow(QMainWindow):
 
     # --- status bar -------------------------------------------------------------------
 
-    def status_texts(self) -> dict[str, str]:
-        return {key: label.text() for key, label in self.status_labels.items() if not label.isHidden()}
-
     def _refresh_status(self) -> None:
-        if not hasattr(self, "status_labels"):
-            return
-        s = self._last_stats
-        labels = self.status_labels
-        live = s if self._signal_lost_s is None and self._reconnect is None else None  # no picture: no live figures
-        labels["display"].setText(f"Display {self.video.display_fps():.1f} fps")
-        labels["detection"].setText(f"Detection {live.detection_fps:.1f} Hz" if live else "Detection –")
-        labels["faces"].setText(f"Faces {live.faces}" if live else "Faces –")
-        labels["tracks"].setText(f"Tracks {live.tracks}" if live else "Tracks –")
-        labels["queue"].setText(f"Queue {s.analysis_queue}" if s else "Queue –")
-        labels["queue"].setToolTip("Face crops waiting for analysis")
-        aws = self.config.backend == "aws" or (s is not None and s.upload_queue is not None)
-        for key in AWS_STATUS_KEYS:
-            labels[key].setVisible(aws)
-        if aws:
-            labels["uploads"].setText(f"Uploads {s.upload_queue}" if s and s.upload_queue is not None else "Uploads –")
-            labels["uploads"].setToolTip("Face crops waiting on disk for upload to S3")
-            lag = s.analysis_lag_s if s else None
-            labels["lag"].setText(f"Lag {lag:.0f} s" if lag is not None else "Lag –")
-            labels["lag"].setToolTip("Capture to result: upload, Lambda, Rekognition, DynamoDB")
-            cost = f"${s.cost_usd:.3f}" if s and s.cost_usd is not None else "$–"
-            rate = f" (~${s.projected_usd_per_hour:.2f}/h)" if s and s.projected_usd_per_hour is not None else ""
-            labels["cost"].setText(f"Cost {cost}{rate}")
-            failed = s.failed_waiting if s else None
-            labels["failed"].setVisible(bool(failed))  # only when something needs doing
-            labels["failed"].setText(f"Failed {failed}" if failed else "")
-            style = "color: #E0533A;" if failed else ""
-            if labels["failed"].styleSheet() != style:  # re-polishing every refresh is waste
-                labels["failed"].setStyleSheet(style)
-            labels["failed"].setToolTip("Analyses AWS gave up on, kept in the failure queue: run crowdmood aws-redrive")
-        if self._state == PAUSED:
-            labels["display"].setText("Paused")
-        self._refresh_session_badge()
-        self._refresh_no_signal()
-
-    def _refresh_no_signal(self) -> None:
-        """The "No signal" notice over the video, with its clocks, while the source is silent
-        or reconnecting; a source that never opened says why and when it tries again."""
-        if not hasattr(self, "video") or self._state not in (STARTING, RUNNING):
-            return
-        name = source_display_name(self.config.source.spec)
-        if self._reconnect is not None and self.video.frames_painted == 0:
-            self.video.set_overlay("Cannot open the source", self._no_signal_detail())
-            attempt = self._reconnect[0]
-            self.source_label.setText(f"Cannot open {name}: attempt {attempt} failed, retrying")
-        elif self._signal_lost_s is not None or self._reconnect is not None:
-            self.video.set_overlay("No signal", self._no_signal_detail())
-            self.source_label.setText(f"No signal from {name}" + (", reconnecting" if self._reconnect else ""))
-
-    def _refresh_session_badge(self) -> None:
-        badge = getattr(self, "rec_badge", None)
-        if badge is None:
-            return
-        state = self._state
-        video = "video recorded" if self.recording_video else "no video recorded"
-        name = self.session_name or ""
-        if state == RUNNING:
-            text, style = f"● REC  {name}  {clock_text(self.session_elapsed_s())}  ·  {video}", \
-                "background: #B71C1C; color: white; font-weight: bold; border-radius: 4px;"
-        elif state == PAUSED:
-            text, style = f"❚❚ PAUSED  {name}  {clock_text(self.session_elapsed_s())}  ·  {video}", \
-                "background: #E0A030; color: black; font-weight: bold; border-radius: 4px;"
-        elif state == STARTING:
-            text, style = f"Starting {name}…", "color: #BBBBBB;"
-        elif state == STOPPING:
-            text, style = f"Stopping {name}…", "color: #BBBBBB;"
-        else:
-            text, style = "Not recording", "color: #9E9E9E;"
-        if badge.text() != text:
-            badge.setText(text)
-        if badge.styleSheet() != style:  # re-polishing twice a second is waste
-            badge.setStyleSheet(style)
-        badge.setToolTip(f"Session “{name}”: {video}" if state in (RUNNING, PAUSED) else "No session is recording")
+        """Hand the status bar, the REC badge and the video's "No signal" notice the figures of
+        the moment (twice a second, and on every change)."""
+        status = LiveStatus(
+            state=self._state,
+            source_name=source_display_name(self.config.source.spec),
+            stats=self._last_stats,
+            display_fps=self.video.display_fps(),
+            frames_painted=self.video.frames_painted,
+            signal_lost_s=self._signal_lost_s,
+            reconnect=self._reconnect,
+            aws_backend=self.config.backend == "aws",
+        )
+        self.status_bar.show_status(status)
+        self.rec_badge.show_session(self._state, self.session_name, self.session_elapsed_s(), self.recording_video)
+        notice = status.no_signal()
+        if notice is not None:
+            self.video.set_overlay(notice.title, notice.detail)
 
     # --- measurements -----------------------------------------------------------------
 
@@ -876,14 +743,7 @@ class MainWindow(QMainWindow):
         """Apply (privacy now, the rest at the next start) and persist."""
         if not changes:
             return
-
-        def mutate(config: AppConfig) -> None:
-            for section, fields in changes.items():
-                for key, value in fields.items():
-                    setattr(getattr(config, section), key, value)
-
-        mutate(self.config)
-        self._persist(mutate, live=False)
+        self._settings_do(lambda: self.settings.apply(changes))
         privacy = changes.get("privacy", {})
         if "blur_faces" in privacy:
             self.act_blur.setChecked(privacy["blur_faces"])
@@ -969,7 +829,7 @@ class MainWindow(QMainWindow):
         return box
 
     def open_aws_setup(self) -> None:
-        if self._wizard_module().open_setup_wizard(self, self.config, self.config_path):
+        if self._aws_module("wizard").open_setup_wizard(self, self.config, self.config_path):
             was = self.config.backend
             self._reload_aws_settings()
             if self.config.backend == "aws" and was != "aws" and self.session_active:
@@ -977,26 +837,20 @@ class MainWindow(QMainWindow):
                 self.banner.show_message("AWS is set up: the next session uses it (Session ▸ Stop, then Start).")
 
     def open_aws_teardown(self) -> None:
-        self._wizard_module().open_teardown_dialog(self, self.config, self.config_path)
+        self._aws_module("teardown_dialog").open_teardown_dialog(self, self.config, self.config_path)
         self._reload_aws_settings()
 
     def _reload_aws_settings(self) -> None:
         """Setup and teardown write the AWS section (and maybe the backend) to the file."""
-        try:
-            on_disk = load_config(self.config_path)
-        except CrowdMoodError as exc:
-            self._report_error(f"Settings not reloaded: {exc}")
+        if not self._settings_do(self.settings.reload_aws):
             return
-        self.config = self.config.model_copy(deep=True)  # the running session keeps its own
-        self.config.aws = on_disk.aws
-        self.config.backend = on_disk.backend
         self.chart.set_local_backend(self.config.backend == "local")
         self._refresh_status()
 
     @staticmethod
-    def _wizard_module():
+    def _aws_module(name: str):
         # Imported on first use (boto3 and the provisioning code: not needed to start the console).
-        return importlib.import_module("crowdmood_gui.ui.wizard")
+        return importlib.import_module(f"crowdmood_gui.ui.{name}")
 
     def show_sessions(self) -> None:
         """Open the session browser, or bring the open one to the front (one listing job,
@@ -1019,7 +873,7 @@ class MainWindow(QMainWindow):
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        sources = self.config.ui.last_sources
+        sources = self.settings.recent_sources()
         if not sources:
             action = self.recent_menu.addAction("(none yet)")
             action.setEnabled(False)
@@ -1029,35 +883,32 @@ class MainWindow(QMainWindow):
             action.setToolTip(source_display_name(spec))
             action.triggered.connect(lambda _checked=False, s=spec: self.request_session(s))
 
-    # --- configuration ----------------------------------------------------------------
+    # --- configuration (the store: core/settings_store.py) --------------------------
+
+    @property
+    def config(self) -> AppConfig:
+        """The live config (command-line overrides included)."""
+        return self.settings.config
+
+    @config.setter
+    def config(self, config: AppConfig) -> None:
+        self.settings.config = config
+
+    @property
+    def config_path(self) -> Path | None:
+        return self.settings.path
 
     def _remember_source(self, spec: str, loop: bool) -> None:
-        from crowdmood_gui.core.secrets import remember_url
+        self._settings_do(lambda: self.settings.remember_source(spec, loop))
 
-        spec = remember_url(spec)  # kept masked, even in memory; the password is in the keychain
+    def _persist(self, mutate: ConfigChange) -> None:
+        self._settings_do(lambda: self.settings.change(mutate))
 
-        def mutate(config: AppConfig) -> None:
-            sources = [spec] + [s for s in config.ui.last_sources if s != spec]
-            config.ui.last_sources = sources[:MAX_LAST_SOURCES]
-            config.source.spec = spec
-            config.source.loop = loop
-
-        self._persist(mutate)
-
-    def _persist(self, mutate: Callable[[AppConfig], None], *, live: bool = True) -> None:
-        """Apply ``mutate`` to the live config and to the file's config (re-read, so CLI
-        overrides are never written to the file), then save the file."""
-        if live:
-            try:
-                mutate(self.config)
-            except Exception as exc:  # a pydantic refusal: keep the old value
-                self._report_error(f"Setting not applied: {exc}")
-                return
-        if not self.persist:
-            return
+    def _settings_do(self, action: Callable[[], object]) -> bool:
+        """Run a settings change; a refused value or a failed write goes to the banner."""
         try:
-            on_disk = load_config(self.config_path)
-            mutate(on_disk)
-            save_config(on_disk, self.config_path)
-        except (CrowdMoodError, OSError, ValueError) as exc:
-            self._report_error(f"Settings not saved: {exc}")
+            action()
+        except CrowdMoodError as exc:
+            self._report_error(str(exc))
+            return False
+        return True

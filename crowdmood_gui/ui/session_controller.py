@@ -28,12 +28,13 @@ from crowdmood_gui.core.secrets import redact_url
 from crowdmood_gui.core.session_runner import SessionRun
 from crowdmood_gui.core.sessions import Session, default_session_name
 from crowdmood_gui.ui.bridge import SignalBridge
+from crowdmood_gui.ui.session_state import IDLE, PAUSED, RUNNING, STARTING, STOPPING
+from crowdmood_gui.ui.status_bar import clock_text
 from crowdmood_gui.ui.tasks import run_in_background
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 2.0
-IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
 
 # (config, observer) -> the session to run (called off the GUI thread).
 SessionFactory = Callable[[AppConfig, PipelineObserver], SessionRun]
@@ -44,11 +45,6 @@ def default_session_factory(config: AppConfig, observer: PipelineObserver) -> Se
     when ``recording.record_video``); the runner ends the session on every shutdown path."""
     return SessionRun(config, observer, session=config.session or default_session_name(config.camera),
                       record_video=config.recording.record_video)
-
-
-def clock_text(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class SessionController(QObject):

@@ -1,4 +1,4 @@
-"""The AWS Setup wizard and the teardown dialog.
+"""The AWS Setup wizard (the teardown dialog is :mod:`crowdmood_gui.ui.teardown_dialog`).
 
 Credentials -> region -> names -> review (plan + cost per hour) -> provision -> verify ->
 finish (writes the config). Every AWS call runs in a worker thread; results reach the GUI
@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QFrame,
@@ -35,27 +34,29 @@ from PySide6.QtWidgets import (
 )
 
 from crowdmood_gui.core.aws import naming, pricing, regions
-from crowdmood_gui.core.aws.clients import describe_aws_error, make_session
 from crowdmood_gui.core.aws.naming import ResourceNames
 from crowdmood_gui.core.aws.provision import (
     FAILURE_RETENTION_S,
     STEPS,
-    TEARDOWN_ORDER,
-    STEP_TITLES,
     Provisioner,
     Report,
-    StateFile,
-    StepResult,
     VerifyResult,
     apply_to_config,
     finish_setup,
-    forget_setup,
     names_from_config,
 )
 from crowdmood_gui.core.aws.policies import operator_policy_json
 from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.emotions import EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.errors import CrowdMoodError
+from crowdmood_gui.ui.aws_steps import (
+    JobLog,
+    SessionFactory,
+    StepList,
+    default_session_factory,
+    error_text,
+    report_through,
+)
 from crowdmood_gui.ui.tasks import BackgroundJob
 from crowdmood_gui.ui.tasks import JobRelay as _Relay  # the pages' work functions take it
 
@@ -73,49 +74,6 @@ CREDENTIALS_ADVICE_HTML = (
     "</ul>"
     "Setup needs an identity allowed to create S3, DynamoDB, IAM, Lambda,<br>Logs and CloudWatch resources."
 )
-SessionFactory = Callable[[str | None, str | None], Any]
-
-STATUS_MARKS = {
-    "pending": "○",
-    "running": "…",
-    "deleting": "…",
-    "created": "✓",
-    "adopted": "✓",
-    "checked": "✓",
-    "deleted": "✓",
-    "absent": "✓",
-    "kept": "•",
-    "failed": "✗",
-    "cancelled": "■",
-    "skipped": "–",
-}
-
-
-def default_session_factory(profile: str | None, region: str | None):
-    return make_session(profile=profile, region=region)
-
-
-def _safe(emit: Callable[..., Any]) -> Callable[..., None]:
-    """A relay signal's emit that is a no-op once the relay is gone (a window closed while
-    the worker still logs): the provisioning itself must not fail because of it."""
-    def call(*args: Any) -> None:
-        try:
-            emit(*args)
-        except RuntimeError:
-            pass
-    return call
-
-
-def _copy_step(result: StepResult) -> StepResult:
-    return StepResult(result.key, result.title, result.resource, result.status, result.message, list(result.changes))
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, CrowdMoodError):
-        return str(exc)
-    return describe_aws_error(exc)  # type: ignore[arg-type]
-
-
 # --- pages ---------------------------------------------------------------------------
 
 
@@ -197,7 +155,7 @@ class CredentialsPage(QWizardPage):
             return
         if len(result) == 2:
             self.w.identity = None
-            self.identity.setText(f"✗ not usable: {_error_text(result[1])}")
+            self.identity.setText(f"✗ not usable: {error_text(result[1])}")
             self.identity.setStyleSheet(f"color: {ERROR_COLOUR}")
             self.advice.setText(CREDENTIALS_ADVICE_HTML)
             self.advice_box.show()
@@ -370,7 +328,7 @@ class ReviewPage(QWizardPage):
         try:
             provisioner = self.w.make_provisioner()
         except Exception as exc:  # a bad region or name: say so instead of an empty page
-            self.plan.setPlainText(f"Cannot plan the setup: {_error_text(exc)}\nGo back and fix it.")
+            self.plan.setPlainText(f"Cannot plan the setup: {error_text(exc)}\nGo back and fix it.")
             self._update_cost()
             return
         text = provisioner.describe_plan()
@@ -402,44 +360,13 @@ class ReviewPage(QWizardPage):
         return True
 
 
-class _StepList(QWidget):
-    """One line per step: a mark, the title, the resource and its outcome."""
-
-    def __init__(self, steps: list[tuple[str, str]]):
-        super().__init__()
-        self.labels: dict[str, QLabel] = {}
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        for key, title in steps:
-            label = QLabel(f"{STATUS_MARKS['pending']}  {title}")
-            label.setObjectName(f"step_{key}")
-            label.setWordWrap(True)
-            self.labels[key] = label
-            form.addRow(label)
-
-    def reset(self, steps: list[tuple[str, str]]) -> None:
-        for key, title in steps:
-            self.labels[key].setText(f"{STATUS_MARKS['pending']}  {title}")
-
-    def show_result(self, result: StepResult) -> None:
-        text = f"{STATUS_MARKS.get(result.status, '?')}  {result.title} ({result.resource}): {result.status}"
-        if result.changes:
-            text += " — " + "; ".join(result.changes)
-        if result.message:
-            text += f" — {result.message}"
-        self.labels[result.key].setText(text)
-
-
 class ProvisionPage(QWizardPage):
     def __init__(self, wizard: "AwsSetupWizard"):
         super().__init__()
         self.w = wizard
         self.setTitle("Creating the AWS resources")
-        self.steps = _StepList(list(STEPS))
-        self.log = QPlainTextEdit()
-        self.log.setObjectName("log")
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(2000)
+        self.steps = StepList(list(STEPS))
+        self.log = JobLog()
         self.status = QLabel("")
         self.status.setObjectName("status")
         self.status.setWordWrap(True)
@@ -485,11 +412,8 @@ class ProvisionPage(QWizardPage):
         def work(relay: _Relay) -> Report:
             # Built here: a boto3 session loads botocore's data (slow), and a bad region or
             # name raises, which must reach the status line, not a Qt virtual.
-            provisioner = make(cancel=cancel)
+            provisioner = report_through(make(cancel=cancel), relay)
             self.w.provisioner = provisioner
-            provisioner.log = _safe(relay.line.emit)
-            step = _safe(relay.step.emit)
-            provisioner.on_step = lambda result: step(_copy_step(result))
             return provisioner.run(rollback_on_failure=rollback)
 
         self.job.start(work)
@@ -501,7 +425,7 @@ class ProvisionPage(QWizardPage):
     def _finished(self, result) -> None:
         self.cancel_button.setEnabled(False)
         if isinstance(result, Exception):
-            self.status.setText(f"setup failed: {_error_text(result)}")
+            self.status.setText(f"setup failed: {error_text(result)}")
             self.log.appendPlainText(self.status.text())
         else:
             self.report = result
@@ -528,8 +452,7 @@ class VerifyPage(QWizardPage):
         self.result_label = QLabel("")
         self.result_label.setObjectName("verify_result")
         self.result_label.setWordWrap(True)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
+        self.log = JobLog()
         self.again = QPushButton("Verify again")
         self.again.clicked.connect(self.start)
         layout = QVBoxLayout(self)
@@ -558,15 +481,14 @@ class VerifyPage(QWizardPage):
         invoke, timeout = self.w.invoke, self.w.verify_timeout_s
 
         def work(relay: _Relay) -> VerifyResult:
-            provisioner = make(cancel=cancel)
-            provisioner.log = _safe(relay.line.emit)
+            provisioner = report_through(make(cancel=cancel), relay, steps=False)
             return provisioner.verify(invoke=invoke, timeout_s=timeout)
 
         self.job.start(work)
 
     def _finished(self, result) -> None:
         if isinstance(result, Exception):
-            result = VerifyResult(False, _error_text(result))
+            result = VerifyResult(False, error_text(result))
         self.result = result
         mark = "✓" if result.ok else "✗"
         text = f"{mark} {result.message}"
@@ -672,7 +594,7 @@ class AwsSetupWizard(QWizard):
 
     @property
     def busy(self) -> bool:
-        return any(getattr(p, "job", None) is not None and p.job.running for p in (self.pages["provision"], self.pages["verify"]))
+        return any(page.job.running for page in (self.pages["provision"], self.pages["verify"]))
 
     def job_finished(self) -> None:
         if self._close_when_idle and not self.busy:
@@ -700,110 +622,6 @@ class AwsSetupWizard(QWizard):
         super().reject()
 
 
-# --- teardown --------------------------------------------------------------------------
-
-
-class TeardownDialog(QDialog):
-    """Confirm, then delete what setup created, one line per resource and a log."""
-
-    def __init__(self, config: AppConfig, session_factory: SessionFactory = default_session_factory, parent: QWidget | None = None,
-                 *, config_path: Path | None = None, provisioner_kwargs: dict[str, Any] | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Remove the AWS resources")
-        self.resize(680, 520)
-        self.config = config
-        self.session_factory = session_factory
-        self.config_path = config_path
-        self.provisioner_kwargs = dict(provisioner_kwargs or {})
-        self.names = names_from_config(config)
-        self.region = config.aws.region
-        if self.names is None:
-            try:
-                recorded = StateFile().deployments()
-            except CrowdMoodError:  # an unreadable state file: nothing recorded to offer
-                recorded = []
-            if len(recorded) == 1:
-                self.names = ResourceNames.from_dict(recorded[0]["names"])
-                self.region = recorded[0]["region"]
-        self.report: Report | None = None
-        layout = QVBoxLayout(self)
-        self.intro = QLabel("")
-        self.intro.setObjectName("intro")
-        self.intro.setWordWrap(True)
-        layout.addWidget(self.intro)
-        self.confirm = QCheckBox("Yes, delete them, including every face crop in the bucket")
-        self.confirm.setObjectName("confirm")
-        layout.addWidget(self.confirm)
-        self.steps = _StepList([(k, STEP_TITLES[k]) for k in TEARDOWN_ORDER])
-        layout.addWidget(self.steps)
-        self.status = QLabel("")
-        self.status.setObjectName("status")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.status)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        layout.addWidget(self.log, 1)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.delete_button = self.buttons.addButton("Delete", QDialogButtonBox.ButtonRole.DestructiveRole)
-        self.delete_button.setObjectName("delete")
-        self.delete_button.setEnabled(False)
-        self.delete_button.clicked.connect(self.start)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
-        self.confirm.toggled.connect(lambda on: self.delete_button.setEnabled(on and self.names is not None and not self.job.running))
-        self.job = BackgroundJob(self, name="aws-setup")
-        self.job.relay.line.connect(self.log.appendPlainText)
-        self.job.relay.step.connect(self.steps.show_result)
-        self.job.relay.done.connect(self._finished)
-        if self.names is None or not self.region:
-            self.intro.setText("No AWS setup is recorded in the settings: nothing to remove.")
-            self.confirm.setEnabled(False)
-        else:
-            n = self.names
-            self.intro.setText(
-                f"This deletes, in {self.region}, what setup created: bucket {n.bucket} (emptied first), table {n.table}, "
-                f"function {n.function}, role {n.role}, log group {n.log_group} and dashboard {n.dashboard}. "
-                "Resources that existed before setup are kept."
-            )
-
-    def start(self) -> None:
-        if self.job.running or self.names is None:
-            return
-        self.delete_button.setEnabled(False)
-        self.confirm.setEnabled(False)
-        self.status.setText("deleting…")
-        factory, profile, region, names = self.session_factory, self.config.aws.profile, self.region, self.names
-        kwargs = self.provisioner_kwargs
-
-        def work(relay: _Relay) -> Report:
-            provisioner = Provisioner(factory(profile, region), names, **kwargs)
-            provisioner.log = _safe(relay.line.emit)
-            step = _safe(relay.step.emit)
-            provisioner.on_step = lambda result: step(_copy_step(result))
-            return provisioner.teardown()
-
-        self.job.start(work)
-
-    def _finished(self, result) -> None:
-        if isinstance(result, Exception):
-            self.status.setText(f"teardown failed: {_error_text(result)}")
-            self.confirm.setEnabled(True)
-            return
-        self.report = result
-        if result.ok:
-            forget_setup(self.names, config_path=self.config_path)
-            self.status.setText("Everything setup created is gone. The console is back on the local backend.")
-        else:
-            left = ", ".join(f"{s.title} ({s.resource})" for s in result.failed)
-            self.status.setText(f"Could not delete: {left}. Press Delete to try again, or remove them in the AWS console.")
-            self.confirm.setEnabled(True)
-
-    def reject(self) -> None:
-        if self.job.running:
-            return  # deleting half a stack and walking away helps no one; it finishes in seconds
-        super().reject()
-
-
 # --- entry points for the main window --------------------------------------------------
 
 
@@ -812,7 +630,3 @@ def open_setup_wizard(parent: QWidget | None, config: AppConfig, config_path: Pa
     default: the user config)."""
     wizard = AwsSetupWizard(config, parent=parent, config_path=config_path)
     return wizard.exec() == QDialog.DialogCode.Accepted
-
-
-def open_teardown_dialog(parent: QWidget | None, config: AppConfig, config_path: Path | None = None) -> None:
-    TeardownDialog(config, parent=parent, config_path=config_path).exec()

@@ -46,7 +46,7 @@ def test_demo_video_boxes_chart_period_and_clean_stop(real_window, qtbot, _isola
 
     qtbot.waitUntil(lambda: window.faces.count() >= 1, timeout=8000)
     # The crowd demo: 17 to 19 faces in every frame (crowdmood_gui/resources/demo/build_demo.py --check).
-    qtbot.waitUntil(lambda: int(window.status_texts()["faces"].split()[1]) >= 12, timeout=3000)
+    qtbot.waitUntil(lambda: int(window.status_bar.texts()["faces"].split()[1]) >= 12, timeout=3000)
     assert window.video.latency.count > 10
 
     # Closing stops every pipeline thread within 2 s and every record is in the store.

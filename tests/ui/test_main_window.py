@@ -28,7 +28,7 @@ def test_open_a_source_shows_boxes_chart_points_faces_and_status(make_window, qt
     qtbot.waitUntil(lambda: window.faces.count() >= 2)
     qtbot.waitUntil(lambda: window.video.frames_painted > 10)
     qtbot.wait(600)
-    status = window.status_texts()
+    status = window.status_bar.texts()
     assert status["detection"] == "Detection 12.0 Hz"
     assert status["faces"] == "Faces 2" and status["tracks"] == "Tracks 2" and status["queue"] == "Queue 1"
     assert status["display"].startswith("Display ") and float(status["display"].split()[1]) > 5
@@ -53,16 +53,16 @@ def test_aws_mode_shows_uploads_and_cost(make_window, qtbot):
 
     window._on_stats(StatsEvent(detection_fps=9.5, faces=1, tracks=1, analysis_queue=0, records_analysed=3,
                                 upload_queue=4, cost_usd=0.012, projected_usd_per_hour=0.5))
-    status = window.status_texts()
+    status = window.status_bar.texts()
     assert status["uploads"] == "Uploads 4"
     assert status["cost"] == "Cost $0.012 (~$0.50/h)"
     assert not window.chart.confused_note.isVisible()
-    assert window.status_labels["failed"].isHidden()  # nothing waiting: nothing shown
+    assert window.status_bar.labels["failed"].isHidden()  # nothing waiting: nothing shown
     window._on_stats(StatsEvent(detection_fps=9.5, faces=1, tracks=1, analysis_queue=0, records_analysed=3,
                                 upload_queue=0, cost_usd=0.012, failed_waiting=3))
-    assert window.status_texts()["failed"] == "Failed 3"
-    assert not window.status_labels["failed"].isHidden()
-    assert "aws-redrive" in window.status_labels["failed"].toolTip()
+    assert window.status_bar.texts()["failed"] == "Failed 3"
+    assert not window.status_bar.labels["failed"].isHidden()
+    assert "aws-redrive" in window.status_bar.labels["failed"].toolTip()
 
 
 def test_a_bad_source_shows_a_non_modal_error_and_the_app_keeps_running(make_window, qtbot):
@@ -200,6 +200,18 @@ def test_flag_overrides_are_not_written_to_the_config_file(make_window, qtbot):
     assert saved.backend == "local" and saved.session is None
 
 
+def test_a_settings_file_that_cannot_be_written_is_said_in_the_banner(qtbot, tmp_path):
+    from crowdmood_gui.ui.main_window import MainWindow
+
+    blocked = tmp_path / "a-file-not-a-folder"
+    blocked.write_text("")
+    window = MainWindow(load_config(), config_path=blocked / "config.toml", session_factory=lambda c, o: None)
+    qtbot.addWidget(window)
+    window.set_blur_faces(True)
+    assert window.banner.text.startswith("Settings not saved: ")
+    assert window.config.privacy.blur_faces is True and window.act_blur.isChecked()  # kept for this run
+
+
 def test_settings_apply_and_persist(make_window, qtbot):
     window = make_window()
     window.open_source(DEMO)
@@ -282,8 +294,10 @@ def test_setup_menu_opens_the_wizard_with_the_config(make_window, monkeypatch):
         return True
 
     fake.open_setup_wizard = fake_setup
-    fake.open_teardown_dialog = lambda parent, config, config_path: calls.append(("teardown", parent, config, config_path))
+    fake_teardown = types.ModuleType("crowdmood_gui.ui.teardown_dialog")
+    fake_teardown.open_teardown_dialog = lambda parent, config, config_path: calls.append(("teardown", parent, config, config_path))
     monkeypatch.setitem(sys.modules, "crowdmood_gui.ui.wizard", fake)
+    monkeypatch.setitem(sys.modules, "crowdmood_gui.ui.teardown_dialog", fake_teardown)
     window = make_window(show=False)
     config = window.config
     window.act_aws_setup.trigger()
@@ -437,7 +451,7 @@ def test_aws_status_shows_lag_and_chart_period_reaches_the_pipeline(make_window,
 
     window._on_stats(StatsEvent(detection_fps=9.5, faces=1, tracks=1, analysis_queue=0, records_analysed=3,
                                 upload_queue=0, cost_usd=0.0, analysis_lag_s=7.4))
-    assert window.status_texts()["lag"] == "Lag 7 s"
+    assert window.status_bar.texts()["lag"] == "Lag 7 s"
     window.chart.set_period(60)
     assert window.pipeline.chart_periods[-1] == 60
 

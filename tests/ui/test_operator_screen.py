@@ -84,14 +84,14 @@ def test_lost_signal_says_no_signal_clears_live_figures_and_retries_visibly(make
     for i in range(3):
         pipeline.frame(i)
     pipeline.send_stats(clock=0.3)
-    qtbot.waitUntil(lambda: len(window.video.last_boxes) == 2 and window.status_texts()["faces"] == "Faces 2")
+    qtbot.waitUntil(lambda: len(window.video.last_boxes) == 2 and window.status_bar.texts()["faces"] == "Faces 2")
     # The camera goes silent: the pipeline reports the lost signal, then capture reconnects.
     pipeline.send_stats(lost=4.2, clock=4.5)
     qtbot.waitUntil(lambda: window.video.overlay is not None)
     title, detail = window.video.overlay
     assert title == "No signal" and "Last frame 4 s ago." in detail
     assert window.video.last_boxes == ()  # the frozen frame keeps no stale boxes
-    status = window.status_texts()
+    status = window.status_bar.texts()
     assert (status["faces"], status["tracks"], status["detection"]) == ("Faces –", "Tracks –", "Detection –")
     assert window.source_label.text().startswith("No signal from http://127.0.0.1:9/video")
     pipeline.observer.on_source(SourceEvent("reconnecting", message=f"lost {CAMERA} (the stream was closed); retrying in 8.0 s",
@@ -103,7 +103,7 @@ def test_lost_signal_says_no_signal_clears_live_figures_and_retries_visibly(make
     pipeline.observer.on_source(SourceEvent("open", width=200, height=120, fps=10))
     pipeline.frame(50)
     pipeline.send_stats(clock=9.0)
-    qtbot.waitUntil(lambda: window.video.overlay is None and window.status_texts()["faces"] == "Faces 2")
+    qtbot.waitUntil(lambda: window.video.overlay is None and window.status_bar.texts()["faces"] == "Faces 2")
     assert window.source_label.text().startswith("●")
 
 
@@ -138,10 +138,10 @@ def test_the_faces_chart_shows_a_gap_not_the_last_count(make_window, qtbot):
 def test_a_stopped_or_ended_source_clears_its_live_figures(make_window, qtbot):
     window = make_window()
     window.open_source(DEMO)
-    qtbot.waitUntil(lambda: window.status_texts()["faces"] == "Faces 2" and len(window.video.last_boxes) == 2, timeout=3000)
+    qtbot.waitUntil(lambda: window.status_bar.texts()["faces"] == "Faces 2" and len(window.video.last_boxes) == 2, timeout=3000)
     window.act_stop.trigger()
     qtbot.waitUntil(lambda: window.state == IDLE, timeout=3000)
-    status = window.status_texts()
+    status = window.status_bar.texts()
     assert (status["faces"], status["detection"], status["tracks"]) == ("Faces –", "Detection –", "Tracks –")
     assert window.video.last_boxes == () and window.video.current_frame is None
     assert window.video.placeholder.startswith("Stopped:")
@@ -149,11 +149,11 @@ def test_a_stopped_or_ended_source_clears_its_live_figures(make_window, qtbot):
     window2, pipeline = scripted(make_window, qtbot, spec=DEMO)
     pipeline.frame(0)
     pipeline.send_stats()
-    qtbot.waitUntil(lambda: window2.status_texts()["faces"] == "Faces 2")
+    qtbot.waitUntil(lambda: window2.status_bar.texts()["faces"] == "Faces 2")
     pipeline.observer.on_source(SourceEvent("ended", message="end of demo.mp4 (300 frames)"))
     pipeline.stop()
     qtbot.waitUntil(lambda: window2.state == IDLE)
-    assert window2.status_texts()["faces"] == "Faces –" and window2.video.last_boxes == ()
+    assert window2.status_bar.texts()["faces"] == "Faces –" and window2.video.last_boxes == ()
     assert window2.video.placeholder.startswith("Ended: demo.mp4")
 
 

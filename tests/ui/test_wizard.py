@@ -16,7 +16,8 @@ from crowdmood_gui.core.aws.provision import StateFile
 from crowdmood_gui.core.config import AppConfig, load_config
 from crowdmood_gui.core.emotions import EMOTIONS
 from crowdmood_gui.core.resources import LAMBDA_SOURCE, bundled_dir
-from crowdmood_gui.ui.wizard import AwsSetupWizard, TeardownDialog
+from crowdmood_gui.ui.teardown_dialog import TeardownDialog
+from crowdmood_gui.ui.wizard import AwsSetupWizard
 
 HANDLER = bundled_dir(LAMBDA_SOURCE) / "handler.py"
 ACCOUNT = "123456789012"
