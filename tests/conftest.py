@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+from crowdmood_gui.core.resources import LAMBDA_SOURCE, bundled_dir
 
 # Before anything imports Qt.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -19,6 +22,12 @@ os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 DATA = Path(__file__).parent / "data"
+
+# The Lambda's modules import each other flat, as in its zip (``lambda`` is a keyword and
+# the folder is no package); its tests' shared moto/Stubber helpers live beside them.
+for _path in (str(bundled_dir(LAMBDA_SOURCE)), str(Path(__file__).parent / "lambda")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 
 @pytest.fixture

@@ -22,8 +22,6 @@ import pytest
 from crowdmood_gui.cli import main
 
 ROOT = Path(__file__).parents[2]
-sys.path.insert(0, str(ROOT / "lambda"))
-sys.path.insert(0, str(ROOT / "tests" / "lambda"))
 
 from aws_fixtures import create_faces_table, detect_faces_response  # noqa: E402
 from handler import Clients, Settings, handle  # noqa: E402
