@@ -149,7 +149,7 @@ class LocalBackend(AnalysisBackend):
         self._crop_ms.append(per_crop_ms)
         del self._crop_ms[:-1000]
         for job, probs in zip(batch, probabilities):
-            detail = face_details(job.image, job.face_box, probs, job.detection_score, job.landmarks)
+            detail = face_details(job.image, job.face_box, probs, job.detection_score, job.landmarks, job.sharpness)
             key = crop_key(job.meta, self._prefix)
             record = build_record(key, {"FaceDetails": [detail]}, job.meta)
             if self._crops_dir is not None:
