@@ -126,6 +126,22 @@ class Frame:
     captured_wall: float = 0.0  # time.time() when read: the capture time of a live frame
 
 
+class LiveClock:
+    """The media time of a live source: seconds since its first frame was read.
+
+    One clock is one timeline: the capture thread hands the same clock to every source it
+    opens, so the time goes on across reconnects instead of starting again at 0.
+    """
+
+    def __init__(self) -> None:
+        self._t0: float | None = None
+
+    def media_time_s(self, captured_monotonic: float) -> float:
+        if self._t0 is None:
+            self._t0 = captured_monotonic
+        return captured_monotonic - self._t0
+
+
 def _sane_fps(value: float) -> float | None:
     return value if math.isfinite(value) and 0 < value <= _MAX_SANE_FPS else None
 
@@ -163,7 +179,8 @@ class FrameSource:
     """
 
     def __init__(self, spec: SourceSpec, cap: cv2.VideoCapture, first: np.ndarray, *,
-                 loop: bool, open_timeout_s: float, reopen: Callable[[], cv2.VideoCapture]) -> None:
+                 loop: bool, open_timeout_s: float, reopen: Callable[[], cv2.VideoCapture],
+                 live_clock: LiveClock | None = None) -> None:
         self.spec = spec
         self.loop = loop and spec.kind == "file"
         self.open_timeout_s = open_timeout_s
@@ -183,7 +200,7 @@ class FrameSource:
         self._loop_frames = 0  # frames delivered in the current pass
         self._loop_offset_s = 0.0
         self._last_pos_s = -1.0  # media position (without loop offset) of the last frame
-        self._live_t0: float | None = None
+        self._live_clock = live_clock or LiveClock()
         self._closed = False
 
     @property
@@ -224,9 +241,7 @@ class FrameSource:
             pos_s = self._file_position_s()
             media_t = self._loop_offset_s + pos_s
         else:
-            if self._live_t0 is None:
-                self._live_t0 = now
-            media_t = now - self._live_t0
+            media_t = self._live_clock.media_time_s(now)
         frame = Frame(index=self.frames_read, media_time_s=media_t, captured_monotonic=now,
                       image=image, loop=self.loops, captured_wall=time.time())
         self.frames_read += 1
@@ -496,10 +511,12 @@ def _camera_capture(index: int) -> cv2.VideoCapture:
     return cv2.VideoCapture()  # not opened
 
 
-def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: float = 10.0) -> FrameSource:
+def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: float = 10.0,
+                live_clock: LiveClock | None = None) -> FrameSource:
     """Open ``spec`` and decode its first frame (so width/height are known and a file that
     opens but cannot be decoded fails here). Blocks up to ``open_timeout_s`` for URLs:
-    call it off the GUI thread. Raises :class:`InputError` with a one-line message."""
+    call it off the GUI thread. Raises :class:`InputError` with a one-line message.
+    ``live_clock``: the timeline a live source's frames are stamped on (default: a new one)."""
     if isinstance(spec, str):
         spec = SourceSpec.parse(spec)
     timeout_text = f"{open_timeout_s:g} s"
@@ -531,7 +548,8 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
         cap, first = _within(open_timeout_s, lambda: _open_first_frame(
             reopen, camera_error, f"camera {index} opened but sent no frame (is another program using it?)"),
             f"camera {index} did not answer within {timeout_text} (is another program using it?)")
-        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
+        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen,
+                           live_clock=live_clock)
 
     assert spec.url is not None
     url = reveal_url(spec.url)  # a remembered URL's password comes from the OS keychain
@@ -573,7 +591,8 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
             continue
         if transport is not None:
             log.info("%s: streaming over RTSP/%s", shown, transport.upper())
-        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
+        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen,
+                           live_clock=live_clock)
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
@@ -840,7 +859,7 @@ class CaptureThread(threading.Thread):
         self.frame_count: int | None = None
         self.final_state: str | None = None  # "ended" | "failed" once finished
         self.error: str | None = None
-        self._live_t0: float | None = None
+        self._live_clock = LiveClock()  # one timeline across reconnects
         self._last_frame_at = 0.0
 
     # control -----------------------------------------------------------------------
@@ -888,7 +907,8 @@ class CaptureThread(threading.Thread):
         self._emit("opening", spec.display_name)
         while not self.stop_event.is_set():
             try:
-                source = open_source(spec, loop=self.loop, open_timeout_s=self.open_timeout_s)
+                source = open_source(spec, loop=self.loop, open_timeout_s=self.open_timeout_s,
+                                     live_clock=self._live_clock)
             except InputError as exc:
                 if not spec.is_live or isinstance(exc, StreamRefused):
                     log.warning("cannot open %s: %s", spec.display_name, exc)
@@ -989,11 +1009,8 @@ class CaptureThread(threading.Thread):
                     origin = (time.monotonic(), frame.media_time_s)
                 # A paced file behaves like a camera: "captured" when it is due, not when decoded.
                 frame = replace(frame, captured_monotonic=time.monotonic(), captured_wall=time.time())
-            if source.is_live:
-                if self._live_t0 is None:
-                    self._live_t0 = frame.captured_monotonic
-                frame = replace(frame, index=self.frames_read,
-                                media_time_s=frame.captured_monotonic - self._live_t0)
+            if source.is_live:  # its media time is on self._live_clock already
+                frame = replace(frame, index=self.frames_read)
             if not self.channel.put(frame, stop):
                 return "stopped"
             self.frames_read += 1
