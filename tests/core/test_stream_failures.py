@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crowdmood_gui.core.capture import CaptureThread, StreamRefused, open_source, probe_stream_refusal
+from crowdmood_gui.core.capture import CaptureThread, open_source
+from crowdmood_gui.core.stream_probe import StreamRefused, probe_stream_refusal
 from crowdmood_gui.core.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).parent))
