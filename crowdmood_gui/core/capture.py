@@ -196,7 +196,6 @@ class FrameSource:
         self._pending: np.ndarray | None = first
         self.height, self.width = first.shape[:2]
         reported = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.fps_reported = _sane_fps(reported) is not None
         self.fps: float = _sane_fps(reported) or DEFAULT_FPS
         count = float(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
         self.frame_count: int | None = (
@@ -621,13 +620,6 @@ class FrameChannel:
     def qsize(self) -> int:
         with self._cond:
             return len(self._items)
-
-
-class LatestFrameSlot(FrameChannel):
-    """A :class:`FrameChannel` that keeps only the newest frame."""
-
-    def __init__(self) -> None:
-        super().__init__(latest_only=True)
 
 
 # --- capture thread --------------------------------------------------------------------

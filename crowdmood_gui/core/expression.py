@@ -295,10 +295,6 @@ class ExpressionModel:
         """From the ``[expression]`` section of :class:`~crowdmood_gui.core.config.AppConfig`."""
         return cls(choice=expression_config.model, threads=expression_config.threads)
 
-    @property
-    def limits(self) -> list[str]:
-        return model_limits(self.choice)
-
     def predict_models(self, crops: Sequence[np.ndarray],
                        boxes: Sequence[Sequence[float] | None] | None = None) -> dict[str, np.ndarray]:
         """Each model's probabilities [N, len(EMOTIONS)] (EMOTIONS order, CONFUSED 0), plus
@@ -455,15 +451,3 @@ def default_model() -> ExpressionModel:
             _default_model = ExpressionModel()
         return _default_model
 
-
-def analyse_crop(
-    crop_bgr: np.ndarray,
-    face_box: Sequence[float],
-    detection_score: float,
-    landmarks: Sequence[Sequence[float]] = (),
-    model: ExpressionModel | None = None,
-) -> dict[str, Any]:
-    """Expression + ``FaceDetails`` for one face of a crop (the local backend's whole job)."""
-    model = model or default_model()
-    (probs,) = model.predict([crop_bgr], [face_box])
-    return face_details(crop_bgr, face_box, probs, detection_score, landmarks)

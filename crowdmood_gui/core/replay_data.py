@@ -35,14 +35,6 @@ def replay_target(config: AppConfig, target: Session | str | Path) -> Session | 
     return open_session(config, str(target))
 
 
-def open_replay_data(config: AppConfig, target: Session | str | Path) -> "ReplayData":
-    """Load the session ``target`` names (see :func:`replay_target`) for replay."""
-    resolved = replay_target(config, target)
-    if not isinstance(resolved, Session):
-        raise InputError(f"{resolved} is a video file, not a session: analyse it first")
-    return ReplayData.load(resolved)
-
-
 @dataclass
 class ReplayData:
     """Everything replay needs from a session, loaded once (off the GUI thread if wanted)."""

@@ -16,7 +16,6 @@ from crowdmood_gui.core.capture import (
     CaptureThread,
     Frame,
     FrameChannel,
-    LatestFrameSlot,
     LiveClock,
     SourceSpec,
     open_source,
@@ -242,7 +241,7 @@ def test_hanging_url_respects_open_timeout():
 
 
 def test_latest_slot_keeps_only_the_newest_frame():
-    slot = LatestFrameSlot()
+    slot = FrameChannel(latest_only=True)
     for i in range(5):
         assert slot.put(_frame(i))
     assert slot.get(0).index == 4

@@ -17,7 +17,7 @@ from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.events import TrackBox
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord, FaceResult
 from crowdmood_gui.core.recording import FRAMES_SCHEMA, with_comment
-from crowdmood_gui.core.replay_data import ReplayData, open_replay_data, replay_target
+from crowdmood_gui.core.replay_data import ReplayData, replay_target
 from crowdmood_gui.core.sessions import Session, create_session
 
 START = datetime(2025, 1, 1, 18, tzinfo=UTC)
@@ -76,8 +76,6 @@ def test_a_path_or_an_id_names_a_session_or_a_video_to_analyse(data_dir, tmp_pat
     assert replay_target(config, video) == video
     with pytest.raises(InputError):
         replay_target(config, "no-such-session")
-    with pytest.raises(InputError, match="is a video file, not a session"):
-        open_replay_data(config, video)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputError, match="holds no session"):
@@ -86,7 +84,7 @@ def test_a_path_or_an_id_names_a_session_or_a_video_to_analyse(data_dir, tmp_pat
 
 def test_a_session_without_video_loads_its_timelines_labels_and_duration():
     config = load_config()
-    data = open_replay_data(config, make_session(config, seconds=30).id)
+    data = ReplayData.load(replay_target(config, make_session(config, seconds=30).id))
     try:
         assert data.meta["name"] == "replay data"
         assert len(data.timelines[1]) == 30 and data.timelines[10] and data.timelines[60]
@@ -104,7 +102,7 @@ def test_a_session_without_video_loads_its_timelines_labels_and_duration():
 
 def test_recorded_boxes_get_the_label_they_had_live():
     config = load_config()
-    data = open_replay_data(config, make_session(config, seconds=30, frames=10))
+    data = ReplayData.load(make_session(config, seconds=30, frames=10))
     try:
         assert len(data.index) == 10 and data.duration_s == pytest.approx(30)  # the chart is longer
         event = data.index.event(data.index.frame_at_time(5.0))
