@@ -245,10 +245,6 @@ class SourceDialog(QDialog):
         self.test_result.setStyleSheet("color: #81C784;" if ok else "color: #E57373;")
         self.test_result.setText(message if ok else f"Failed: {message}")
 
-    @property
-    def test_message(self) -> str:
-        return self.test_result.text()
-
     # --- result ----------------------------------------------------------------------
 
     def choice(self) -> SourceChoice | None:
