@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -35,6 +34,7 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
+from crowdmood_gui.core.cameras import open_camera, probe_camera_indices
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.events import SourceEvent
 from crowdmood_gui.core.retry import backoff_delay
@@ -317,31 +317,6 @@ def _file_open_error(path: Path) -> InputError:
     return InputError(f"{path} is not a video file (unrecognised format)")
 
 
-def camera_backends(platform: str | None = None) -> tuple[int, ...]:
-    """OpenCV's camera back-ends for this OS, the preferred first: Media Foundation then
-    DirectShow (some cameras and virtual cameras exist only there) on Windows, AVFoundation on
-    macOS, V4L2 on Linux. CAP_ANY would let OpenCV try GStreamer or FFmpeg with an index."""
-    platform = platform or sys.platform
-    if platform == "win32":
-        return (cv2.CAP_MSMF, cv2.CAP_DSHOW)
-    if platform == "darwin":
-        return (cv2.CAP_AVFOUNDATION,)
-    if platform.startswith("linux"):
-        return (cv2.CAP_V4L2,)
-    return (cv2.CAP_ANY,)
-
-
-def _camera_capture(index: int) -> cv2.VideoCapture:
-    for api in camera_backends():
-        if api == cv2.CAP_V4L2 and not Path(f"/dev/video{index}").exists():
-            continue  # skip V4L2's warnings about a missing device
-        cap = cv2.VideoCapture(index, api)
-        if cap.isOpened():
-            return cap
-        cap.release()
-    return cv2.VideoCapture()  # not opened
-
-
 def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: float = 10.0,
                 live_clock: LiveClock | None = None) -> FrameSource:
     """Open ``spec`` and decode its first frame (so width/height are known and a file that
@@ -374,7 +349,7 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
             return InputError(f"no camera at index {index}{hint}")
 
         def reopen() -> cv2.VideoCapture:
-            return _camera_capture(index)
+            return open_camera(index)
 
         cap, first = _within(open_timeout_s, lambda: _open_first_frame(
             reopen, camera_error, f"camera {index} opened but sent no frame (is another program using it?)"),
@@ -474,18 +449,6 @@ def _safe_read(cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None]:
     return True, image
 
 
-@dataclass(frozen=True, slots=True)
-class CameraInfo:
-    """A camera for the source list: the index to open, and the OS's name for it if known."""
-
-    index: int
-    name: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.index}: {self.name}" if self.name else str(self.index)
-
-
 def read_video_frames(path: Path | str, limit: int | None = None) -> list[np.ndarray]:
     """The frames of a video file (the first ``limit`` of them), decoded in memory: for the
     build and benchmark scripts and the tests that tile clips into crowds. Empty if unreadable."""
@@ -500,37 +463,6 @@ def read_video_frames(path: Path | str, limit: int | None = None) -> list[np.nda
     finally:
         cap.release()
     return frames
-
-
-def list_cameras(max_index: int = 5) -> list[CameraInfo]:
-    """Cameras with the names the OS gives them (``cv2-enumerate-cameras``, for the preferred
-    back-end of :func:`camera_backends`); where names cannot be had (package or OS API
-    missing), the indices that open, unnamed."""
-    try:
-        from cv2_enumerate_cameras import enumerate_cameras
-
-        found = enumerate_cameras(camera_backends()[0])
-    except Exception as exc:  # ImportError, NotImplementedError, an OS API error: fall back
-        log.debug("camera names unavailable (%s): probing indices", exc)
-        return [CameraInfo(index) for index in probe_camera_indices(max_index)]
-    cameras: dict[int, CameraInfo] = {}
-    for camera in found:
-        cameras.setdefault(int(camera.index), CameraInfo(int(camera.index), (camera.name or "").strip() or None))
-    return sorted(cameras.values(), key=lambda camera: camera.index)
-
-
-def probe_camera_indices(max_index: int = 5) -> list[int]:
-    """Camera indices that open, for the UI's source list. Cheap on Linux (only existing
-    ``/dev/videoN`` are tried); elsewhere each index is opened and released."""
-    found: list[int] = []
-    for index in range(max_index + 1):
-        cap = _camera_capture(index)
-        try:
-            if cap.isOpened():
-                found.append(index)
-        finally:
-            cap.release()
-    return found
 
 
 # --- frame channel ---------------------------------------------------------------------

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from crowdmood_gui.ui.tasks import run_in_background
 
 if TYPE_CHECKING:
-    from crowdmood_gui.core.capture import CameraInfo
+    from crowdmood_gui.core.cameras import CameraInfo
 
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.m4v *.webm *.mjpg *.mjpeg);;All files (*)"
 TAB_CAMERA, TAB_FILE, TAB_URL = 0, 1, 2
@@ -45,7 +45,7 @@ class SourceChoice:
 
 def probe_cameras() -> list[CameraInfo]:
     """The cameras core/capture.py finds, named where the OS tells their names."""
-    from crowdmood_gui.core.capture import list_cameras  # OpenCV: imported when first needed
+    from crowdmood_gui.core.cameras import list_cameras  # OpenCV: imported when first needed
 
     return list_cameras()
 
@@ -188,7 +188,7 @@ class SourceDialog(QDialog):
         run_in_background(self._probe, self._show_cameras, owner=self, on_error=self._probe_failed, name="crowdmood-probe")
 
     def _show_cameras(self, cameras: list[CameraInfo | int]) -> None:
-        from crowdmood_gui.core.capture import CameraInfo
+        from crowdmood_gui.core.cameras import CameraInfo
 
         cameras = [CameraInfo(c) if isinstance(c, int) else c for c in cameras]
         current = self.camera_box.currentText().strip()

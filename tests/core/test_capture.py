@@ -19,9 +19,9 @@ from crowdmood_gui.core.capture import (
     LiveClock,
     SourceSpec,
     open_source,
-    probe_camera_indices,
     redact_url,
 )
+from crowdmood_gui.core.cameras import probe_camera_indices
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.retry import backoff_delay
 

@@ -169,7 +169,7 @@ def test_a_camera_that_hangs_on_open_fails_within_the_open_timeout(monkeypatch):
         def release(self):
             released.set()
 
-    monkeypatch.setattr(capture, "_camera_capture", lambda index: StuckCamera())
+    monkeypatch.setattr(capture, "open_camera", lambda index: StuckCamera())
     started = time.monotonic()
     with pytest.raises(InputError, match=r"^camera 0 did not answer within 0.5 s"):
         open_source("0", open_timeout_s=0.5)

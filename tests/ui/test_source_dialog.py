@@ -110,7 +110,7 @@ def test_invalid_entries_are_refused_in_the_dialog(qtbot):
 
 
 def test_cameras_are_listed_by_name_and_open_by_index(qtbot):
-    from crowdmood_gui.core.capture import CameraInfo
+    from crowdmood_gui.core.cameras import CameraInfo
 
     cameras = [CameraInfo(0, "Integrated Camera"), CameraInfo(2, "Logitech C920"), CameraInfo(3)]
     dialog = make_dialog(qtbot, probe=lambda: cameras, last_sources=["2"])
