@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 SIDE = 96
@@ -29,6 +28,8 @@ QUALITY_SCALE = 390.0
 
 def sharpness(face: np.ndarray) -> float:
     """Variance of the Laplacian of ``face`` (BGR or grey), its longer side scaled down to <= 96 px."""
+    import cv2  # here, as in core/expression.py: importing the module stays free of OpenCV
+
     if face is None or face.size == 0:
         return 0.0
     grey = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY) if face.ndim == 3 else face
