@@ -44,7 +44,7 @@ class SourceChoice:
 
 
 def probe_cameras() -> list[CameraInfo]:
-    """The cameras core/capture.py finds, named where the OS tells their names."""
+    """The cameras core/cameras.py finds, named where the OS tells their names."""
     from crowdmood_gui.core.cameras import list_cameras  # OpenCV: imported when first needed
 
     return list_cameras()
