@@ -129,10 +129,6 @@ class TimelineAggregator:
                 self.crowd.forget_before(horizon - max(self.periods))
             return out
 
-    def bucket_count(self) -> int:
-        with self._lock:
-            return sum(len(b) for b in self._buckets.values())
-
     def rows(self, period: int) -> list[TimelineRow]:
         with self._lock:
             buckets = self._buckets[period]

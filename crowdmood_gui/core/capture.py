@@ -15,7 +15,8 @@ and hands frames to a :class:`FrameChannel`:
 
 Live streams that drop or fail to open are retried forever with exponential back-off
 (1, 2, 4 … s up to ``reconnect_max_backoff_s``, with jitter) until ``stop_event`` is set.
-No Qt here: the UI bridges the events to signals.
+No Qt here: the UI bridges the events to signals. Opening a URL over FFmpeg (RTSP over TCP,
+then UDP) and asking a camera why it refused us live in ``core/stream_probe.py``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -35,10 +34,18 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
+from crowdmood_gui.core.cameras import open_camera, probe_camera_indices
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.events import SourceEvent
 from crowdmood_gui.core.retry import backoff_delay
 from crowdmood_gui.core.secrets import redact_url, reveal_url  # noqa: F401 - redact_url re-exported
+from crowdmood_gui.core.stream_probe import (
+    RTSP_TRANSPORTS,
+    StreamRefused,
+    not_opened_error,
+    url_capture,
+    worth_another_transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +133,22 @@ class Frame:
     captured_wall: float = 0.0  # time.time() when read: the capture time of a live frame
 
 
+class LiveClock:
+    """The media time of a live source: seconds since its first frame was read.
+
+    One clock is one timeline: the capture thread hands the same clock to every source it
+    opens, so the time goes on across reconnects instead of starting again at 0.
+    """
+
+    def __init__(self) -> None:
+        self._t0: float | None = None
+
+    def media_time_s(self, captured_monotonic: float) -> float:
+        if self._t0 is None:
+            self._t0 = captured_monotonic
+        return captured_monotonic - self._t0
+
+
 def _sane_fps(value: float) -> float | None:
     return value if math.isfinite(value) and 0 < value <= _MAX_SANE_FPS else None
 
@@ -163,7 +186,8 @@ class FrameSource:
     """
 
     def __init__(self, spec: SourceSpec, cap: cv2.VideoCapture, first: np.ndarray, *,
-                 loop: bool, open_timeout_s: float, reopen: Callable[[], cv2.VideoCapture]) -> None:
+                 loop: bool, open_timeout_s: float, reopen: Callable[[], cv2.VideoCapture],
+                 live_clock: LiveClock | None = None) -> None:
         self.spec = spec
         self.loop = loop and spec.kind == "file"
         self.open_timeout_s = open_timeout_s
@@ -172,7 +196,6 @@ class FrameSource:
         self._pending: np.ndarray | None = first
         self.height, self.width = first.shape[:2]
         reported = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.fps_reported = _sane_fps(reported) is not None
         self.fps: float = _sane_fps(reported) or DEFAULT_FPS
         count = float(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
         self.frame_count: int | None = (
@@ -183,7 +206,7 @@ class FrameSource:
         self._loop_frames = 0  # frames delivered in the current pass
         self._loop_offset_s = 0.0
         self._last_pos_s = -1.0  # media position (without loop offset) of the last frame
-        self._live_t0: float | None = None
+        self._live_clock = live_clock or LiveClock()
         self._closed = False
 
     @property
@@ -224,9 +247,7 @@ class FrameSource:
             pos_s = self._file_position_s()
             media_t = self._loop_offset_s + pos_s
         else:
-            if self._live_t0 is None:
-                self._live_t0 = now
-            media_t = now - self._live_t0
+            media_t = self._live_clock.media_time_s(now)
         frame = Frame(index=self.frames_read, media_time_s=media_t, captured_monotonic=now,
                       image=image, loop=self.loops, captured_wall=time.time())
         self.frames_read += 1
@@ -296,210 +317,12 @@ def _file_open_error(path: Path) -> InputError:
     return InputError(f"{path} is not a video file (unrecognised format)")
 
 
-_FFMPEG_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-# OpenCV's FFmpeg backend reads its options from this process-wide variable at each open:
-# one open at a time sets it, opens, and puts the user's value back.
-_ffmpeg_env_lock = threading.Lock()
-# RTSP: TCP first (UDP loses packets on busy Wi-Fi and smears frames), then UDP (VLC and
-# some cameras serve UDP only: a TCP SETUP is answered 461 Unsupported transport).
-RTSP_TRANSPORTS = ("tcp", "udp")
-
-
-def _url_capture(url: str, timeout_s: float, transport: str | None = None) -> cv2.VideoCapture:
-    """Open ``url`` with FFmpeg; ``transport`` ("tcp"/"udp") for RTSP, unless the user set
-    ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` themselves (their options win)."""
-    ms = int(max(0.1, timeout_s) * 1000)
-    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-    user_options = os.environ.get(_FFMPEG_OPTIONS)
-    if transport is None or user_options is not None:
-        return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
-    with _ffmpeg_env_lock:
-        os.environ[_FFMPEG_OPTIONS] = f"rtsp_transport;{transport}"
-        try:
-            return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
-        finally:
-            os.environ.pop(_FFMPEG_OPTIONS, None)
-
-
-# --- why a stream did not open ------------------------------------------------------------
-
-_STATUS_REASONS = {
-    403: "refused access (403 Forbidden)",
-    404: "has no stream at this address (404 Not Found)",
-}
-
-
-class StreamRefused(InputError):
-    """The camera answered and said no (wrong password, forbidden, no such path): retrying
-    the same URL cannot help, and many cameras lock an account after repeated bad logins."""
-
-
-def _auth_failure(shown: str, has_credentials: bool, status: int) -> str:
-    if has_credentials:
-        return f"wrong user name or password for {shown} (the camera answered {status} Unauthorized)"
-    return f"{shown} needs a user name and password (the camera answered {status} Unauthorized): " \
-           "put them in the URL, e.g. rtsp://user:password@host/path"
-
-
-def probe_stream_refusal(url: str, timeout_s: float = 3.0) -> str | None:
-    """Ask an HTTP or RTSP camera directly why it refused us, after OpenCV could only say
-    'not opened': a wrong password (401), forbidden (403), no such path (404). ``None``
-    when the camera does not answer or answers yes (the cause is elsewhere)."""
-    parts = urlsplit(url)
-    shown = redact_url(url)
-    has_credentials = parts.username is not None
-    try:
-        if parts.scheme.lower() in ("rtsp", "rtsps"):
-            status = _rtsp_describe_status(url, timeout_s)
-        else:
-            status = _http_status(url, timeout_s)
-    except (OSError, ValueError) as exc:
-        log.debug("probing %s: %s", shown, exc)
-        return None
-    if status == 401:
-        return _auth_failure(shown, has_credentials, status)
-    if status in _STATUS_REASONS:
-        return f"{shown} {_STATUS_REASONS[status]}"
-    return None
-
-
-def _connection_refused(url: str, timeout_s: float = 1.0) -> bool:
-    """Nothing listens at the URL's host and port (retrying may still help: a rebooting camera)."""
-    import socket
-
-    parts = urlsplit(url)
-    default = 554 if parts.scheme.lower().startswith("rtsp") else 443 if parts.scheme.lower() == "https" else 80
-    try:
-        with socket.create_connection((parts.hostname, parts.port or default), timeout=timeout_s):
-            return False
-    except ConnectionRefusedError:
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def _http_status(url: str, timeout_s: float) -> int | None:
-    import urllib.error
-    import urllib.request
-    from urllib.parse import unquote, urlunsplit
-
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if ":" in netloc:
-        netloc = f"[{netloc}]"
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    bare = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    handlers: list = []
-    if parts.username is not None:
-        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-        passwords.add_password(None, bare, unquote(parts.username), unquote(parts.password or ""))
-        handlers = [urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)]
-    opener = urllib.request.build_opener(*handlers)
-    try:
-        with opener.open(urllib.request.Request(bare, method="GET"), timeout=timeout_s) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
-def _rtsp_answers(url: str, timeout_s: float = 2.0) -> bool:
-    """The RTSP server answers at all (a slow server, not a dead host: worth trying UDP)."""
-    try:
-        return _rtsp_describe_status(url, timeout_s) is not None
-    except (OSError, ValueError):
-        return False
-
-
-def _rtsp_describe_status(url: str, timeout_s: float) -> int | None:
-    """DESCRIBE over RTSP/1.0; on 401 with credentials in the URL, once more with them
-    (Basic or Digest, as the server asks). Returns the final status code."""
-    import base64
-    import hashlib
-    import re
-    import socket
-    from urllib.parse import unquote, urlunsplit
-
-    parts = urlsplit(url)
-    host, port = parts.hostname, parts.port or 554
-    if not host:
-        return None
-    netloc = f"[{host}]" if ":" in host else host
-    bare = urlunsplit(("rtsp", f"{netloc}:{port}", parts.path or "/", parts.query, ""))
-    user = unquote(parts.username) if parts.username is not None else None
-    password = unquote(parts.password or "")
-
-    def ask(sock: socket.socket, cseq: int, authorization: str | None) -> tuple[int, dict[str, str]]:
-        lines = [f"DESCRIBE {bare} RTSP/1.0", f"CSeq: {cseq}", "Accept: application/sdp",
-                 "User-Agent: crowdmood"]
-        if authorization:
-            lines.append(f"Authorization: {authorization}")
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        data = b""
-        while b"\r\n\r\n" not in data and len(data) < 65536:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-        match = re.match(r"RTSP/\d\.\d\s+(\d{3})", head[0] if head else "")
-        if not match:
-            raise ValueError("not an RTSP answer")
-        headers: dict[str, str] = {}
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            headers.setdefault(name.strip().lower(), value.strip())
-        return int(match.group(1)), headers
-
-    with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        sock.settimeout(timeout_s)
-        status, headers = ask(sock, 1, None)
-        challenge = headers.get("www-authenticate", "")
-        if status != 401 or user is None or not challenge:
-            return status
-        if challenge.lower().startswith("digest"):
-            fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
-            realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
-            ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
-            ha2 = hashlib.md5(f"DESCRIBE:{bare}".encode()).hexdigest()
-            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-            authorization = (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", '
-                             f'uri="{bare}", response="{response}"')
-        else:
-            authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        status, _ = ask(sock, 2, authorization)
-        return status
-
-
-def camera_backends(platform: str | None = None) -> tuple[int, ...]:
-    """OpenCV's camera back-ends for this OS, the preferred first: Media Foundation then
-    DirectShow (some cameras and virtual cameras exist only there) on Windows, AVFoundation on
-    macOS, V4L2 on Linux. CAP_ANY would let OpenCV try GStreamer or FFmpeg with an index."""
-    platform = platform or sys.platform
-    if platform == "win32":
-        return (cv2.CAP_MSMF, cv2.CAP_DSHOW)
-    if platform == "darwin":
-        return (cv2.CAP_AVFOUNDATION,)
-    if platform.startswith("linux"):
-        return (cv2.CAP_V4L2,)
-    return (cv2.CAP_ANY,)
-
-
-def _camera_capture(index: int) -> cv2.VideoCapture:
-    for api in camera_backends():
-        if api == cv2.CAP_V4L2 and not Path(f"/dev/video{index}").exists():
-            continue  # skip V4L2's warnings about a missing device
-        cap = cv2.VideoCapture(index, api)
-        if cap.isOpened():
-            return cap
-        cap.release()
-    return cv2.VideoCapture()  # not opened
-
-
-def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: float = 10.0) -> FrameSource:
+def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: float = 10.0,
+                live_clock: LiveClock | None = None) -> FrameSource:
     """Open ``spec`` and decode its first frame (so width/height are known and a file that
     opens but cannot be decoded fails here). Blocks up to ``open_timeout_s`` for URLs:
-    call it off the GUI thread. Raises :class:`InputError` with a one-line message."""
+    call it off the GUI thread. Raises :class:`InputError` with a one-line message.
+    ``live_clock``: the timeline a live source's frames are stamped on (default: a new one)."""
     if isinstance(spec, str):
         spec = SourceSpec.parse(spec)
     timeout_text = f"{open_timeout_s:g} s"
@@ -526,12 +349,13 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
             return InputError(f"no camera at index {index}{hint}")
 
         def reopen() -> cv2.VideoCapture:
-            return _camera_capture(index)
+            return open_camera(index)
 
         cap, first = _within(open_timeout_s, lambda: _open_first_frame(
             reopen, camera_error, f"camera {index} opened but sent no frame (is another program using it?)"),
             f"camera {index} did not answer within {timeout_text} (is another program using it?)")
-        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
+        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen,
+                           live_clock=live_clock)
 
     assert spec.url is not None
     url = reveal_url(spec.url)  # a remembered URL's password comes from the OS keychain
@@ -540,24 +364,14 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
     started = time.monotonic()
 
     def cannot_connect() -> InputError:
-        # OpenCV only says "not opened": ask the camera itself (a 401 is a wrong password),
-        # unless it let the open time out (then it will not answer a probe either).
         answered = time.monotonic() - started < open_timeout_s * 0.9
-        refusal = probe_stream_refusal(url, min(open_timeout_s, 3.0)) if answered else None
-        if refusal:
-            return StreamRefused(refusal)
-        if answered and _connection_refused(url):
-            return InputError(f"could not connect to {shown}: connection refused (is the camera on, "
-                              "and are the address and port right?)")
-        if answered:
-            return InputError(f"{shown} answered but sent no video it could read (check the path and the stream's format)")
-        return InputError(f"could not connect to {shown} within {timeout_text}")
+        return not_opened_error(url, shown, open_timeout_s, answered)
 
     transports: tuple[str | None, ...] = RTSP_TRANSPORTS if spec.kind == "rtsp" else (None,)
     for number, transport in enumerate(transports, start=1):
 
         def reopen(transport: str | None = transport) -> cv2.VideoCapture:
-            return _url_capture(url, open_timeout_s, transport)
+            return url_capture(url, open_timeout_s, transport)
 
         started = time.monotonic()
         try:
@@ -565,15 +379,15 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
                 reopen, cannot_connect, f"connected to {shown} but received no frame within {timeout_text}")
         except InputError as exc:
             timed_out = time.monotonic() - started >= open_timeout_s * 0.9
-            final = number == len(transports) or isinstance(exc, StreamRefused)
-            if final or _FFMPEG_OPTIONS in os.environ or (timed_out and not _rtsp_answers(url)):
-                raise  # a host that does not answer over TCP will not over UDP either
+            if number == len(transports) or not worth_another_transport(url, exc, timed_out):
+                raise
             log.info("%s: not over RTSP/%s (%s); trying RTSP/%s", shown, transport.upper(), exc,
                      transports[number].upper())
             continue
         if transport is not None:
             log.info("%s: streaming over RTSP/%s", shown, transport.upper())
-        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen)
+        return FrameSource(spec, cap, first, loop=False, open_timeout_s=open_timeout_s, reopen=reopen,
+                           live_clock=live_clock)
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
@@ -635,18 +449,6 @@ def _safe_read(cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None]:
     return True, image
 
 
-@dataclass(frozen=True, slots=True)
-class CameraInfo:
-    """A camera for the source list: the index to open, and the OS's name for it if known."""
-
-    index: int
-    name: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.index}: {self.name}" if self.name else str(self.index)
-
-
 def read_video_frames(path: Path | str, limit: int | None = None) -> list[np.ndarray]:
     """The frames of a video file (the first ``limit`` of them), decoded in memory: for the
     build and benchmark scripts and the tests that tile clips into crowds. Empty if unreadable."""
@@ -661,37 +463,6 @@ def read_video_frames(path: Path | str, limit: int | None = None) -> list[np.nda
     finally:
         cap.release()
     return frames
-
-
-def list_cameras(max_index: int = 5) -> list[CameraInfo]:
-    """Cameras with the names the OS gives them (``cv2-enumerate-cameras``, for the preferred
-    back-end of :func:`camera_backends`); where names cannot be had (package or OS API
-    missing), the indices that open, unnamed."""
-    try:
-        from cv2_enumerate_cameras import enumerate_cameras
-
-        found = enumerate_cameras(camera_backends()[0])
-    except Exception as exc:  # ImportError, NotImplementedError, an OS API error: fall back
-        log.debug("camera names unavailable (%s): probing indices", exc)
-        return [CameraInfo(index) for index in probe_camera_indices(max_index)]
-    cameras: dict[int, CameraInfo] = {}
-    for camera in found:
-        cameras.setdefault(int(camera.index), CameraInfo(int(camera.index), (camera.name or "").strip() or None))
-    return sorted(cameras.values(), key=lambda camera: camera.index)
-
-
-def probe_camera_indices(max_index: int = 5) -> list[int]:
-    """Camera indices that open, for the UI's source list. Cheap on Linux (only existing
-    ``/dev/videoN`` are tried); elsewhere each index is opened and released."""
-    found: list[int] = []
-    for index in range(max_index + 1):
-        cap = _camera_capture(index)
-        try:
-            if cap.isOpened():
-                found.append(index)
-        finally:
-            cap.release()
-    return found
 
 
 # --- frame channel ---------------------------------------------------------------------
@@ -783,13 +554,6 @@ class FrameChannel:
             return len(self._items)
 
 
-class LatestFrameSlot(FrameChannel):
-    """A :class:`FrameChannel` that keeps only the newest frame."""
-
-    def __init__(self) -> None:
-        super().__init__(latest_only=True)
-
-
 # --- capture thread --------------------------------------------------------------------
 
 
@@ -840,7 +604,7 @@ class CaptureThread(threading.Thread):
         self.frame_count: int | None = None
         self.final_state: str | None = None  # "ended" | "failed" once finished
         self.error: str | None = None
-        self._live_t0: float | None = None
+        self._live_clock = LiveClock()  # one timeline across reconnects
         self._last_frame_at = 0.0
 
     # control -----------------------------------------------------------------------
@@ -888,7 +652,8 @@ class CaptureThread(threading.Thread):
         self._emit("opening", spec.display_name)
         while not self.stop_event.is_set():
             try:
-                source = open_source(spec, loop=self.loop, open_timeout_s=self.open_timeout_s)
+                source = open_source(spec, loop=self.loop, open_timeout_s=self.open_timeout_s,
+                                     live_clock=self._live_clock)
             except InputError as exc:
                 if not spec.is_live or isinstance(exc, StreamRefused):
                     log.warning("cannot open %s: %s", spec.display_name, exc)
@@ -989,11 +754,8 @@ class CaptureThread(threading.Thread):
                     origin = (time.monotonic(), frame.media_time_s)
                 # A paced file behaves like a camera: "captured" when it is due, not when decoded.
                 frame = replace(frame, captured_monotonic=time.monotonic(), captured_wall=time.time())
-            if source.is_live:
-                if self._live_t0 is None:
-                    self._live_t0 = frame.captured_monotonic
-                frame = replace(frame, index=self.frames_read,
-                                media_time_s=frame.captured_monotonic - self._live_t0)
+            if source.is_live:  # its media time is on self._live_clock already
+                frame = replace(frame, index=self.frames_read)
             if not self.channel.put(frame, stop):
                 return "stopped"
             self.frames_read += 1

@@ -219,6 +219,3 @@ class CrowdState:
         with self._lock:
             return len(self._people)
 
-
-def as_mapping(vector: Vector | None) -> Mapping[str, float] | None:
-    return None if vector is None else dict(zip(EMOTIONS, vector))

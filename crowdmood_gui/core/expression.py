@@ -38,6 +38,8 @@ from crowdmood_gui.core.config import MODELS_DIR, ExpressionConfig, ExpressionMo
 from crowdmood_gui.core.detection import load_session
 from crowdmood_gui.core.emotions import EMOTIONS, FACEAPI_TO_REKOGNITION, FER_TO_REKOGNITION
 from crowdmood_gui.core.errors import ModelError
+from crowdmood_gui.core.sharpness import quality_sharpness
+from crowdmood_gui.core.sharpness import sharpness as measure_sharpness
 
 MODEL_CHOICES: tuple[str, ...] = get_args(ExpressionModelChoice)
 
@@ -199,15 +201,6 @@ MAX_BATCH = 4
 
 LANDMARK_TYPES = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
 
-# Sharpness: variance of the Laplacian of the grey face, resampled to SHARPNESS_SIZE px
-# square so that a face's size does not change its score, mapped to 0..100 by
-# 100 * (1 - exp(-variance / SHARPNESS_SCALE)): 0 -> 0, 20 -> 6, 70 -> 21, 200 -> 49,
-# 300 -> 63, 500 -> 81, 1000 -> 96. Measured on tests/data: sharp studio portraits 350-1000
-# (Sharpness 69-96); the same faces after a Gaussian blur of sigma 3 px: 8-100 (3-28).
-SHARPNESS_SIZE = 96
-SHARPNESS_SCALE = 300.0
-
-
 class _Net:
     """One onnxruntime session of a :class:`NetSpec`; outputs in :data:`EMOTIONS` columns."""
 
@@ -302,10 +295,6 @@ class ExpressionModel:
         """From the ``[expression]`` section of :class:`~crowdmood_gui.core.config.AppConfig`."""
         return cls(choice=expression_config.model, threads=expression_config.threads)
 
-    @property
-    def limits(self) -> list[str]:
-        return model_limits(self.choice)
-
     def predict_models(self, crops: Sequence[np.ndarray],
                        boxes: Sequence[Sequence[float] | None] | None = None) -> dict[str, np.ndarray]:
         """Each model's probabilities [N, len(EMOTIONS)] (EMOTIONS order, CONFUSED 0), plus
@@ -346,11 +335,12 @@ def _clip(value: float, low: float, high: float) -> float:
     return min(high, max(low, float(value)))
 
 
-def quality(face_bgr: np.ndarray) -> dict[str, float]:
+def quality(face_bgr: np.ndarray, sharpness: float | None = None) -> dict[str, float]:
     """Rekognition-style ``Quality``: Brightness and Sharpness, both 0..100.
 
     Brightness: mean luminance of the face region × 100 / 255.
-    Sharpness: see :data:`SHARPNESS_SCALE` (variance of the Laplacian, size-normalised).
+    Sharpness: :func:`~crowdmood_gui.core.sharpness.quality_sharpness` of ``sharpness`` (the
+    sampler's measure of this face, passed on), measured here only when not given.
     """
     import cv2
 
@@ -358,10 +348,8 @@ def quality(face_bgr: np.ndarray) -> dict[str, float]:
         return {"Brightness": 0.0, "Sharpness": 0.0}
     grey = cv2.cvtColor(face_bgr, cv2.COLOR_BGR2GRAY) if face_bgr.ndim == 3 else face_bgr
     brightness = float(grey.mean()) * 100.0 / 255.0
-    norm = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
-    variance = float(cv2.Laplacian(norm, cv2.CV_64F).var())
-    sharpness = 100.0 * (1.0 - math.exp(-variance / SHARPNESS_SCALE))
-    return {"Brightness": _clip(brightness, 0, 100), "Sharpness": _clip(sharpness, 0, 100)}
+    variance = measure_sharpness(grey) if sharpness is None else sharpness
+    return {"Brightness": _clip(brightness, 0, 100), "Sharpness": quality_sharpness(variance)}
 
 
 def estimate_pose(landmarks: Sequence[Sequence[float]]) -> dict[str, float] | None:
@@ -404,6 +392,7 @@ def face_details(
     probs: dict[str, float],
     detection_score: float,
     landmarks: Sequence[Sequence[float]] = (),
+    sharpness: float | None = None,
 ) -> dict[str, Any]:
     """Exactly one Rekognition ``DetectFaces`` ``FaceDetails`` entry for a face in a crop.
 
@@ -411,6 +400,8 @@ def face_details(
     order: image-left eye, image-right eye, nose, image-left mouth corner, image-right one)
     are pixels inside ``crop_bgr``; the output uses ratios of the crop, as Rekognition does.
     ``probs``: :meth:`ExpressionModel.predict` output (0..1). ``detection_score``: 0..1.
+    ``sharpness``: the face's :func:`~crowdmood_gui.core.sharpness.sharpness` when the sampler
+    measured it already (None: measured here).
     Rekognition's eyeLeft is the eye on the image's left (its samples have eyeLeft.X < eyeRight.X).
     """
     h, w = crop_bgr.shape[:2]
@@ -434,7 +425,7 @@ def face_details(
         },
         "Confidence": _clip(float(detection_score) * 100.0, 0.0, 100.0),
         "Emotions": emotions,
-        "Quality": quality(crop_bgr[iy1:iy2, ix1:ix2]),
+        "Quality": quality(crop_bgr[iy1:iy2, ix1:ix2], sharpness),
     }
     if len(landmarks) == 5:
         detail["Landmarks"] = [
@@ -460,15 +451,3 @@ def default_model() -> ExpressionModel:
             _default_model = ExpressionModel()
         return _default_model
 
-
-def analyse_crop(
-    crop_bgr: np.ndarray,
-    face_box: Sequence[float],
-    detection_score: float,
-    landmarks: Sequence[Sequence[float]] = (),
-    model: ExpressionModel | None = None,
-) -> dict[str, Any]:
-    """Expression + ``FaceDetails`` for one face of a crop (the local backend's whole job)."""
-    model = model or default_model()
-    (probs,) = model.predict([crop_bgr], [face_box])
-    return face_details(crop_bgr, face_box, probs, detection_score, landmarks)

@@ -502,6 +502,7 @@ class Pipeline:
                     media_time_s=now_s,
                     detection_score=float(sample.score),
                     landmarks=tuple(sample.landmarks or ()),
+                    sharpness=sample.sharpness,
                     blur_copies=self._blur,
                 )
             )

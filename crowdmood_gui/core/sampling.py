@@ -16,16 +16,12 @@ import cv2
 import numpy as np
 
 from crowdmood_gui.core.config import SamplingConfig
+from crowdmood_gui.core.sharpness import sharpness
 from crowdmood_gui.core.tracking import Track
 
 #: ``wants(track_id, now_s, analysed_before) -> bool``: the backend's budget gate
 #: (:meth:`AnalysisBackend.wants_sample` fits as-is).
 WantsFn = Callable[[int, float, bool], bool]
-
-# Sharpness is measured on the grey face scaled *down* to at most this many pixels on its
-# longer side, so a big face and a small one of equal focus score alike (and a 400 px face
-# costs no more). Never scaled up: interpolation would make a small sharp face look blurred.
-_SHARPNESS_SIDE = 96
 
 # Tracks first cut in the same frame (the first frame of a crowd, a group walking in) would
 # otherwise be cut together every interval: a 1-s chart period then holds all of them or none
@@ -44,7 +40,7 @@ class Sample:
     face_box: tuple[int, int, int, int]  # the face inside ``crop``: x1, y1, x2, y2
     landmarks: tuple[tuple[float, float], ...]  # shifted into ``crop`` coordinates
     score: float  # detection score, 0..1
-    sharpness: float  # variance of the Laplacian (see sharpness())
+    sharpness: float  # of the face, core/sharpness.py: measured once, passed on to the analysis
     now_s: float  # the time passed to select()
 
 
@@ -54,17 +50,6 @@ class SamplerStats:
     too_small: int = 0
     blurry: int = 0
     refused: int = 0  # the budget gate said no
-
-
-def sharpness(grey: np.ndarray) -> float:
-    """Variance of the Laplacian of a grey image, its longer side scaled down to <= 96 px."""
-    h, w = grey.shape[:2]
-    if h < 3 or w < 3:
-        return 0.0
-    scale = _SHARPNESS_SIDE / max(h, w)
-    if scale < 0.95:
-        grey = cv2.resize(grey, (max(3, round(w * scale)), max(3, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
 def _int_box(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
@@ -106,9 +91,7 @@ class CropSampler:
             if min(fx2 - fx1, fy2 - fy1) < self.min_face_px:
                 self.stats.too_small += 1
                 continue
-            face = frame_image[fy1:fy2, fx1:fx2]
-            grey = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY) if face.ndim == 3 else face
-            sharp = sharpness(grey)
+            sharp = sharpness(frame_image[fy1:fy2, fx1:fx2])
             if sharp < self.min_sharpness:
                 self.stats.blurry += 1
                 continue

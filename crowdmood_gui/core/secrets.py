@@ -78,11 +78,6 @@ def redact_url(text: str) -> str:
     return f"{scheme}{sep}{netloc}{tail}"
 
 
-def has_secret(text: str) -> bool:
-    """True when ``text`` carries a credential that :func:`redact_url` would mask."""
-    return redact_url(text) != str(text)
-
-
 def is_masked(text: str) -> bool:
     """True for a stored URL whose credential was replaced by ``***`` (needs the keychain)."""
     if MASK not in str(text) or "://" not in str(text):
@@ -140,15 +135,6 @@ def reveal_url(text: str) -> str:
         raise InputError(f"the password of {text} is not in this computer's keychain: "
                          "open the URL again with its password (File ▸ Open URL or --source)")
     return url
-
-
-def forget_url(text: str) -> None:
-    """Remove a remembered URL's credentials from the keychain (best effort)."""
-    _this_run.pop(redact_url(text), None)
-    try:
-        _keyring().delete_password(KEYRING_SERVICE, redact_url(text))
-    except Exception:
-        pass
 
 
 # --- private files --------------------------------------------------------------------

@@ -166,10 +166,6 @@ class TimelineStore:
         series = self._series.get(int(period_s))
         return series.get(t) if series is not None else None
 
-    def latest_t(self, period_s: int) -> float | None:
-        series = self._series.get(int(period_s))
-        return float(series.t[-1]) if series is not None and len(series) else None
-
     def window(self, period_s: int, window_s: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Rows in the last ``window_s`` seconds of ``period_s``: t (period start) and columns."""
         series = self._series.get(int(period_s))

@@ -1,6 +1,7 @@
 """Replay: a recorded session (video from its index, chart from its stored timeline, boxes
 as they were shown live) or any video file (analysed first with the local model, in a
-background thread behind a progress dialog, into a temporary session).
+background thread behind a progress dialog, into a temporary session). The session is
+loaded by ``core/replay_data.py`` (off the GUI thread); this module paints it.
 
 Playback is driven by a QTimer on the GUI thread: the position advances with wall time ×
 speed, and the frame shown is the last recorded frame at or before the position (one
@@ -14,9 +15,7 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -38,14 +37,13 @@ from PySide6.QtWidgets import (
 )
 
 from crowdmood_gui.core.config import AppConfig
-from crowdmood_gui.core.crowd import DEFAULT_HALF_LIFE_S, CrowdState, mean_vector
-from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.emotions import EMOTIONS, EXPRESSION_DISCLAIMER
-from crowdmood_gui.core.events import FrameEvent, TimelineRow, TrackBox
-from crowdmood_gui.core.recording import VideoIndex
-from crowdmood_gui.core.sessions import Session, is_locked, open_session, read_meta
+from crowdmood_gui.core.errors import InputError
+from crowdmood_gui.core.events import FrameEvent, TimelineRow
+from crowdmood_gui.core.replay_data import ReplayData, replay_target
 from crowdmood_gui.core.session_runner import SessionRun, VideoOptions
-from crowdmood_gui.core.series import PERIOD_LABELS, PERIODS, Series, chart_period, series_from_rows
+from crowdmood_gui.core.sessions import Session
+from crowdmood_gui.core.series import PERIOD_LABELS, PERIODS, Series, series_from_rows
 from crowdmood_gui.core.summary import fmt_clock
 from crowdmood_gui.ui.plots import CrowdPlot
 from crowdmood_gui.ui.video_view import VideoView
@@ -55,67 +53,6 @@ log = logging.getLogger(__name__)
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 TICK_MS = 15
 CURSOR_COLOUR = "#FFFFFF"
-
-
-@dataclass
-class ReplayData:
-    """Everything replay needs from a session, loaded once (off the GUI thread if wanted)."""
-
-    session: Session
-    meta: dict[str, Any]
-    timelines: dict[int, list[TimelineRow]]
-    index: VideoIndex
-    labels: dict[int, tuple[np.ndarray, list[str]]]  # track id -> (times, dominant) from records
-    duration_s: float
-
-    @classmethod
-    def load(cls, session: Session) -> "ReplayData":
-        from crowdmood_gui.core.store import SessionStore
-
-        if not session.db_path.exists():  # SessionStore would create an empty one
-            raise InputError(f"{session.path} holds no session (no session.db)")
-        live = is_locked(session)  # never rewrite a session another process records into
-        store = SessionStore(session.db_path)
-        try:
-            timelines = {p: store.timeline(p) for p in PERIODS}
-            crops = store.crop_emotions()  # labels only: the crops' emotions, no records built
-        finally:
-            store.close(commit=not live)
-        # Boxes as they were shown live: each person's estimated dominant expression after
-        # each of their crops (the one crowd state, with the session's half-life).
-        meta = read_meta(session.db_path)
-        half_life = ((meta.get("settings") or {}).get("crowd") or {}).get("half_life_s") or DEFAULT_HALF_LIFE_S
-        crowd = CrowdState(float(half_life))
-        labels: dict[int, tuple[list[float], list[str]]] = {}
-        for track_id, t, emotions in crops:
-            vector = mean_vector(emotions)
-            if vector is None:
-                continue
-            crowd.add_crop(t, track_id, vector)
-            times, values = labels.setdefault(track_id, ([], []))
-            times.append(t)
-            values.append(crowd.dominant(track_id))
-        index = VideoIndex(session.path, recover_tail=not live)
-        ends = [index.duration_s]
-        finest = next((p for p in PERIODS if timelines.get(p)), None)  # a 60-s row would add up to a minute
-        if finest is not None:
-            ends.append(timelines[finest][-1].t + finest)
-        return cls(
-            session=session,
-            meta=meta,
-            timelines=timelines,
-            index=index,
-            labels={k: (np.asarray(t), v) for k, (t, v) in labels.items()},
-            duration_s=max(ends),
-        )
-
-    def label(self, track_id: int, t: float) -> str | None:
-        entry = self.labels.get(track_id)
-        if entry is None:
-            return None
-        times, values = entry
-        i = int(np.searchsorted(times, t + 0.5, side="right")) - 1
-        return values[i] if i >= 0 else None
 
 
 class _SeekViewBox(pg.ViewBox):
@@ -275,11 +212,11 @@ class ReplayWidget(QWidget):
     def load(self, data: ReplayData) -> None:
         self.pause()
         if self.data is not None and self.data is not data:
-            self.data.index.close()
+            self.data.close()
         self.data = data
         self._frame = -1
         self.slider.setRange(0, int(round(data.duration_s * 1000)))
-        period = chart_period(data.duration_s, [p for p in PERIODS if data.timelines.get(p)] or [1])
+        period = data.default_period()
         self.period_box.blockSignals(True)
         self.period_box.setCurrentIndex(PERIODS.index(period))
         self.period_box.blockSignals(False)
@@ -381,10 +318,7 @@ class ReplayWidget(QWidget):
                 self._frame = n
                 event = index.event(n)
                 if event is not None:
-                    tracks = tuple(
-                        b if b.dominant else TrackBox(b.track_id, b.x1, b.y1, b.x2, b.y2, b.score, data.label(b.track_id, event.media_time_s))
-                        for b in event.tracks
-                    )
+                    tracks = data.boxes_at(event.tracks, event.media_time_s)
                     self.video.set_frame(FrameEvent(n, event.media_time_s, event.captured_monotonic, event.image, tracks))
             self.frame_label.setText(f"frame {self._frame + 1}/{len(index)}")
         self.chart.set_cursor(t)
@@ -397,7 +331,7 @@ class ReplayWidget(QWidget):
     def close_data(self) -> None:
         self.pause()
         if self.data is not None:
-            self.data.index.close()
+            self.data.close()
 
 
 class ReplayWindow(QMainWindow):
@@ -441,7 +375,7 @@ class ReplayWindow(QMainWindow):
         def abandon(data: ReplayData | None) -> None:
             # The window was closed while the session was being read: nobody will show it.
             if data is not None:
-                data.index.close()
+                data.close()
             if temp_dir is not None:  # closeEvent left it for us: the reader was using it
                 shutil.rmtree(temp_dir, ignore_errors=True)
 
@@ -512,23 +446,14 @@ def open_replay(parent: QWidget | None, config: AppConfig, path_or_session: Sess
     Returns the window, shown and reading the session in the background (its ``loaded``
     signal says when it is on screen), or ``None`` for a video file: the window appears
     when the analysis ends."""
-    target = path_or_session
-    session: Session | None = None
+    target = replay_target(config, path_or_session)  # InputError when unknown
     if isinstance(target, Session):
-        session = target
-    else:
-        path = Path(target)
-        if path.is_dir() and (path / "session.db").exists():
-            session = Session(id=path.name, path=path)
-        elif not path.is_file():
-            session = open_session(config, str(target))  # InputError when unknown
-    if session is not None:
         window = ReplayWindow(config, parent)
-        window.open_in_background(session)
+        window.open_in_background(target)
         window.show()
         _keep(window)
         return window
-    analyse_and_replay(parent, config, Path(target))
+    analyse_and_replay(parent, config, target)
     return None
 
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from crowdmood_gui.ui.tasks import run_in_background
 
 if TYPE_CHECKING:
-    from crowdmood_gui.core.capture import CameraInfo
+    from crowdmood_gui.core.cameras import CameraInfo
 
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.m4v *.webm *.mjpg *.mjpeg);;All files (*)"
 TAB_CAMERA, TAB_FILE, TAB_URL = 0, 1, 2
@@ -44,8 +44,8 @@ class SourceChoice:
 
 
 def probe_cameras() -> list[CameraInfo]:
-    """The cameras core/capture.py finds, named where the OS tells their names."""
-    from crowdmood_gui.core.capture import list_cameras  # OpenCV: imported when first needed
+    """The cameras core/cameras.py finds, named where the OS tells their names."""
+    from crowdmood_gui.core.cameras import list_cameras  # OpenCV: imported when first needed
 
     return list_cameras()
 
@@ -188,7 +188,7 @@ class SourceDialog(QDialog):
         run_in_background(self._probe, self._show_cameras, owner=self, on_error=self._probe_failed, name="crowdmood-probe")
 
     def _show_cameras(self, cameras: list[CameraInfo | int]) -> None:
-        from crowdmood_gui.core.capture import CameraInfo
+        from crowdmood_gui.core.cameras import CameraInfo
 
         cameras = [CameraInfo(c) if isinstance(c, int) else c for c in cameras]
         current = self.camera_box.currentText().strip()
@@ -244,10 +244,6 @@ class SourceDialog(QDialog):
         self.test_button.setEnabled(True)
         self.test_result.setStyleSheet("color: #81C784;" if ok else "color: #E57373;")
         self.test_result.setText(message if ok else f"Failed: {message}")
-
-    @property
-    def test_message(self) -> str:
-        return self.test_result.text()
 
     # --- result ----------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ import types
 import cv2
 import pytest
 
-from crowdmood_gui.core import capture
-from crowdmood_gui.core.capture import CameraInfo, camera_backends, list_cameras
+from crowdmood_gui.core import cameras
+from crowdmood_gui.core.cameras import CameraInfo, camera_backends, list_cameras
 
 
 @pytest.mark.parametrize(("platform", "expected"), [
@@ -43,18 +43,18 @@ class FakeCapture:
 
 def test_windows_falls_back_from_media_foundation_to_directshow(monkeypatch):
     FakeCapture.opened_with, FakeCapture.working = [], {cv2.CAP_DSHOW}
-    monkeypatch.setattr(capture.sys, "platform", "win32")
-    monkeypatch.setattr(capture.cv2, "VideoCapture", FakeCapture)
-    cap = capture._camera_capture(1)
+    monkeypatch.setattr(cameras.sys, "platform", "win32")
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", FakeCapture)
+    cap = cameras.open_camera(1)
     assert cap.isOpened() and cap.api == cv2.CAP_DSHOW
     assert FakeCapture.opened_with == [(1, cv2.CAP_MSMF), (1, cv2.CAP_DSHOW)]
 
 
 def test_macos_opens_cameras_with_avfoundation(monkeypatch):
     FakeCapture.opened_with, FakeCapture.working = [], {cv2.CAP_AVFOUNDATION}
-    monkeypatch.setattr(capture.sys, "platform", "darwin")
-    monkeypatch.setattr(capture.cv2, "VideoCapture", FakeCapture)
-    assert capture._camera_capture(0).isOpened()
+    monkeypatch.setattr(cameras.sys, "platform", "darwin")
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", FakeCapture)
+    assert cameras.open_camera(0).isOpened()
     assert FakeCapture.opened_with == [(0, cv2.CAP_AVFOUNDATION)]
 
 
@@ -93,13 +93,13 @@ def test_a_camera_without_a_name_shows_its_index(monkeypatch):
 @pytest.mark.parametrize("failure", [NotImplementedError("Unsupported backend"), OSError("no AVFoundation")])
 def test_without_names_the_open_indices_are_listed(monkeypatch, failure):
     fake_enumeration(monkeypatch, failure)
-    monkeypatch.setattr(capture, "probe_camera_indices", lambda max_index=5: [0, 3])
+    monkeypatch.setattr(cameras, "probe_camera_indices", lambda max_index=5: [0, 3])
     assert list_cameras() == [CameraInfo(0), CameraInfo(3)]
 
 
 def test_without_the_package_the_open_indices_are_listed(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2_enumerate_cameras", None)  # import fails
-    monkeypatch.setattr(capture, "probe_camera_indices", lambda max_index=5: [1])
+    monkeypatch.setattr(cameras, "probe_camera_indices", lambda max_index=5: [1])
     assert [c.label for c in list_cameras()] == ["1"]
 
 

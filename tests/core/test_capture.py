@@ -16,12 +16,12 @@ from crowdmood_gui.core.capture import (
     CaptureThread,
     Frame,
     FrameChannel,
-    LatestFrameSlot,
+    LiveClock,
     SourceSpec,
     open_source,
-    probe_camera_indices,
     redact_url,
 )
+from crowdmood_gui.core.cameras import probe_camera_indices
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.retry import backoff_delay
 
@@ -241,7 +241,7 @@ def test_hanging_url_respects_open_timeout():
 
 
 def test_latest_slot_keeps_only_the_newest_frame():
-    slot = LatestFrameSlot()
+    slot = FrameChannel(latest_only=True)
     for i in range(5):
         assert slot.put(_frame(i))
     assert slot.get(0).index == 4
@@ -394,6 +394,24 @@ def test_mjpeg_stream_reconnects_after_the_camera_drops(jpegs):
         assert thread.reconnects >= 1 and camera.connections >= 2
         assert _stop_and_join(thread) < 0.5
     assert events.items[-1].state == "ended" and events.items[-1].message == "stopped"
+
+
+def test_live_sources_opened_on_one_clock_share_one_timeline(jpegs):
+    # The capture thread's reconnects rely on this: the live clock is kept in one place.
+    clock = LiveClock()
+    assert clock.media_time_s(100.0) == 0.0 and clock.media_time_s(102.5) == 2.5
+    shared = LiveClock()
+    with MjpegServer(jpegs, fps=30) as camera:
+        with open_source(camera.url, open_timeout_s=3.0, live_clock=shared) as first:
+            before = [first.read() for _ in range(3)]
+        time.sleep(0.2)
+        with open_source(camera.url, open_timeout_s=3.0, live_clock=shared) as second:
+            after = second.read()
+        with open_source(camera.url, open_timeout_s=3.0) as own_clock:
+            fresh = own_clock.read()
+    assert before[0].media_time_s == 0.0
+    assert after.media_time_s >= before[-1].media_time_s + 0.2
+    assert fresh.media_time_s == 0.0  # a source alone starts its own timeline
 
 
 def test_unreachable_stream_retries_then_stops_promptly():

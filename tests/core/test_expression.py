@@ -35,7 +35,6 @@ from crowdmood_gui.core.expression import (
     MODEL_LIMITS,
     ExpressionModel,
     Framing,
-    analyse_crop,
     combine,
     estimate_pose,
     face_details,
@@ -276,7 +275,8 @@ def _details_for(detector, model, data_dir, name, margin=0.25):
     crop = image[cy1:cy2, cx1:cx2]
     box = (face.x1 - cx1, face.y1 - cy1, face.x2 - cx1, face.y2 - cy1)
     marks = tuple((x - cx1, y - cy1) for x, y in face.landmarks)
-    return crop, box, face, marks, analyse_crop(crop, box, face.score, marks, model=model)
+    (probs,) = model.predict([crop], [box])  # what the local backend does with one crop
+    return crop, box, face, marks, face_details(crop, box, probs, face.score, marks)
 
 
 def test_face_details_shape_and_values(detector, model, data_dir):

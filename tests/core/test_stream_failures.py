@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crowdmood_gui.core.capture import CaptureThread, StreamRefused, open_source, probe_stream_refusal
+from crowdmood_gui.core.capture import CaptureThread, open_source
+from crowdmood_gui.core.stream_probe import StreamRefused, probe_stream_refusal
 from crowdmood_gui.core.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -168,7 +169,7 @@ def test_a_camera_that_hangs_on_open_fails_within_the_open_timeout(monkeypatch):
         def release(self):
             released.set()
 
-    monkeypatch.setattr(capture, "_camera_capture", lambda index: StuckCamera())
+    monkeypatch.setattr(capture, "open_camera", lambda index: StuckCamera())
     started = time.monotonic()
     with pytest.raises(InputError, match=r"^camera 0 did not answer within 0.5 s"):
         open_source("0", open_timeout_s=0.5)

@@ -11,8 +11,9 @@ import pytest
 from crowdmood_gui.core.config import load_config
 from crowdmood_gui.core.export import TIMELINE_COLUMNS
 from crowdmood_gui.core.pipeline import NullObserver
+from crowdmood_gui.core.replay_data import ReplayData
 from crowdmood_gui.core.session_runner import SessionRun
-from crowdmood_gui.ui.replay import ReplayData, ReplayWidget, analyse_and_replay, open_replay
+from crowdmood_gui.ui.replay import ReplayWidget, analyse_and_replay, open_replay
 
 
 class _Done(NullObserver):

@@ -59,7 +59,7 @@ def test_url_test_succeeds_on_a_live_mjpeg_stream(qtbot):
         dialog.url_edit.setCurrentText(server.url)
         dialog.test_button.click()
         qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=10000)
-    assert dialog.test_message.startswith("OK: received 640×360"), dialog.test_message
+    assert dialog.test_result.text().startswith("OK: received 640×360"), dialog.test_result.text()
 
 
 def test_a_url_that_hangs_never_freezes_the_dialog(qtbot):
@@ -73,10 +73,10 @@ def test_a_url_that_hangs_never_freezes_the_dialog(qtbot):
         started = time.monotonic()
         dialog.test_button.click()
         assert time.monotonic() - started < 0.8  # the click returned at once (a blocking test would take the 1 s timeout)
-        assert dialog.test_message.startswith("Testing")
+        assert dialog.test_result.text().startswith("Testing")
         qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=15000)
     timer.stop()
-    assert dialog.test_message.startswith("Failed:")
+    assert dialog.test_result.text().startswith("Failed:")
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert gaps and max(gaps) < 0.9  # the event loop kept running while the URL hung (for 1 s)
 
@@ -110,7 +110,7 @@ def test_invalid_entries_are_refused_in_the_dialog(qtbot):
 
 
 def test_cameras_are_listed_by_name_and_open_by_index(qtbot):
-    from crowdmood_gui.core.capture import CameraInfo
+    from crowdmood_gui.core.cameras import CameraInfo
 
     cameras = [CameraInfo(0, "Integrated Camera"), CameraInfo(2, "Logitech C920"), CameraInfo(3)]
     dialog = make_dialog(qtbot, probe=lambda: cameras, last_sources=["2"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 from crowdmood_gui.core.config import AwsConfig
 from crowdmood_gui.core.records import DEFAULT_NAMESPACE
@@ -60,9 +60,6 @@ class ResourceNames:
     def from_dict(cls, data: dict) -> "ResourceNames":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-    def with_changes(self, **changes: str) -> "ResourceNames":
-        return replace(self, **changes)
 
     @classmethod
     def from_config(cls, aws: AwsConfig) -> "ResourceNames | None":

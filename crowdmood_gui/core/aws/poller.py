@@ -28,7 +28,6 @@ the poll interval backs off (x2, jittered, up to 60 s) until a poll succeeds.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 
@@ -122,12 +121,6 @@ def rows_from_results(results: list[dict[str, Any]], session_start: datetime, pe
             )
         )
     return rows
-
-
-@dataclass(frozen=True, slots=True)
-class PollResult:
-    rows: list[TimelineRow]
-    records: list[FaceRecord]
 
 
 

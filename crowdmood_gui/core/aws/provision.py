@@ -155,7 +155,7 @@ class Provisioner(StepContext):
                 result.status, result.message = "failed", f"could not delete: {exc}"
             self.log(result.line())
             self.on_step(result)
-        gone = [s.key for s in report.steps if s.status in ("deleted", "absent")]
+        gone = report.with_status("deleted", "absent")
         self.state.remove_created(self.region, self.names, gone)
         return report
 

@@ -57,10 +57,6 @@ class Report:
     def failed(self) -> list[StepResult]:
         return [step for step in self.steps if step.status == "failed"]
 
-    @property
-    def changed(self) -> bool:
-        return any(step.status in ("created", "deleted") or step.changes for step in self.steps)
-
     def step(self, key: str) -> StepResult | None:
         return next((s for s in self.steps if s.key == key), None)
 

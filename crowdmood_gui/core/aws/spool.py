@@ -206,13 +206,6 @@ class UploadSpool:
         with self._lock:
             return len(self._pending)
 
-    def oldest_age_s(self, now: float | None = None) -> float | None:
-        with self._lock:
-            first = next(iter(self._pending.values()), None)
-        if first is None:
-            return None
-        return max(0.0, (time.time() if now is None else now) - first.created)
-
 
 def _unlink(path: Path) -> None:
     try:

@@ -11,8 +11,6 @@ response rewrites the same object: each crop arrives in S3 exactly once, under o
 from __future__ import annotations
 
 import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -76,7 +74,6 @@ class Uploader:
         self.consecutive_failures = 0
         self.discarded = 0
         self.last_error: str | None = None
-        self._durations: deque[float] = deque(maxlen=50)
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -128,7 +125,6 @@ class Uploader:
             self.spool.discard(item)
             self._report(f"upload spool: crop {item.name} is unreadable ({exc.strerror or exc}); moved to bad/")
             return True
-        started = time.perf_counter()
         try:
             self.s3.put_object(
                 Bucket=self.bucket,
@@ -180,7 +176,6 @@ class Uploader:
             self.uploaded += 1
             self.bytes_uploaded += len(body)
             self.consecutive_failures = 0
-            self._durations.append(time.perf_counter() - started)
         self.on_uploaded(item)
         return True
 
@@ -195,7 +190,3 @@ class Uploader:
         with self._lock:
             return UploaderStats(self.uploaded, self.failures, self.consecutive_failures, self.discarded,
                                  self.last_error, self.bytes_uploaded)
-
-    def mean_put_s(self) -> float | None:
-        with self._lock:
-            return sum(self._durations) / len(self._durations) if self._durations else None

@@ -27,6 +27,7 @@ class CropJob:
     media_time_s: float  # seconds from the session start (timeline position)
     detection_score: float  # 0..1, from the detector
     landmarks: tuple[tuple[float, float], ...] = ()  # 5 points inside ``image``, if known
+    sharpness: float | None = None  # the face's, measured by the sampler (core/sharpness.py)
     # Privacy ("blur faces"): analysed sharp, but any copy kept on disk is blurred.
     blur_copies: bool = False
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -63,7 +62,6 @@ class LocalBackend(AnalysisBackend):
         self._stopping = threading.Event()
         self._analysed = 0
         self._dropped = 0
-        self._crop_ms: list[float] = []
 
     # --- AnalysisBackend ------------------------------------------------------------
 
@@ -96,11 +94,6 @@ class LocalBackend(AnalysisBackend):
     @property
     def dropped(self) -> int:
         return self._dropped
-
-    @property
-    def mean_crop_ms(self) -> float | None:
-        samples = self._crop_ms[-500:]
-        return sum(samples) / len(samples) if samples else None
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Analyse what is queued (within ``timeout_s``), then stop the worker."""
@@ -142,14 +135,10 @@ class LocalBackend(AnalysisBackend):
     def _analyse(self, batch: list[CropJob]) -> None:
         from crowdmood_gui.core.expression import face_details
 
-        started = time.perf_counter()
         # The model frames each face itself from the crop and its box (core/expression.py).
         probabilities = self._model.predict([job.image for job in batch], [job.face_box for job in batch])
-        per_crop_ms = (time.perf_counter() - started) * 1000 / len(batch)
-        self._crop_ms.append(per_crop_ms)
-        del self._crop_ms[:-1000]
         for job, probs in zip(batch, probabilities):
-            detail = face_details(job.image, job.face_box, probs, job.detection_score, job.landmarks)
+            detail = face_details(job.image, job.face_box, probs, job.detection_score, job.landmarks, job.sharpness)
             key = crop_key(job.meta, self._prefix)
             record = build_record(key, {"FaceDetails": [detail]}, job.meta)
             if self._crops_dir is not None:

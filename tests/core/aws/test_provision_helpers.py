@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -17,7 +19,7 @@ def test_default_names_follow_the_old_pipeline_plus_a_suffix():
     assert names.log_group == "/aws/lambda/rekognize-emotions-ab12cd"
     assert names.failure_queue == "rekognize-emotions-ab12cd-failed"
     # The longest valid function name still gives a valid SQS queue name (<= 80 of [A-Za-z0-9_-]).
-    longest = names.with_changes(function="f" * 64)
+    longest = replace(names, function="f" * 64)
     assert naming.validate_names(longest) == {} and len(longest.failure_queue) <= 80
     assert naming.validate_names(names) == {}
     assert naming.default_names().bucket != naming.default_names().bucket  # random suffixes differ
@@ -40,7 +42,7 @@ def test_other_validators():
     assert naming.validate_role_name("r" * 65) and naming.validate_role_name("a b")
     assert naming.validate_dashboard_name("a.b")
     assert naming.validate_namespace("AWS/Mine")
-    problems = naming.validate_names(naming.default_names("abc").with_changes(bucket="Bad", table="x"))
+    problems = naming.validate_names(replace(naming.default_names("abc"), bucket="Bad", table="x"))
     assert set(problems) == {"bucket", "table"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -126,7 +127,7 @@ def test_every_resource_describes_ensures_and_deletes_itself(aws, package):
 
 
 def test_the_names_and_the_aws_settings_are_one_model():
-    names = default_names("cfg001").with_changes(prefix="crops/", namespace="Booth")
+    names = replace(default_names("cfg001"), prefix="crops/", namespace="Booth")
     config = apply_to_config(AppConfig(), names, region="eu-west-1", profile=None, use_aws_backend=True)
     assert ResourceNames.from_config(config.aws) == names
     assert ResourceNames.from_config(AppConfig().aws) is None  # setup never ran
