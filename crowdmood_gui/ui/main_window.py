@@ -58,6 +58,7 @@ from crowdmood_gui.ui.status_bar import (
     RecBadge,
     Reconnecting,
     clock_text,
+    source_display_name,
 )
 from crowdmood_gui.ui.tasks import run_in_background
 from crowdmood_gui.ui.video_view import VideoView
@@ -65,22 +66,6 @@ from crowdmood_gui.ui.video_view import VideoView
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_MS = 500
-
-
-
-
-def source_display_name(spec: str) -> str:
-    try:
-        from crowdmood_gui.core.capture import SourceSpec
-
-        shown = SourceSpec.parse(spec).display_name
-    except Exception:  # unparsable: shown as typed (masked); the error comes from opening it
-        from crowdmood_gui.core.secrets import redact_url
-
-        shown = redact_url(spec)
-    if "/" in shown and "://" not in shown:
-        shown = Path(shown).name
-    return shown
 
 
 def validate_source(spec: str) -> str | None:

@@ -24,12 +24,11 @@ from PySide6.QtCore import QObject, Signal
 from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.core.pipeline import PipelineControl, PipelineObserver
-from crowdmood_gui.core.secrets import redact_url
 from crowdmood_gui.core.session_runner import SessionRun
 from crowdmood_gui.core.sessions import Session, default_session_name
 from crowdmood_gui.ui.bridge import SignalBridge
 from crowdmood_gui.ui.session_state import IDLE, PAUSED, RUNNING, STARTING, STOPPING
-from crowdmood_gui.ui.status_bar import clock_text
+from crowdmood_gui.ui.status_bar import clock_text, source_display_name
 from crowdmood_gui.ui.tasks import run_in_background
 
 log = logging.getLogger(__name__)
@@ -284,7 +283,7 @@ class SessionController(QObject):
         self.started.emit()
         if self._state == STARTING:
             self._set_state(RUNNING)
-            log.info("session %r started on %s (%s)", self.session_name, redact_url(run.config.source.spec),
+            log.info("session %r started on %s (%s)", self.session_name, source_display_name(run.config.source.spec),
                      "video recorded" if self.recording_video else "no video recorded")
 
     def _start_failed(self, bridge: SignalBridge, exc: BaseException, holder: dict[str, SessionRun]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from PySide6.QtCore import Qt, QTimer
@@ -28,6 +29,22 @@ STATUS_TIPS = {
     "failed": "Analyses AWS gave up on, kept in the failure queue: run crowdmood aws-redrive",
 }
 FAILED_STYLE = "color: #E0533A;"
+
+
+def source_display_name(spec: str) -> str:
+    """A source as the operator sees it: a file by its name, a URL with its password masked,
+    a camera as "camera N" (the status bar, the window title, the console log)."""
+    try:
+        from crowdmood_gui.core.capture import SourceSpec
+
+        shown = SourceSpec.parse(spec).display_name
+    except Exception:  # unparsable: shown as typed (masked); the error comes from opening it
+        from crowdmood_gui.core.secrets import redact_url
+
+        shown = redact_url(spec)
+    if "/" in shown and "://" not in shown:
+        shown = Path(shown).name
+    return shown
 
 
 def duration_text(seconds: float) -> str:

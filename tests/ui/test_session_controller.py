@@ -116,3 +116,25 @@ def test_the_default_session_is_named_as_shown_and_closed_when_stopped(controlle
     with qtbot.waitSignal(sessions.stopped, timeout=3000):
         sessions.stop()
     assert not is_locked(session) and session.meta()["ended_at"]
+
+
+def test_the_start_is_logged_with_the_source_as_the_operator_sees_it(controller, qtbot, caplog, tmp_path):
+    # As on main: the console log names the file, not its full path, and a URL masked.
+    sessions = controller()
+    config = _config(session="Booth Monday")
+    config.source.spec = str(tmp_path / "videos" / "demo.mp4")
+    with caplog.at_level("INFO", logger="crowdmood_gui.ui.session_controller"):
+        sessions.start(config)
+        qtbot.waitUntil(lambda: sessions.state == RUNNING, timeout=3000)
+    (line,) = [r.getMessage() for r in caplog.records if "started on" in r.getMessage()]
+    assert line == "session 'Booth Monday' started on demo.mp4 (no video recorded)"
+    sessions.stop()
+    qtbot.waitUntil(lambda: sessions.state == IDLE, timeout=3000)
+    caplog.clear()
+    config = _config(session="Camera")
+    config.source.spec = "rtsp://op:Pa55w0rd@10.0.0.7:554/live"
+    with caplog.at_level("INFO", logger="crowdmood_gui.ui.session_controller"):
+        sessions.start(config)
+        qtbot.waitUntil(lambda: sessions.state == RUNNING, timeout=3000)
+    (line,) = [r.getMessage() for r in caplog.records if "started on" in r.getMessage()]
+    assert line == "session 'Camera' started on rtsp://op:***@10.0.0.7:554/live (no video recorded)"
