@@ -25,17 +25,20 @@ def test_result_and_error_arrive_on_the_gui_thread(qtbot):
 def test_an_owner_dropped_while_its_task_runs_is_freed_on_the_gui_thread(qtbot):
     """The last reference to the owner (and to a task bound to it) must not die in the
     worker: deleting a QObject on a worker thread crashed the suite."""
-    destroyed_in = []
+    destroyed_in, results = [], []
     owner = QObject()
     owner.destroyed.connect(lambda *_: destroyed_in.append(threading.current_thread()),
                             Qt.ConnectionType.DirectConnection)
     release = threading.Event()
-    thread = run_in_background(lambda: release.wait(5) and owner.objectName(), lambda v: None, owner=owner)
+    # The task holds the owner (a default argument: ``del owner`` below empties a closure cell,
+    # and the task then raised NameError instead of reading it).
+    thread = run_in_background(lambda held=owner: release.wait(5) and held.objectName(), results.append, owner=owner)
     del owner  # the GUI forgets it: the task and its callbacks hold the only references
     release.set()
     thread.join(5)
     qtbot.waitUntil(lambda: bool(destroyed_in), timeout=3000)
     assert destroyed_in == [threading.main_thread()]
+    assert results == [""]  # the task read the owner it held, on the worker, without error
 
 
 def test_a_gone_owner_never_hears_back_but_orphaned_runs(qtbot):
