@@ -229,8 +229,10 @@ def test_analyze_a_stream_url_until_ctrl_c_keeps_the_results_and_never_echoes_th
     assert proc.returncode == 130, err
     assert "Pa55w0rd" not in err and "op:***@127.0.0.1" in err  # the progress line names it masked
     assert "written to" in err and len(list(csv.reader(out.open()))) >= 3
+    assert "Traceback" not in err
     (info,) = list_sessions(AppConfig())
     assert info.source == redact(url) and not info.recording
+    assert info.ended is not None  # Ctrl-C ends the session: ended_at written, lock released
 
 
 def redact(url: str) -> str:
