@@ -230,12 +230,20 @@ def create_session(config: AppConfig, name: str, *, source: str = "", lock: bool
     except OSError as exc:
         raise StorageError(f"cannot create the session folder {path}: {exc.strerror}") from None
     session = Session(id=candidate, path=path)
-    store = session.open_store()
-    store.set_meta(name=name, source=redact_url(source), created_at=datetime.now(UTC).isoformat(), backend=config.backend,
-                   record_video=False)
-    store.close()
-    if lock:
-        acquire_lock(session)
+    try:
+        store = session.open_store()
+        try:
+            store.set_meta(name=name, source=redact_url(source), created_at=datetime.now(UTC).isoformat(),
+                           backend=config.backend, record_video=False)
+        finally:
+            store.close()
+        if lock:
+            acquire_lock(session)
+    except BaseException:
+        # Nothing is recorded yet: a folder that could not be made whole (Ctrl-C, a full disk)
+        # goes, rather than being listed as a damaged session for ever.
+        shutil.rmtree(path, ignore_errors=True)
+        raise
     return session
 
 

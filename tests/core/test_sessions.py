@@ -63,6 +63,24 @@ def test_create_list_rename_and_delete(tmp_path):
         open_session(config, "../etc")
 
 
+@pytest.mark.parametrize("failure", [KeyboardInterrupt(), OSError(28, "No space left on device")])
+def test_a_session_that_cannot_be_made_leaves_no_half_made_folder(monkeypatch, failure):
+    # Ctrl-C at the start of ``crowdmood analyze --session`` (or a full disk) while the folder
+    # is being made left a folder without tables or end time, listed as damaged for ever.
+    from crowdmood_gui.core.store import SessionStore
+
+    config = load_config()
+
+    def refuse(self, **values):
+        raise failure
+
+    with monkeypatch.context() as patched, pytest.raises(type(failure)):
+        patched.setattr(SessionStore, "set_meta", refuse)
+        create_session(config, "interrupted")
+    assert list_sessions(config) == [] and not any(sessions_root(config).iterdir())
+    assert create_session(config, "interrupted").id == "interrupted"  # the name is free again
+
+
 def test_a_lock_left_by_a_dead_process_is_stale(tmp_path):
     config = load_config()
     session = create_session(config, "crashed", lock=False)
