@@ -38,13 +38,13 @@ import numpy as np
 
 from crowdmood_gui.core.errors import StorageError
 from crowdmood_gui.core.events import FrameEvent, TrackBox
+from crowdmood_gui.core.sessions import VIDEO_NAME
 
 if TYPE_CHECKING:
     from crowdmood_gui.core.sessions import Session
 
 log = logging.getLogger(__name__)
 
-VIDEO_NAME = "video.mjpeg"
 COMMIT_INTERVAL_S = 1.0
 DEFAULT_FPS_CAP = 15.0
 DEFAULT_MAX_SIDE = 960

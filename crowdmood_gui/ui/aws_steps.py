@@ -14,7 +14,7 @@ from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.ui.tasks import JobRelay
 
 # (profile, region) -> a boto3 session; tests pass one that talks to moto.
-SessionFactory = Callable[[str | None, str | None], Any]
+BotoSessionFactory = Callable[[str | None, str | None], Any]
 LOG_LINES = 2000
 
 STATUS_MARKS = {
@@ -33,7 +33,7 @@ STATUS_MARKS = {
 }
 
 
-def default_session_factory(profile: str | None, region: str | None):
+def default_boto_session(profile: str | None, region: str | None):
     return make_session(profile=profile, region=region)
 
 

@@ -25,9 +25,9 @@ from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.ui.aws_steps import (
     JobLog,
-    SessionFactory,
+    BotoSessionFactory,
     StepList,
-    default_session_factory,
+    default_boto_session,
     error_text,
     report_through,
 )
@@ -37,7 +37,7 @@ from crowdmood_gui.ui.tasks import BackgroundJob, JobRelay
 class TeardownDialog(QDialog):
     """Confirm, then delete what setup created, one line per resource and a log."""
 
-    def __init__(self, config: AppConfig, session_factory: SessionFactory = default_session_factory, parent: QWidget | None = None,
+    def __init__(self, config: AppConfig, session_factory: BotoSessionFactory = default_boto_session, parent: QWidget | None = None,
                  *, config_path: Path | None = None, provisioner_kwargs: dict[str, Any] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Remove the AWS resources")

@@ -51,9 +51,9 @@ from crowdmood_gui.core.emotions import EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.ui.aws_steps import (
     JobLog,
-    SessionFactory,
+    BotoSessionFactory,
     StepList,
-    default_session_factory,
+    default_boto_session,
     error_text,
     report_through,
 )
@@ -548,7 +548,7 @@ class AwsSetupWizard(QWizard):
     def __init__(
         self,
         config: AppConfig,
-        session_factory: SessionFactory = default_session_factory,
+        session_factory: BotoSessionFactory = default_boto_session,
         parent: QWidget | None = None,
         *,
         config_path: Path | None = None,
