@@ -24,8 +24,8 @@ from crowdmood_gui.core.aws.provision import (
 from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.ui.aws_steps import (
-    JobLog,
     BotoSessionFactory,
+    JobLog,
     StepList,
     default_boto_session,
     error_text,

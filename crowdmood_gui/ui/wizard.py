@@ -50,8 +50,8 @@ from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.emotions import EXPRESSION_DISCLAIMER
 from crowdmood_gui.core.errors import CrowdMoodError
 from crowdmood_gui.ui.aws_steps import (
-    JobLog,
     BotoSessionFactory,
+    JobLog,
     StepList,
     default_boto_session,
     error_text,
