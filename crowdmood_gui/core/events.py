@@ -23,6 +23,22 @@ class TrackBox:
     y2: float
     score: float
     dominant: str | None = None  # last analysed expression of this track, if any
+    # Motion, so a box can be shown on a frame newer than the one it was detected in
+    # (live: the display runs at the source rate, detection cycles every ~200 ms).
+    vx: float = 0.0  # centre px / s (the tracker's estimate)
+    vy: float = 0.0
+    time_s: float = 0.0  # media time of the frame the box belongs to
+    lead_s: float = 0.0  # how far past ``time_s`` the box may move on its velocity
+
+    def at(self, time_s: float) -> "TrackBox":
+        """The box moved on its velocity to ``time_s``, at most ``lead_s`` ahead; never
+        backwards (an older frame keeps the box as detected)."""
+        dt = min(max(0.0, time_s - self.time_s), self.lead_s)
+        if dt <= 0.0 or (self.vx == 0.0 and self.vy == 0.0):
+            return self
+        dx, dy = self.vx * dt, self.vy * dt
+        return TrackBox(self.track_id, self.x1 + dx, self.y1 + dy, self.x2 + dx, self.y2 + dy, self.score,
+                        self.dominant, self.vx, self.vy, self.time_s + dt, self.lead_s - dt)
 
 
 @dataclass(frozen=True, slots=True)

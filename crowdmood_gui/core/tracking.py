@@ -37,6 +37,9 @@ VELOCITY_STD_NEW = 1.0  # sizes per second: a new track's velocity is unknown
 UNKNOWN_SPEED_SIZES_S = 6.0  # how far a face seen once may have walked, sizes per second
 PREDICTION_DRIFT_SIZES_S = 1.0  # how far off a prediction may drift, sizes per second
 MAX_EXTRAPOLATION_S = 1.0  # a box moves on its velocity this long after its last match, then holds
+# A shown box moves ahead of its detection cycle by at most this (live cycles come every
+# 100-300 ms; a display stalled longer than this shows the box where it was last put).
+MAX_BOX_LEAD_S = 0.5
 # A box this close to a region's edge may have been cut there (and dropped as a partial face).
 CUT_MARGIN_PX = 2.0
 
@@ -151,10 +154,19 @@ class Track:
         hw, hh = self.width / 2.0, self.height / 2.0
         return (cx - hw, cy - hh, cx + hw, cy + hh)
 
-    def to_box(self) -> TrackBox:
-        """For :class:`~crowdmood_gui.core.events.FrameEvent`."""
+    def to_box(self, now_s: float | None = None, dominant: str | None = None,
+               max_lead_s: float = MAX_BOX_LEAD_S) -> TrackBox:
+        """For :class:`~crowdmood_gui.core.events.FrameEvent`: the box at ``now_s`` (the
+        frame of the last update) with the velocity to show it on a later frame, for at
+        most ``max_lead_s`` and never past ``MAX_EXTRAPOLATION_S`` after the last match
+        (where the tracker's own prediction stops too)."""
         x1, y1, x2, y2 = self.box
-        return TrackBox(self.id, x1, y1, x2, y2, self.score, self.last_dominant)
+        dominant = self.last_dominant if dominant is None else dominant
+        if now_s is None:
+            return TrackBox(self.id, x1, y1, x2, y2, self.score, dominant)
+        lead = max(0.0, min(max_lead_s, self.last_seen_s + MAX_EXTRAPOLATION_S - now_s))
+        vx, vy = self.velocity if lead > 0 else (0.0, 0.0)
+        return TrackBox(self.id, x1, y1, x2, y2, self.score, dominant, float(vx), float(vy), float(now_s), lead)
 
     # --- the Kalman filter (constant velocity on the centre) ------------------------
 
