@@ -217,7 +217,7 @@ class CrowdDetector:
         frame_rect = (0, 0, plan.width, plan.height)
         found = list(self.detector.detect(image))
         # Without tiles this pass is all there is: a face it misses is missed, whatever its size.
-        report.coverage.append(Coverage(frame_rect, plan.reliable_face_px if plan.tiles else 0.0))
+        report.coverage.append(Coverage(frame_rect, plan.reliable_face_px if plan.tiles else 0.0, frame_rect))
         if plan.tiles:
             # Faces too small for this pass are the tiles' (it finds them now and then, with
             # boxes a few pixels off: mixed with the tiles' boxes, that reads as motion).
@@ -240,7 +240,7 @@ class CrowdDetector:
                 self._tile_ms = ms if self._tile_ms is None else 0.7 * self._tile_ms + 0.3 * ms
                 found += [d for d in dets if not _touches_cut(d, tile, frame_rect)]
                 report.tiles.append(index)
-                report.coverage.append(Coverage(tile, 0.0))
+                report.coverage.append(Coverage(tile, 0.0, frame_rect))
                 self._next_tile = (index + 1) % len(plan.tiles)
                 if self._next_tile == 0:
                     self._sweeps += 1
@@ -336,7 +336,8 @@ class CrowdDetector:
                 rect, cell, back = regions[r_index], cells[r_index], 1.0 / scales[r_index]
                 out.append(shift_detection(dets[d_index], rect[0] - cell[0] * back, rect[1] - cell[1] * back, back))
         report.refreshed = [t.id for t in chosen]
-        report.coverage += [Coverage(r, 0.0) for r in regions]
+        frame_rect = (0, 0, plan.width, plan.height)
+        report.coverage += [Coverage(r, 0.0, frame_rect) for r in regions]
         return out
 
     def _merge(self, found: list[Detection]) -> list[Detection]:

@@ -57,10 +57,13 @@ class DetectionLike(Protocol):
 @dataclass(frozen=True, slots=True)
 class Coverage:
     """Where one detection pass looked: a face wholly inside ``region`` whose short side is
-    at least ``min_face_px`` would have been found there."""
+    at least ``min_face_px`` would have been found there. ``frame``: the whole image, if
+    known; a box at an edge the region shares with the frame is not cut there (nothing
+    lies beyond it), so it counts as seen."""
 
     region: Box
     min_face_px: float = 0.0
+    frame: Box | None = None
 
     def sees(self, box: Box) -> bool:
         """The whole box is inside (a face cut by the region's edge is found elsewhere)."""
@@ -74,10 +77,20 @@ def seen_by(boxes: np.ndarray, covered: Sequence[Coverage]) -> np.ndarray:
         return np.zeros(len(boxes), dtype=bool)
     regions = np.array([c.region for c in covered], dtype=np.float64).reshape(-1, 4)
     smallest = np.array([c.min_face_px for c in covered], dtype=np.float64)
+    # Each region's bounds a box must keep within: CUT_MARGIN_PX inside a cut edge; none
+    # at the frame's own edge. (Without that exception a face entering at the frame's
+    # edge was never "looked for": its partial box could not take the next detection of
+    # the same face, which started a second track, and it coasted on for max_unseen_s.)
     m = CUT_MARGIN_PX
+    frames = np.array([c.frame if c.frame is not None else (np.nan,) * 4 for c in covered], dtype=np.float64)
+    at_frame = np.zeros_like(regions, dtype=bool)
+    at_frame[:, :2] = regions[:, :2] <= frames[:, :2]
+    at_frame[:, 2:] = regions[:, 2:] >= frames[:, 2:]
+    lower = np.where(at_frame[:, :2], -np.inf, regions[:, :2] + m)
+    upper = np.where(at_frame[:, 2:], np.inf, regions[:, 2:] - m)
     side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    inside = ((boxes[:, None, 0] > regions[None, :, 0] + m) & (boxes[:, None, 1] > regions[None, :, 1] + m)
-              & (boxes[:, None, 2] < regions[None, :, 2] - m) & (boxes[:, None, 3] < regions[None, :, 3] - m)
+    inside = ((boxes[:, None, 0] > lower[None, :, 0]) & (boxes[:, None, 1] > lower[None, :, 1])
+              & (boxes[:, None, 2] < upper[None, :, 0]) & (boxes[:, None, 3] < upper[None, :, 1])
               & (side[:, None] >= smallest[None, :]))
     return inside.any(axis=1)
 

@@ -436,3 +436,45 @@ def test_live_refresh_takes_every_face_each_cycle_when_cycles_come_faster_than_t
         tracker.update(detections, index / FPS, covered=report.coverage)
         per_cycle.append(len(report.refreshed))
     assert min(per_cycle[3:]) >= 0.95 * 256, per_cycle
+
+
+# --- a face entering at the frame's edge ------------------------------------------------
+
+
+def test_a_box_at_the_frame_edge_is_seen_but_one_at_a_cut_edge_is_not():
+    frame = (0, 0, 1280, 720)
+    tile = Coverage((640, 0, 1280, 400), 0.0, frame)  # cut on its left and bottom only
+    assert tile.sees((1240, 100, 1280, 150))  # at the frame's right edge: nothing beyond
+    assert tile.sees((1240, 0, 1280, 50))  # the frame's corner
+    assert not tile.sees((639, 100, 680, 150))  # at the cut: its whole is in the next tile
+    assert not tile.sees((700, 360, 740, 400))
+    assert not Coverage((640, 0, 1280, 400)).sees((1240, 100, 1280, 150))  # frame unknown: as before
+
+
+@pytest.mark.parametrize("size,face_px,speed", [((1280, 720), 27, -120.0), ((640, 360), 60, 90.0)],
+                         ids=["720p-tiles-from-the-right", "360p-one-pass-from-the-left"])
+def test_a_face_walking_in_from_the_frame_edge_gets_one_id(detector, data_dir, size, face_px, speed):
+    # The bundled demo gave 22 tracks for 19 people: a face cut by the frame's edge was
+    # never "looked for", so its partial box could not take the next detection of it.
+    width, height = size
+    face = cv2.imread(str(data_dir / "single_face.jpg"))  # one frontal face, ~175 px wide
+    side = round(face.shape[1] * face_px / 175)
+    small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    crowd = CrowdDetector(detector, DetectionConfig(), realtime=False)
+    tracker = FaceTracker()
+    frames, boxed = 90, 0
+    for index in range(frames):
+        t = index / FPS
+        # starts wholly outside the frame, walks in at ``speed`` px/s
+        x = width + 10 + speed * t if speed < 0 else -side - 10 + speed * t
+        image = np.full((height, width, 3), 70, np.uint8)
+        x1, x2 = max(0, round(x)), min(width, round(x) + side)
+        y = height // 2 - side // 2
+        if x2 > x1:
+            image[y:y + side, x1:x2] = small[:, x1 - round(x):x2 - round(x)]
+        detections, report = crowd.detect(image, t, tracker.active_tracks)
+        visible = tracker.update(detections, t, covered=report.coverage)
+        assert len(visible) <= 1, (index, [v.box for v in visible])  # no ghost at the edge
+        boxed += bool(visible)
+    assert boxed > frames / 3  # it was found, and followed
+    assert tracker.total_tracks == 1
