@@ -33,7 +33,7 @@ import numpy as np
 
 from crowdmood_gui.core.config import DetectionConfig
 from crowdmood_gui.core.detection import MEAN_BGR, Detection, FaceDetector, nms, shift_detection
-from crowdmood_gui.core.tracking import CUT_MARGIN_PX, Coverage, Track
+from crowdmood_gui.core.tracking import CUT_MARGIN_PX, Coverage, Track, seen_by
 
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2, integer frame pixels, exclusive ends
 
@@ -110,6 +110,7 @@ class CycleReport:
     """What one detection cycle did (for stats, the benchmark and tests)."""
 
     ran: bool = False
+    full: bool = True  # the low-resolution pass (and tiles) ran; False: a refresh-only cycle (live)
     tiles: list[int] = field(default_factory=list)  # indices into the plan's tiles
     refreshed: list[int] = field(default_factory=list)  # track ids re-detected in the mosaic
     coverage: list[Coverage] = field(default_factory=list)
@@ -177,6 +178,7 @@ class CrowdDetector:
         self._tile_ms: float | None = None  # live: measured, smoothed
         self._ns_per_px: float | None = None  # live: measured on the mosaic, smoothed
         self._cycle_gap_s: float | None = None  # live: media seconds between cycles, smoothed
+        self._last_full_s: float | None = None  # live: media time of the last full cycle
 
     @property
     def tiled(self) -> bool:
@@ -208,13 +210,31 @@ class CrowdDetector:
         if plan.tiles and not self.realtime and self._last_cycle_s is not None:
             if now_s - self._last_cycle_s < 1.0 / self.config.analysis_detect_hz - 1e-6:
                 return [], report  # between cycles: the tracker predicts
+        refresh_due: list[Track] = []
+        if (self.realtime and plan.tiles and self.config.refresh_hz > 0 and self._last_full_s is not None
+                and now_s - self._last_full_s < self.config.live_full_cycle_s):
+            # A refresh-only cycle: the known faces that are due, every size (the
+            # low-resolution pass does not run to see the large ones). None due: no cycle
+            # (a full one instead would re-detect every face early, and none would ever
+            # fall due for the cheap cycles).
+            refresh_due = self._due(plan, now_s, tracks, math.inf)
+            if not refresh_due:
+                return [], report
         if self._last_cycle_s is not None and now_s > self._last_cycle_s:
             gap = now_s - self._last_cycle_s
             self._cycle_gap_s = gap if self._cycle_gap_s is None else 0.7 * self._cycle_gap_s + 0.3 * gap
         self._last_cycle_s = now_s
         report.ran = True
+        report.full = not refresh_due
         started = time.perf_counter()
         frame_rect = (0, 0, plan.width, plan.height)
+        if refresh_due:
+            found = self._merge(self._refresh(image, plan, now_s, refresh_due, report, started,
+                                              self.config.live_cycle_ms))
+            report.compute_ms = (time.perf_counter() - started) * 1000.0
+            report.rest_s = report.compute_ms / 1000.0 * (1.0 / self.config.live_busy_share - 1.0)
+            return found, report
+        self._last_full_s = now_s
         found = list(self.detector.detect(image))
         # Without tiles this pass is all there is: a face it misses is missed, whatever its size.
         report.coverage.append(Coverage(frame_rect, plan.reliable_face_px if plan.tiles else 0.0, frame_rect))
@@ -223,7 +243,11 @@ class CrowdDetector:
             # boxes a few pixels off: mixed with the tiles' boxes, that reads as motion).
             found = [d for d in found if min(d.width, d.height) >= plan.reliable_face_px]
             budget_ms = self.config.live_cycle_ms
-            if self.realtime and self.config.refresh_hz > 0:
+            refreshing = self.realtime and self.config.refresh_hz > 0
+            # With refresh-only cycles between full ones, a full cycle spends its budget on
+            # the sweep first (finding new faces); without them, on the refresh first.
+            refresh_first = refreshing and self.config.live_full_cycle_s <= 0
+            if refresh_first:
                 found += self._refresh(image, plan, now_s, tracks, report, started, budget_ms)
             elif not self.realtime:
                 # Analysis: a face the sweep found once is looked at again next cycle, so
@@ -244,6 +268,13 @@ class CrowdDetector:
                 self._next_tile = (index + 1) % len(plan.tiles)
                 if self._next_tile == 0:
                     self._sweeps += 1
+            if refreshing and not refresh_first and tracks:
+                # A face a tile of this cycle saw needs no refresh; the others due get what
+                # is left of the budget (the next refresh-only cycle takes the rest).
+                predicted = np.array([t.predicted_box(now_s) for t in tracks], dtype=np.float64)
+                unseen = ~seen_by(predicted, report.coverage[1:])
+                found += self._refresh(image, plan, now_s, [t for t, u in zip(tracks, unseen) if u],
+                                       report, started, budget_ms)
             found = self._merge(found)
         report.compute_ms = (time.perf_counter() - started) * 1000.0
         if self.realtime and plan.tiles:
@@ -270,17 +301,21 @@ class CrowdDetector:
             return 1  # measure one first
         return max(1, int(left // max(self._tile_ms, 1e-3)))
 
-    def _refresh(self, image: np.ndarray, plan: CoveragePlan, now_s: float, tracks: Sequence[Track],
-                 report: CycleReport, started: float, budget_ms: float) -> list[Detection]:
-        """Re-detect the small tracks that are due, in one mosaic of regions around them."""
+    def _due(self, plan: CoveragePlan, now_s: float, tracks: Sequence[Track], largest_px: float) -> list[Track]:
+        """The tracks (short side under ``largest_px``) whose box is due for a refresh."""
         period = 1.0 / self.config.refresh_hz if self.config.refresh_hz > 0 else 0.0
         # Due: a face that would be older than the period by the next cycle. (A fixed
         # 0.8 x period let a face refreshed 133-167 ms ago wait for the cycle after next
         # whenever the cycles came faster than that: every other cycle, 3 Hz.)
         wait_s = self._cycle_gap_s if self.realtime and self._cycle_gap_s is not None else 0.2 * period
-        due = [t for t in tracks
-               if min(t.width, t.height) < 1.25 * plan.reliable_face_px and now_s - t.last_seen_s >= period - wait_s
-               and now_s > t.last_seen_s]
+        return [t for t in tracks
+                if min(t.width, t.height) < largest_px and now_s - t.last_seen_s >= period - wait_s
+                and now_s > t.last_seen_s]
+
+    def _refresh(self, image: np.ndarray, plan: CoveragePlan, now_s: float, tracks: Sequence[Track],
+                 report: CycleReport, started: float, budget_ms: float) -> list[Detection]:
+        """Re-detect the small tracks that are due, in one mosaic of regions around them."""
+        due = self._due(plan, now_s, tracks, 1.25 * plan.reliable_face_px) if report.full else list(tracks)
         if not due:
             return []
         due.sort(key=lambda t: t.last_seen_s)  # most overdue first

@@ -116,8 +116,10 @@ def test_live_sweep_covers_every_tile_and_measures_its_budget():
     first = crowd.detect(frame, 0.0)[1]
     assert first.ran and len(first.tiles) == 1  # one tile first, to measure its cost
     visited = list(first.tiles)
+    t = 0.0
     while len(visited) < len(crowd.plan.tiles):
-        report = crowd.detect(frame, 0.1)[1]
+        t += 0.5  # a full cycle each time (nothing known to refresh between)
+        report = crowd.detect(frame, t)[1]
         assert report.tiles  # the sweep always moves on
         visited += report.tiles
     assert sorted(visited[: len(crowd.plan.tiles)]) == list(range(len(crowd.plan.tiles)))
@@ -426,7 +428,8 @@ def test_live_refresh_takes_every_face_each_cycle_when_cycles_come_faster_than_t
     # would be late by the next one, so it is due now. (A fixed 0.8 x period threshold made
     # such faces wait a cycle: every other cycle, 3 Hz.)
     grid = Grid(*clip, n=16, width=1920, height=1080)
-    crowd = CrowdDetector(detector, DetectionConfig(live_cycle_ms=5000), realtime=True)
+    # Every cycle full (live_full_cycle_s = 0): the rule that decides which faces are due.
+    crowd = CrowdDetector(detector, DetectionConfig(live_cycle_ms=5000, live_full_cycle_s=0), realtime=True)
     tracker = FaceTracker()
     per_cycle = []
     for cycle in range(8):
@@ -478,3 +481,55 @@ def test_a_face_walking_in_from_the_frame_edge_gets_one_id(detector, data_dir, s
         boxed += bool(visible)
     assert boxed > frames / 3  # it was found, and followed
     assert tracker.total_tracks == 1
+
+
+# --- live: refresh-only cycles between full ones ----------------------------------------
+
+
+def test_live_cycles_between_full_ones_only_refresh_the_known_faces(detector, clip):
+    # 1080p 16x16 grid, a cycle every 2 frames (67 ms). After a full cycle (low-resolution
+    # pass, tiles) the cycles up to live_full_cycle_s later re-detect only the faces that
+    # are due, in the mosaic; then a full cycle comes back. Every face is re-detected at
+    # least 5 times a second and keeps its one id.
+    grid = Grid(*clip, n=16, width=1920, height=1080)
+    config = DetectionConfig(live_cycle_ms=5000, live_full_cycle_s=0.4)  # the budget never binds
+    crowd = CrowdDetector(detector, config, realtime=True)
+    tracker = FaceTracker()
+    reports, matched = [], {}
+    for index in range(0, 46, 2):
+        t = index / FPS
+        image, truth = grid.frame(index)
+        detections, report = crowd.detect(image, t, tracker.active_tracks)
+        visible = tracker.update(detections, t, covered=report.coverage)
+        reports.append((t, report))
+        if t >= 0.5:
+            for track in visible:
+                matched[track.id] = matched.get(track.id, 0) + track.fresh
+    assert reports[0][1].full  # nothing known yet: a full cycle (one tile, to measure its cost)
+    assert {i for t, r in reports if t < 0.45 for i in r.tiles} == set(range(8))  # the next full cycle: the rest
+    full_times = [t for t, r in reports if r.ran and r.full]
+    assert len(full_times) >= 3 and all(0.4 <= b - a <= 0.4 + 2 / FPS for a, b in zip(full_times, full_times[1:]))
+    between = [r for t, r in reports if r.ran and not r.full]
+    assert len(between) >= len(full_times)
+    for report in between:
+        assert report.tiles == [] and report.refreshed  # no low-resolution pass, no tile
+        assert all(c.region != (0, 0, 1920, 1080) for c in report.coverage)
+    assert tracker.total_tracks == 256
+    span = reports[-1][0] - 0.5
+    assert len(matched) == 256 and min(matched.values()) >= 5 * span, sorted(matched.values())[:5]
+
+
+def test_live_refresh_only_cycles_also_refresh_faces_the_low_resolution_pass_sees(detector, data_dir):
+    # A near face (the low-resolution pass's) beside the small ones: between full cycles
+    # nobody else looks at it, so the refresh takes it too.
+    face = cv2.imread(str(data_dir / "single_face.jpg"))
+    image = np.full((1080, 1920, 3), 60, np.uint8)
+    big = cv2.resize(face, (300, 294))
+    image[300:594, 800:1100] = big
+    crowd = CrowdDetector(detector, DetectionConfig(live_cycle_ms=5000, live_full_cycle_s=1.0), realtime=True)
+    tracker = FaceTracker()
+    for k in range(5):  # 0.2 s apart: the face is due at each
+        detections, report = crowd.detect(image, k * 0.2, tracker.active_tracks)
+        (track,) = tracker.update(detections, k * 0.2, covered=report.coverage)
+        assert track.fresh and track.id == 1, k
+        assert report.full == (k == 0)
