@@ -179,6 +179,8 @@ class CrowdDetector:
         self._ns_per_px: float | None = None  # live: measured on the mosaic, smoothed
         self._cycle_gap_s: float | None = None  # live: media seconds between cycles, smoothed
         self._last_full_s: float | None = None  # live: media time of the last full cycle
+        self._full_ms = 0.0  # live: recent compute of full cycles (decaying sum)
+        self._refresh_ms = 0.0  # live: recent compute of refresh-only cycles
 
     @property
     def tiled(self) -> bool:
@@ -211,15 +213,21 @@ class CrowdDetector:
             if now_s - self._last_cycle_s < 1.0 / self.config.analysis_detect_hz - 1e-6:
                 return [], report  # between cycles: the tracker predicts
         refresh_due: list[Track] = []
-        if (self.realtime and plan.tiles and self.config.refresh_hz > 0 and self._last_full_s is not None
-                and now_s - self._last_full_s < self.config.live_full_cycle_s):
-            # A refresh-only cycle: the known faces that are due, every size (the
-            # low-resolution pass does not run to see the large ones). None due: no cycle
-            # (a full one instead would re-detect every face early, and none would ever
-            # fall due for the cheap cycles).
+        if (self.realtime and plan.tiles and self.config.refresh_hz > 0 and self.config.live_full_cycle_s > 0
+                and self._last_full_s is not None):
+            # The refresh comes first: while known faces are due, a refresh-only cycle takes
+            # them, every size (the low-resolution pass does not run to see the large ones).
+            # A full cycle runs when none is due, or when full cycles got less than
+            # live_sweep_share of the recent compute (new faces are still found when the
+            # refresh alone would fill the CPU); never sooner than live_full_cycle_s.
             refresh_due = self._due(plan, now_s, tracks, math.inf)
-            if not refresh_due:
-                return [], report
+            full_allowed = now_s - self._last_full_s >= self.config.live_full_cycle_s
+            spent = self._full_ms + self._refresh_ms
+            sweep_behind = self._full_ms < self.config.live_sweep_share * spent
+            if not refresh_due and not full_allowed:
+                return [], report  # nothing due, a full cycle not yet: no cycle
+            if full_allowed and sweep_behind:
+                refresh_due = []
         if self._last_cycle_s is not None and now_s > self._last_cycle_s:
             gap = now_s - self._last_cycle_s
             self._cycle_gap_s = gap if self._cycle_gap_s is None else 0.7 * self._cycle_gap_s + 0.3 * gap
@@ -232,6 +240,7 @@ class CrowdDetector:
             found = self._merge(self._refresh(image, plan, now_s, refresh_due, report, started,
                                               self.config.live_cycle_ms))
             report.compute_ms = (time.perf_counter() - started) * 1000.0
+            self._spent(refresh_ms=report.compute_ms)
             report.rest_s = report.compute_ms / 1000.0 * (1.0 / self.config.live_busy_share - 1.0)
             return found, report
         self._last_full_s = now_s
@@ -277,10 +286,16 @@ class CrowdDetector:
                                        report, started, budget_ms)
             found = self._merge(found)
         report.compute_ms = (time.perf_counter() - started) * 1000.0
+        self._spent(full_ms=report.compute_ms)
         if self.realtime and plan.tiles:
             share = self.config.live_busy_share
             report.rest_s = report.compute_ms / 1000.0 * (1.0 / share - 1.0)
         return found, report
+
+    def _spent(self, full_ms: float = 0.0, refresh_ms: float = 0.0) -> None:
+        """Recent compute of full and refresh-only cycles (decaying sums, live)."""
+        self._full_ms = 0.8 * self._full_ms + full_ms
+        self._refresh_ms = 0.8 * self._refresh_ms + refresh_ms
 
     def detect_whole(self, image: np.ndarray) -> list[Detection]:
         """A still image: the low-resolution pass and every tile at once, merged."""
