@@ -214,7 +214,7 @@ class CrowdDetector:
                 return [], report  # between cycles: the tracker predicts
         refresh_due: list[Track] = []
         if (self.realtime and plan.tiles and self.config.refresh_hz > 0 and self.config.live_full_cycle_s > 0
-                and self._last_full_s is not None):
+                and self._sweeps > 0):  # the first sweep at full speed: find the crowd first
             # The refresh comes first: while known faces are due, a refresh-only cycle takes
             # them, every size (the low-resolution pass does not run to see the large ones).
             # A full cycle runs when none is due, or when full cycles got less than

@@ -508,8 +508,10 @@ def test_live_cycles_between_full_ones_only_refresh_the_known_faces(detector, cl
     assert reports[0][1].full  # nothing known yet: a full cycle (one tile, to measure its cost)
     assert {i for t, r in reports if t < 0.45 for i in r.tiles} == set(range(8))  # the next full cycle: the rest
     full_times = [t for t, r in reports if r.ran and r.full]
-    # never sooner than live_full_cycle_s, and they keep coming (new faces are still found)
-    assert len(full_times) >= 3 and all(b - a >= 0.4 - 1e-9 for a, b in zip(full_times, full_times[1:]))
+    # the first sweep at once (two cycles); then never sooner than live_full_cycle_s, and
+    # they keep coming (new faces are still found)
+    assert full_times[:2] == [0.0, 2 / FPS]
+    assert len(full_times) >= 4 and all(b - a >= 0.4 - 1e-9 for a, b in zip(full_times[1:], full_times[2:]))
     between = [r for t, r in reports if r.ran and not r.full]
     assert len(between) >= len(full_times)
     for report in between:
@@ -529,6 +531,9 @@ def test_live_refresh_only_cycles_also_refresh_faces_the_low_resolution_pass_see
     image[300:594, 800:1100] = big
     crowd = CrowdDetector(detector, DetectionConfig(live_cycle_ms=5000, live_full_cycle_s=1.0), realtime=True)
     tracker = FaceTracker()
+    crowd.detect(image, -2.0, [])  # the first sweep (one tile to measure, then the rest)
+    crowd.detect(image, -1.0, [])
+    assert crowd.sweeps_completed == 1
     for k in range(5):  # 0.2 s apart: the face is due at each
         detections, report = crowd.detect(image, k * 0.2, tracker.active_tracks)
         (track,) = tracker.update(detections, k * 0.2, covered=report.coverage)
@@ -550,6 +555,7 @@ def test_full_cycles_keep_their_share_when_the_refresh_could_fill_every_cycle():
     full = [t for t, r in reports if r.ran and r.full]
     refresh_only = [r for _, r in reports if r.ran and not r.full]
     assert refresh_only and all(len(r.refreshed) == 20 for r in refresh_only)
-    assert len(full) >= 5 and all(b - a >= 0.3 - 1e-9 for a, b in zip(full, full[1:]))
+    assert crowd.sweeps_completed >= 1 and full[:2] == [0.05, 0.1]  # the first sweep: one tile, then the rest
+    assert len(full) >= 5 and all(b - a >= 0.3 - 1e-9 for a, b in zip(full[1:], full[2:]))
     every = CrowdDetector(CallLog(), DetectionConfig(live_full_cycle_s=0), realtime=True)
     assert all(every.detect(frame, k * 0.05, stale)[1].full for k in range(1, 20))
