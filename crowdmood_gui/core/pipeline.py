@@ -21,7 +21,6 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Callable, Protocol
 
@@ -516,6 +515,7 @@ class Pipeline:
         detector keeps the original)."""
         image = frame.image
         now_s = frame.media_time_s
+        dominant = self.aggregator.dominant
         if self._blur:
             # The blur covers both where the face was detected and where it is predicted
             # now: a wrong velocity must not uncover a face.
@@ -528,7 +528,7 @@ class Pipeline:
             media_time_s=frame.media_time_s,
             captured_monotonic=frame.captured_monotonic,
             image=image,
-            tracks=tuple(replace(b.at(now_s), dominant=self.aggregator.dominant(b.track_id)) for b in tracks),
+            tracks=tuple(b.at(now_s, dominant(b.track_id)) for b in tracks),
         )
 
     def _tap(self, event: FrameEvent) -> None:

@@ -27,6 +27,7 @@ def test_a_box_moves_on_its_velocity_within_its_lead():
     moved = box.at(2.1)
     assert (moved.x1, moved.y1, moved.x2, moved.y2) == pytest.approx((110, 45, 150, 85))
     assert moved.dominant == "HAPPY" and moved.track_id == 1
+    assert box.at(2.1, "SAD").dominant == "SAD" and box.at(1.5, None).dominant is None
     far = box.at(5.0)  # a stalled display: no further than the lead
     assert far.x1 == pytest.approx(130) and far.at(9.0).x1 == pytest.approx(130)
 
