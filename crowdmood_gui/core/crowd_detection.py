@@ -13,6 +13,11 @@ One :class:`FaceDetector` pass over a whole 1080p frame at native resolution cos
    visited round-robin, as many per cycle as the budget allows (live: measured ms per
    tile; analysis: a fixed share so a sweep takes ``analysis_sweep_s`` of media).
 
+Live, once the first sweep is done, the refresh comes first: while known faces are due, a
+cycle only refreshes them (every size, no pass 1 or 3); a full cycle (tiles first, then the
+due faces they did not see) runs when none is due or when full cycles fell under
+``live_sweep_share`` of the recent compute, never sooner than ``live_full_cycle_s``.
+
 Detections of the three passes are merged with NMS; the tracker is told where each pass
 looked (:class:`~crowdmood_gui.core.tracking.Coverage`) so a face outside this cycle's
 tiles coasts on its prediction instead of counting as missed.
@@ -110,7 +115,7 @@ class CycleReport:
     """What one detection cycle did (for stats, the benchmark and tests)."""
 
     ran: bool = False
-    full: bool = True  # the low-resolution pass (and tiles) ran; False: a refresh-only cycle (live)
+    full: bool = True  # if ``ran``: the low-resolution pass and tiles ran; False: a refresh-only cycle (live)
     tiles: list[int] = field(default_factory=list)  # indices into the plan's tiles
     refreshed: list[int] = field(default_factory=list)  # track ids re-detected in the mosaic
     coverage: list[Coverage] = field(default_factory=list)
