@@ -17,6 +17,11 @@ For each clip and each path, in the same run:
   CPU seconds per media second (user + sys: the work, which a loaded machine does not
   stretch the way it stretches wall time) and peak RSS (VmHWM);
 
+with ``--live``, the live pipeline headless per clip for ``today``, ``allfull`` (tiles,
+every cycle full: ``live_full_cycle_s = 0``, the schedule before refresh-only cycles) and
+``new``; a box counts as refreshed only when its track is matched to a detection (a
+Kalman prediction never counts);
+
 and, over the 1080p clips, the face size (short side) where the mean recall crosses 90 %.
 Machines are shared: the load average is printed with the figures.
 """
@@ -57,6 +62,9 @@ CLIPS = {  # name: (grid n, width, height)
     "4k-24x24": (24, 3840, 2160),
 }
 PATHS = {"today": {"tiling": False}, "new": {"tiling": True}}
+# Live only: the schedule before refresh-only cycles (every cycle full) beside the new one.
+LIVE_PATHS = {"today": {"tiling": False}, "allfull": {"tiling": True, "live_full_cycle_s": 0.0},
+              "new": {"tiling": True}}
 
 
 def loadavg() -> str:
@@ -248,8 +256,8 @@ def main() -> int:
                 if not args.no_process:
                     row[path].update({f"analyze_{k}": v for k, v in analyze_process(video, detection, args.seconds).items()})
             if name in args.live.split(","):
-                for path, detection in PATHS.items():
-                    row[path]["live_headless"] = live_headless(video, detection, args.live_seconds)
+                for path, detection in LIVE_PATHS.items():
+                    row.setdefault(path, {})["live_headless"] = live_headless(video, detection, args.live_seconds)
             result["clips"][name] = row
             print(name, json.dumps(row), flush=True)
             video.unlink()

@@ -34,7 +34,9 @@ under ``xvfb-run -a -s "-screen 0 1600x900x24"`` (default; ``--platform offscree
 With ``--crowd`` (issue #12) it also runs crowd sources, grid clips of
 ``tests/data/single_face.mp4`` built by ``tests/core/crowd_grid.py`` (``1080p-16x16``: 256
 faces ~28 px wide, 10 s; ``4k-24x24``: 576 faces ~37 px, 5 s; both looped), each with
-today's path (``detection.tiling = false``) and the new one, through a child wrapper
+today's path (``detection.tiling = false``), ``allfull`` (tiles, every live cycle a full one:
+``detection.live_full_cycle_s = 0``, the schedule before refresh-only cycles) and the new one,
+through a child wrapper
 (``--child-refresh``) that notes when each track is matched to a detection: **box refresh
 rate per face** (matches per second over each track's span, median and 10th percentile
 over the tracks followed for at least half the run) and the 95th percentile of the gaps
@@ -271,7 +273,12 @@ def child_face(onset: float, probe_out: Path, argv: list[str]) -> int:
 # --- crowd sources and the per-face refresh probe (issue #12) -------------------------
 
 CROWD_SOURCES = {"1080p-16x16": (16, 1920, 1080, 10.0), "4k-24x24": (24, 3840, 2160, 5.0)}
-CROWD_PATHS = {"today": "[detection]\ntiling = false\n", "new": "[detection]\ntiling = true\n"}
+CROWD_PATHS = {
+    "today": "[detection]\ntiling = false\n",
+    # the live schedule before refresh-only cycles: every cycle full (low-resolution pass, tiles, refresh)
+    "allfull": "[detection]\ntiling = true\nlive_full_cycle_s = 0\n",
+    "new": "[detection]\ntiling = true\n",
+}
 
 
 def build_crowd_sources(tmp: Path, names: list[str]) -> dict[str, dict]:

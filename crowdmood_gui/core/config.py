@@ -56,6 +56,14 @@ class DetectionConfig(_Section):
     # one tile per cycle), and the share of wall time detection may compute at all.
     live_cycle_ms: float = Field(120.0, ge=10, le=5000)
     live_busy_share: float = Field(0.75, gt=0, le=1)
+    # Live: between full cycles (low-resolution pass, tiles, refreshes), cycles that only
+    # re-detect the known faces that are due (a fraction of the cost: the refresh rate per
+    # face goes up). A full cycle runs when no face is due, or when full cycles got less
+    # than ``live_sweep_share`` of the recent detection compute (new faces are found even
+    # when the refresh alone would fill the CPU); never sooner than ``live_full_cycle_s``
+    # after the last. ``live_full_cycle_s = 0``: every cycle full (as before).
+    live_full_cycle_s: float = Field(0.3, ge=0, le=10)
+    live_sweep_share: float = Field(0.25, ge=0, le=1)
     # `crowdmood analyze` (every frame processed): a detection cycle this many times per
     # second of media (the tracker predicts the frames between), and a full tile sweep in
     # about this many seconds of media.

@@ -13,6 +13,11 @@ One :class:`FaceDetector` pass over a whole 1080p frame at native resolution cos
    visited round-robin, as many per cycle as the budget allows (live: measured ms per
    tile; analysis: a fixed share so a sweep takes ``analysis_sweep_s`` of media).
 
+Live, once the first sweep is done, the refresh comes first: while known faces are due, a
+cycle only refreshes them (every size, no pass 1 or 3); a full cycle (tiles first, then the
+due faces they did not see) runs when none is due or when full cycles fell under
+``live_sweep_share`` of the recent compute, never sooner than ``live_full_cycle_s``.
+
 Detections of the three passes are merged with NMS; the tracker is told where each pass
 looked (:class:`~crowdmood_gui.core.tracking.Coverage`) so a face outside this cycle's
 tiles coasts on its prediction instead of counting as missed.
@@ -33,7 +38,7 @@ import numpy as np
 
 from crowdmood_gui.core.config import DetectionConfig
 from crowdmood_gui.core.detection import MEAN_BGR, Detection, FaceDetector, nms, shift_detection
-from crowdmood_gui.core.tracking import CUT_MARGIN_PX, Coverage, Track
+from crowdmood_gui.core.tracking import CUT_MARGIN_PX, Coverage, Track, seen_by
 
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2, integer frame pixels, exclusive ends
 
@@ -110,6 +115,7 @@ class CycleReport:
     """What one detection cycle did (for stats, the benchmark and tests)."""
 
     ran: bool = False
+    full: bool = True  # if ``ran``: the low-resolution pass and tiles ran; False: a refresh-only cycle (live)
     tiles: list[int] = field(default_factory=list)  # indices into the plan's tiles
     refreshed: list[int] = field(default_factory=list)  # track ids re-detected in the mosaic
     coverage: list[Coverage] = field(default_factory=list)
@@ -177,6 +183,9 @@ class CrowdDetector:
         self._tile_ms: float | None = None  # live: measured, smoothed
         self._ns_per_px: float | None = None  # live: measured on the mosaic, smoothed
         self._cycle_gap_s: float | None = None  # live: media seconds between cycles, smoothed
+        self._last_full_s: float | None = None  # live: media time of the last full cycle
+        self._full_ms = 0.0  # live: recent compute of full cycles (decaying sum)
+        self._refresh_ms = 0.0  # live: recent compute of refresh-only cycles
 
     @property
     def tiled(self) -> bool:
@@ -208,22 +217,51 @@ class CrowdDetector:
         if plan.tiles and not self.realtime and self._last_cycle_s is not None:
             if now_s - self._last_cycle_s < 1.0 / self.config.analysis_detect_hz - 1e-6:
                 return [], report  # between cycles: the tracker predicts
+        refresh_due: list[Track] = []
+        if (self.realtime and plan.tiles and self.config.refresh_hz > 0 and self.config.live_full_cycle_s > 0
+                and self._sweeps > 0):  # the first sweep at full speed: find the crowd first
+            # The refresh comes first: while known faces are due, a refresh-only cycle takes
+            # them, every size (the low-resolution pass does not run to see the large ones).
+            # A full cycle runs when none is due, or when full cycles got less than
+            # live_sweep_share of the recent compute (new faces are still found when the
+            # refresh alone would fill the CPU); never sooner than live_full_cycle_s.
+            refresh_due = self._due(plan, now_s, tracks, math.inf)
+            full_allowed = now_s - self._last_full_s >= self.config.live_full_cycle_s
+            spent = self._full_ms + self._refresh_ms
+            sweep_behind = self._full_ms < self.config.live_sweep_share * spent
+            if not refresh_due and not full_allowed:
+                return [], report  # nothing due, a full cycle not yet: no cycle
+            if full_allowed and sweep_behind:
+                refresh_due = []
         if self._last_cycle_s is not None and now_s > self._last_cycle_s:
             gap = now_s - self._last_cycle_s
             self._cycle_gap_s = gap if self._cycle_gap_s is None else 0.7 * self._cycle_gap_s + 0.3 * gap
         self._last_cycle_s = now_s
         report.ran = True
+        report.full = not refresh_due
         started = time.perf_counter()
         frame_rect = (0, 0, plan.width, plan.height)
+        if refresh_due:
+            found = self._merge(self._refresh(image, plan, now_s, refresh_due, report, started,
+                                              self.config.live_cycle_ms))
+            report.compute_ms = (time.perf_counter() - started) * 1000.0
+            self._spent(refresh_ms=report.compute_ms)
+            report.rest_s = report.compute_ms / 1000.0 * (1.0 / self.config.live_busy_share - 1.0)
+            return found, report
+        self._last_full_s = now_s
         found = list(self.detector.detect(image))
         # Without tiles this pass is all there is: a face it misses is missed, whatever its size.
-        report.coverage.append(Coverage(frame_rect, plan.reliable_face_px if plan.tiles else 0.0))
+        report.coverage.append(Coverage(frame_rect, plan.reliable_face_px if plan.tiles else 0.0, frame_rect))
         if plan.tiles:
             # Faces too small for this pass are the tiles' (it finds them now and then, with
             # boxes a few pixels off: mixed with the tiles' boxes, that reads as motion).
             found = [d for d in found if min(d.width, d.height) >= plan.reliable_face_px]
             budget_ms = self.config.live_cycle_ms
-            if self.realtime and self.config.refresh_hz > 0:
+            refreshing = self.realtime and self.config.refresh_hz > 0
+            # With refresh-only cycles between full ones, a full cycle spends its budget on
+            # the sweep first (finding new faces); without them, on the refresh first.
+            refresh_first = refreshing and self.config.live_full_cycle_s <= 0
+            if refresh_first:
                 found += self._refresh(image, plan, now_s, tracks, report, started, budget_ms)
             elif not self.realtime:
                 # Analysis: a face the sweep found once is looked at again next cycle, so
@@ -240,16 +278,29 @@ class CrowdDetector:
                 self._tile_ms = ms if self._tile_ms is None else 0.7 * self._tile_ms + 0.3 * ms
                 found += [d for d in dets if not _touches_cut(d, tile, frame_rect)]
                 report.tiles.append(index)
-                report.coverage.append(Coverage(tile, 0.0))
+                report.coverage.append(Coverage(tile, 0.0, frame_rect))
                 self._next_tile = (index + 1) % len(plan.tiles)
                 if self._next_tile == 0:
                     self._sweeps += 1
+            if refreshing and not refresh_first and tracks:
+                # A face a tile of this cycle saw needs no refresh; the others due get what
+                # is left of the budget (the next refresh-only cycle takes the rest).
+                predicted = np.array([t.predicted_box(now_s) for t in tracks], dtype=np.float64)
+                unseen = ~seen_by(predicted, report.coverage[1:])
+                found += self._refresh(image, plan, now_s, [t for t, u in zip(tracks, unseen) if u],
+                                       report, started, budget_ms)
             found = self._merge(found)
         report.compute_ms = (time.perf_counter() - started) * 1000.0
+        self._spent(full_ms=report.compute_ms)
         if self.realtime and plan.tiles:
             share = self.config.live_busy_share
             report.rest_s = report.compute_ms / 1000.0 * (1.0 / share - 1.0)
         return found, report
+
+    def _spent(self, full_ms: float = 0.0, refresh_ms: float = 0.0) -> None:
+        """Recent compute of full and refresh-only cycles (decaying sums, live)."""
+        self._full_ms = 0.8 * self._full_ms + full_ms
+        self._refresh_ms = 0.8 * self._refresh_ms + refresh_ms
 
     def detect_whole(self, image: np.ndarray) -> list[Detection]:
         """A still image: the low-resolution pass and every tile at once, merged."""
@@ -270,17 +321,21 @@ class CrowdDetector:
             return 1  # measure one first
         return max(1, int(left // max(self._tile_ms, 1e-3)))
 
-    def _refresh(self, image: np.ndarray, plan: CoveragePlan, now_s: float, tracks: Sequence[Track],
-                 report: CycleReport, started: float, budget_ms: float) -> list[Detection]:
-        """Re-detect the small tracks that are due, in one mosaic of regions around them."""
+    def _due(self, plan: CoveragePlan, now_s: float, tracks: Sequence[Track], largest_px: float) -> list[Track]:
+        """The tracks (short side under ``largest_px``) whose box is due for a refresh."""
         period = 1.0 / self.config.refresh_hz if self.config.refresh_hz > 0 else 0.0
         # Due: a face that would be older than the period by the next cycle. (A fixed
         # 0.8 x period let a face refreshed 133-167 ms ago wait for the cycle after next
         # whenever the cycles came faster than that: every other cycle, 3 Hz.)
         wait_s = self._cycle_gap_s if self.realtime and self._cycle_gap_s is not None else 0.2 * period
-        due = [t for t in tracks
-               if min(t.width, t.height) < 1.25 * plan.reliable_face_px and now_s - t.last_seen_s >= period - wait_s
-               and now_s > t.last_seen_s]
+        return [t for t in tracks
+                if min(t.width, t.height) < largest_px and now_s - t.last_seen_s >= period - wait_s
+                and now_s > t.last_seen_s]
+
+    def _refresh(self, image: np.ndarray, plan: CoveragePlan, now_s: float, tracks: Sequence[Track],
+                 report: CycleReport, started: float, budget_ms: float) -> list[Detection]:
+        """Re-detect the small tracks that are due, in one mosaic of regions around them."""
+        due = self._due(plan, now_s, tracks, 1.25 * plan.reliable_face_px) if report.full else list(tracks)
         if not due:
             return []
         due.sort(key=lambda t: t.last_seen_s)  # most overdue first
@@ -336,7 +391,8 @@ class CrowdDetector:
                 rect, cell, back = regions[r_index], cells[r_index], 1.0 / scales[r_index]
                 out.append(shift_detection(dets[d_index], rect[0] - cell[0] * back, rect[1] - cell[1] * back, back))
         report.refreshed = [t.id for t in chosen]
-        report.coverage += [Coverage(r, 0.0) for r in regions]
+        frame_rect = (0, 0, plan.width, plan.height)
+        report.coverage += [Coverage(r, 0.0, frame_rect) for r in regions]
         return out
 
     def _merge(self, found: list[Detection]) -> list[Detection]:

@@ -6,6 +6,7 @@ the headless CLI consumes the same objects directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import EllipsisType
 
 import numpy as np
 
@@ -23,6 +24,25 @@ class TrackBox:
     y2: float
     score: float
     dominant: str | None = None  # last analysed expression of this track, if any
+    # Motion, so a box can be shown on a frame newer than the one it was detected in
+    # (live: the display runs at the source rate, detection cycles every ~200 ms).
+    vx: float = 0.0  # centre px / s (the tracker's estimate)
+    vy: float = 0.0
+    time_s: float = 0.0  # media time of the frame the box belongs to
+    lead_s: float = 0.0  # how far past ``time_s`` the box may move on its velocity
+
+    def at(self, time_s: float, dominant: "str | None | EllipsisType" = ...) -> "TrackBox":
+        """The box moved on its velocity to ``time_s``, at most ``lead_s`` ahead; never
+        backwards (an older frame keeps the box as detected). ``dominant``: a new label
+        (``...`` keeps this one). One constructor call: the display thread does this for
+        every box of every frame (576 boxes at 30 fps in 4K)."""
+        dt = min(max(0.0, time_s - self.time_s), self.lead_s)
+        label = self.dominant if dominant is ... else dominant
+        if (dt <= 0.0 or (self.vx == 0.0 and self.vy == 0.0)) and label == self.dominant:
+            return self
+        dx, dy = self.vx * dt, self.vy * dt
+        return TrackBox(self.track_id, self.x1 + dx, self.y1 + dy, self.x2 + dx, self.y2 + dy, self.score,
+                        label, self.vx, self.vy, self.time_s + dt, self.lead_s - dt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,7 +210,7 @@ class Pipeline:
         self._source_done = threading.Event()
         self._source_failed: str | None = None
         self._live_source = False
-        self._privacy_boxes: tuple[tuple[float, float, float, float], ...] = ()
+        self._privacy_boxes: tuple[TrackBox, ...] = ()
         self._last_frame: tuple[float, float] | None = None  # (captured_monotonic, media_time_s)
         self._source_state = ""
         self._signal_lost_since: float | None = None
@@ -506,25 +506,14 @@ class Pipeline:
                     blur_copies=self._blur,
                 )
             )
-        boxes = tuple(
-            TrackBox(
-                track_id=t.id,
-                x1=float(t.box[0]),
-                y1=float(t.box[1]),
-                x2=float(t.box[2]),
-                y2=float(t.box[3]),
-                score=float(t.score),
-                dominant=self.aggregator.dominant(t.id),
-            )
-            for t in tracks
-        )
+        boxes = tuple(t.to_box(now_s, self.aggregator.dominant(t.id)) for t in tracks)
         self._tracks = boxes
         self._faces_now = len(boxes)
         active = self._tracker.active_tracks
         self._tracks_now = len(active)
         # Blur every live track, not only those detected in this frame: a face the
         # detector misses for a frame must not flash unblurred on screen or in the video.
-        self._privacy_boxes = tuple(tuple(float(v) for v in t.box[:4]) for t in active)
+        self._privacy_boxes = tuple(t.to_box(now_s) for t in active)
         self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
         if not self.realtime and self.frame_tap is not None:
             # Analysis mode has no display thread: record each frame with its own boxes.
@@ -553,21 +542,26 @@ class Pipeline:
             self._notify("on_frame", event)
 
     def _frame_event(self, frame, tracks: tuple[TrackBox, ...]) -> FrameEvent:
-        """The frame as shown and recorded: latest expressions on the boxes, faces blurred
-        when privacy is on (on a copy: the detector keeps the original)."""
+        """The frame as shown and recorded: each box moved to where its face is in this
+        frame (the boxes come from the last detection cycle, up to a cycle older), latest
+        expressions on the boxes, faces blurred when privacy is on (on a copy: the
+        detector keeps the original)."""
         image = frame.image
-        boxes = self._privacy_boxes or tuple((b.x1, b.y1, b.x2, b.y2) for b in tracks)
-        if self._blur and boxes:
-            image = blur_faces(image.copy(), list(boxes))
+        now_s = frame.media_time_s
+        dominant = self.aggregator.dominant
+        if self._blur:
+            # The blur covers both where the face was detected and where it is predicted
+            # now: a wrong velocity must not uncover a face.
+            blurred = self._privacy_boxes or tracks
+            regions = [_hull(b, b.at(now_s)) for b in blurred]
+            if regions:
+                image = blur_faces(image.copy(), regions)
         return FrameEvent(
             frame_index=frame.index,
             media_time_s=frame.media_time_s,
             captured_monotonic=frame.captured_monotonic,
             image=image,
-            tracks=tuple(
-                TrackBox(b.track_id, b.x1, b.y1, b.x2, b.y2, b.score, self.aggregator.dominant(b.track_id))
-                for b in tracks
-            ),
+            tracks=tuple(b.at(now_s, dominant(b.track_id)) for b in tracks),
         )
 
     def _tap(self, event: FrameEvent) -> None:
@@ -653,3 +647,7 @@ class Pipeline:
                     self._notify("on_error", ErrorEvent(message=str(exc), where="store"))
             self._finished.set()
             self._notify("on_finished")
+
+
+def _hull(a: TrackBox, b: TrackBox) -> tuple[float, float, float, float]:
+    return (min(a.x1, b.x1), min(a.y1, b.y1), max(a.x2, b.x2), max(a.y2, b.y2))

@@ -37,6 +37,9 @@ VELOCITY_STD_NEW = 1.0  # sizes per second: a new track's velocity is unknown
 UNKNOWN_SPEED_SIZES_S = 6.0  # how far a face seen once may have walked, sizes per second
 PREDICTION_DRIFT_SIZES_S = 1.0  # how far off a prediction may drift, sizes per second
 MAX_EXTRAPOLATION_S = 1.0  # a box moves on its velocity this long after its last match, then holds
+# A shown box moves ahead of its detection cycle by at most this (live cycles come every
+# 100-300 ms; a display stalled longer than this shows the box where it was last put).
+MAX_BOX_LEAD_S = 0.5
 # A box this close to a region's edge may have been cut there (and dropped as a partial face).
 CUT_MARGIN_PX = 2.0
 
@@ -54,10 +57,13 @@ class DetectionLike(Protocol):
 @dataclass(frozen=True, slots=True)
 class Coverage:
     """Where one detection pass looked: a face wholly inside ``region`` whose short side is
-    at least ``min_face_px`` would have been found there."""
+    at least ``min_face_px`` would have been found there. ``frame``: the whole image, if
+    known; a box at an edge the region shares with the frame is not cut there (nothing
+    lies beyond it), so it counts as seen."""
 
     region: Box
     min_face_px: float = 0.0
+    frame: Box | None = None
 
     def sees(self, box: Box) -> bool:
         """The whole box is inside (a face cut by the region's edge is found elsewhere)."""
@@ -71,10 +77,20 @@ def seen_by(boxes: np.ndarray, covered: Sequence[Coverage]) -> np.ndarray:
         return np.zeros(len(boxes), dtype=bool)
     regions = np.array([c.region for c in covered], dtype=np.float64).reshape(-1, 4)
     smallest = np.array([c.min_face_px for c in covered], dtype=np.float64)
+    # Each region's bounds a box must keep within: CUT_MARGIN_PX inside a cut edge; none
+    # at the frame's own edge. (Without that exception a face entering at the frame's
+    # edge was never "looked for": its partial box could not take the next detection of
+    # the same face, which started a second track, and it coasted on for max_unseen_s.)
     m = CUT_MARGIN_PX
+    frames = np.array([c.frame if c.frame is not None else (np.nan,) * 4 for c in covered], dtype=np.float64)
+    at_frame = np.zeros_like(regions, dtype=bool)
+    at_frame[:, :2] = regions[:, :2] <= frames[:, :2]
+    at_frame[:, 2:] = regions[:, 2:] >= frames[:, 2:]
+    lower = np.where(at_frame[:, :2], -np.inf, regions[:, :2] + m)
+    upper = np.where(at_frame[:, 2:], np.inf, regions[:, 2:] - m)
     side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    inside = ((boxes[:, None, 0] > regions[None, :, 0] + m) & (boxes[:, None, 1] > regions[None, :, 1] + m)
-              & (boxes[:, None, 2] < regions[None, :, 2] - m) & (boxes[:, None, 3] < regions[None, :, 3] - m)
+    inside = ((boxes[:, None, 0] > lower[None, :, 0]) & (boxes[:, None, 1] > lower[None, :, 1])
+              & (boxes[:, None, 2] < upper[None, :, 0]) & (boxes[:, None, 3] < upper[None, :, 1])
               & (side[:, None] >= smallest[None, :]))
     return inside.any(axis=1)
 
@@ -151,10 +167,19 @@ class Track:
         hw, hh = self.width / 2.0, self.height / 2.0
         return (cx - hw, cy - hh, cx + hw, cy + hh)
 
-    def to_box(self) -> TrackBox:
-        """For :class:`~crowdmood_gui.core.events.FrameEvent`."""
+    def to_box(self, now_s: float | None = None, dominant: str | None = None,
+               max_lead_s: float = MAX_BOX_LEAD_S) -> TrackBox:
+        """For :class:`~crowdmood_gui.core.events.FrameEvent`: the box at ``now_s`` (the
+        frame of the last update) with the velocity to show it on a later frame, for at
+        most ``max_lead_s`` and never past ``MAX_EXTRAPOLATION_S`` after the last match
+        (where the tracker's own prediction stops too)."""
         x1, y1, x2, y2 = self.box
-        return TrackBox(self.id, x1, y1, x2, y2, self.score, self.last_dominant)
+        dominant = self.last_dominant if dominant is None else dominant
+        if now_s is None:
+            return TrackBox(self.id, x1, y1, x2, y2, self.score, dominant)
+        lead = max(0.0, min(max_lead_s, self.last_seen_s + MAX_EXTRAPOLATION_S - now_s))
+        vx, vy = self.velocity if lead > 0 else (0.0, 0.0)
+        return TrackBox(self.id, x1, y1, x2, y2, self.score, dominant, float(vx), float(vy), float(now_s), lead)
 
     # --- the Kalman filter (constant velocity on the centre) ------------------------
 
@@ -338,10 +363,15 @@ class FaceTracker:
 
     def _centroid_pairs(self, trk: np.ndarray, det: np.ndarray, taken: Sequence[tuple[int, int]],
                         since: np.ndarray, unsure: np.ndarray, looked: np.ndarray) -> list[tuple[int, int]]:
-        if len(trk) == 0 or len(det) == 0:
-            return []
+        # Only the tracks and detections IoU left over (a crowd's update matches nearly all
+        # of them by IoU: the full 576 x 576 distance matrix cost 14 ms per 4K cycle).
         used_t = {r for r, _ in taken}
         used_d = {c for _, c in taken}
+        rows = np.array([r for r in range(len(trk)) if r not in used_t and looked[r]], dtype=np.int64)
+        cols = np.array([c for c in range(len(det)) if c not in used_d], dtype=np.int64)
+        if len(rows) == 0 or len(cols) == 0:
+            return []
+        trk, det = trk[rows], det[cols]
         t_ctr = (trk[:, :2] + trk[:, 2:]) / 2.0
         d_ctr = (det[:, :2] + det[:, 2:]) / 2.0
         t_size = np.sqrt(np.clip(trk[:, 2] - trk[:, 0], 1, None) * np.clip(trk[:, 3] - trk[:, 1], 1, None))
@@ -351,14 +381,10 @@ class FaceTracker:
         # The gate widens with the time since the last match (a sweep can take a second):
         # by what a prediction may be off, or, before any velocity is known, by how far a
         # walking face moves.
-        rate = np.where(unsure, UNKNOWN_SPEED_SIZES_S, PREDICTION_DRIFT_SIZES_S)
-        gate = self.max_center_distance + rate * np.clip(since, 0.0, 2.0)
-        accept = (dist <= gate[:, None]) & (ratio > 0.5) & (ratio < 2.0) & looked[:, None]
-        if used_t:
-            accept[sorted(used_t), :] = False
-        if used_d:
-            accept[:, sorted(used_d)] = False
-        return _greedy(dist, accept, descending=False)
+        rate = np.where(unsure[rows], UNKNOWN_SPEED_SIZES_S, PREDICTION_DRIFT_SIZES_S)
+        gate = self.max_center_distance + rate * np.clip(since[rows], 0.0, 2.0)
+        accept = (dist <= gate[:, None]) & (ratio > 0.5) & (ratio < 2.0)
+        return [(int(rows[r]), int(cols[c])) for r, c in _greedy(dist, accept, descending=False)]
 
     @staticmethod
     def _apply(track: Track, det: DetectionLike, now_s: float) -> None:

@@ -92,6 +92,20 @@ class SettingsDialog(QDialog):
         self.max_side.setValue(config.detection.max_side)
         self.max_side.setToolTip("Frames are resized so their longer side is at most this before detection")
 
+        self.tiling = QCheckBox("Find small faces (tiles)")
+        self.tiling.setChecked(config.detection.tiling)
+        self.tiling.setToolTip("Sweep the frame at full resolution in tiles to find faces the "
+                               "low-resolution pass misses (more CPU); off: one pass per frame")
+        self.smallest_face = QSpinBox()
+        low, high = field_limits(DetectionConfig, "smallest_face_px", (12, 400))
+        self.smallest_face.setRange(int(low), int(high))
+        self.smallest_face.setSuffix(" px")
+        self.smallest_face.setValue(config.detection.smallest_face_px)
+        self.smallest_face.setToolTip("The smallest face (short side, source pixels) the tiles must find: "
+                                      "larger is cheaper; no tiles at all where the low-resolution pass sees it")
+        self.smallest_face.setEnabled(self.tiling.isChecked())
+        self.tiling.toggled.connect(self.smallest_face.setEnabled)
+
         self.blur = QCheckBox("Blur every face: on screen, recent faces, recorded video, kept crops")
         self.blur.setChecked(config.privacy.blur_faces)
         self.blur.setToolTip("The analysis still sees the face; only what is shown or written is blurred")
@@ -108,6 +122,8 @@ class SettingsDialog(QDialog):
         form.addRow("Sampling interval", self.interval)
         form.addRow("Minimum face size", self.min_face)
         form.addRow("Detection resolution", self.max_side)
+        form.addRow("", self.tiling)
+        form.addRow("Smallest face to find", self.smallest_face)
         form.addRow("", self.record_video)
         privacy_box = QGroupBox("Privacy (applies now)")
         privacy = QVBoxLayout(privacy_box)
@@ -131,7 +147,8 @@ class SettingsDialog(QDialog):
     def values(self) -> dict[str, Any]:
         return {
             "sampling": {"interval_s": round(self.interval.value(), 3), "min_face_px": self.min_face.value()},
-            "detection": {"max_side": self.max_side.value()},
+            "detection": {"max_side": self.max_side.value(), "tiling": self.tiling.isChecked(),
+                          "smallest_face_px": self.smallest_face.value()},
             "recording": {"record_video": self.record_video.isChecked()},
             "privacy": {
                 "blur_faces": self.blur.isChecked(),

@@ -116,8 +116,10 @@ def test_live_sweep_covers_every_tile_and_measures_its_budget():
     first = crowd.detect(frame, 0.0)[1]
     assert first.ran and len(first.tiles) == 1  # one tile first, to measure its cost
     visited = list(first.tiles)
+    t = 0.0
     while len(visited) < len(crowd.plan.tiles):
-        report = crowd.detect(frame, 0.1)[1]
+        t += 0.5  # a full cycle each time (nothing known to refresh between)
+        report = crowd.detect(frame, t)[1]
         assert report.tiles  # the sweep always moves on
         visited += report.tiles
     assert sorted(visited[: len(crowd.plan.tiles)]) == list(range(len(crowd.plan.tiles)))
@@ -426,7 +428,8 @@ def test_live_refresh_takes_every_face_each_cycle_when_cycles_come_faster_than_t
     # would be late by the next one, so it is due now. (A fixed 0.8 x period threshold made
     # such faces wait a cycle: every other cycle, 3 Hz.)
     grid = Grid(*clip, n=16, width=1920, height=1080)
-    crowd = CrowdDetector(detector, DetectionConfig(live_cycle_ms=5000), realtime=True)
+    # Every cycle full (live_full_cycle_s = 0): the rule that decides which faces are due.
+    crowd = CrowdDetector(detector, DetectionConfig(live_cycle_ms=5000, live_full_cycle_s=0), realtime=True)
     tracker = FaceTracker()
     per_cycle = []
     for cycle in range(8):
@@ -436,3 +439,123 @@ def test_live_refresh_takes_every_face_each_cycle_when_cycles_come_faster_than_t
         tracker.update(detections, index / FPS, covered=report.coverage)
         per_cycle.append(len(report.refreshed))
     assert min(per_cycle[3:]) >= 0.95 * 256, per_cycle
+
+
+# --- a face entering at the frame's edge ------------------------------------------------
+
+
+def test_a_box_at_the_frame_edge_is_seen_but_one_at_a_cut_edge_is_not():
+    frame = (0, 0, 1280, 720)
+    tile = Coverage((640, 0, 1280, 400), 0.0, frame)  # cut on its left and bottom only
+    assert tile.sees((1240, 100, 1280, 150))  # at the frame's right edge: nothing beyond
+    assert tile.sees((1240, 0, 1280, 50))  # the frame's corner
+    assert not tile.sees((639, 100, 680, 150))  # at the cut: its whole is in the next tile
+    assert not tile.sees((700, 360, 740, 400))
+    assert not Coverage((640, 0, 1280, 400)).sees((1240, 100, 1280, 150))  # frame unknown: as before
+
+
+@pytest.mark.parametrize("size,face_px,speed", [((1280, 720), 27, -120.0), ((640, 360), 60, 90.0)],
+                         ids=["720p-tiles-from-the-right", "360p-one-pass-from-the-left"])
+def test_a_face_walking_in_from_the_frame_edge_gets_one_id(detector, data_dir, size, face_px, speed):
+    # The bundled demo gave 22 tracks for 19 people: a face cut by the frame's edge was
+    # never "looked for", so its partial box could not take the next detection of it.
+    width, height = size
+    face = cv2.imread(str(data_dir / "single_face.jpg"))  # one frontal face, ~175 px wide
+    side = round(face.shape[1] * face_px / 175)
+    small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    crowd = CrowdDetector(detector, DetectionConfig(), realtime=False)
+    tracker = FaceTracker()
+    frames, boxed = 90, 0
+    for index in range(frames):
+        t = index / FPS
+        # starts wholly outside the frame, walks in at ``speed`` px/s
+        x = width + 10 + speed * t if speed < 0 else -side - 10 + speed * t
+        image = np.full((height, width, 3), 70, np.uint8)
+        x1, x2 = max(0, round(x)), min(width, round(x) + side)
+        y = height // 2 - side // 2
+        if x2 > x1:
+            image[y:y + side, x1:x2] = small[:, x1 - round(x):x2 - round(x)]
+        detections, report = crowd.detect(image, t, tracker.active_tracks)
+        visible = tracker.update(detections, t, covered=report.coverage)
+        assert len(visible) <= 1, (index, [v.box for v in visible])  # no ghost at the edge
+        boxed += bool(visible)
+    assert boxed > frames / 3  # it was found, and followed
+    assert tracker.total_tracks == 1
+
+
+# --- live: refresh-only cycles between full ones ----------------------------------------
+
+
+def test_live_cycles_between_full_ones_only_refresh_the_known_faces(detector, clip):
+    # 1080p 16x16 grid, a cycle every 2 frames (67 ms). Between full cycles (low-resolution
+    # pass, tiles: at most every live_full_cycle_s) the cycles re-detect only the faces that
+    # are due, in the mosaic. Every face is re-detected at least 5 times a second and keeps
+    # its one id.
+    grid = Grid(*clip, n=16, width=1920, height=1080)
+    config = DetectionConfig(live_cycle_ms=5000, live_full_cycle_s=0.4)  # the budget never binds
+    crowd = CrowdDetector(detector, config, realtime=True)
+    tracker = FaceTracker()
+    reports, matched = [], {}
+    for index in range(0, 46, 2):
+        t = index / FPS
+        image, truth = grid.frame(index)
+        detections, report = crowd.detect(image, t, tracker.active_tracks)
+        visible = tracker.update(detections, t, covered=report.coverage)
+        reports.append((t, report))
+        if t >= 0.5:
+            for track in visible:
+                matched[track.id] = matched.get(track.id, 0) + track.fresh
+    assert reports[0][1].full  # nothing known yet: a full cycle (one tile, to measure its cost)
+    assert {i for t, r in reports if t < 0.45 for i in r.tiles} == set(range(8))  # the next full cycle: the rest
+    full_times = [t for t, r in reports if r.ran and r.full]
+    # the first sweep at once (two cycles); then never sooner than live_full_cycle_s, and
+    # they keep coming (new faces are still found)
+    assert full_times[:2] == [0.0, 2 / FPS]
+    assert len(full_times) >= 4 and all(b - a >= 0.4 - 1e-9 for a, b in zip(full_times[1:], full_times[2:]))
+    between = [r for t, r in reports if r.ran and not r.full]
+    assert len(between) >= len(full_times)
+    for report in between:
+        assert report.tiles == [] and report.refreshed  # no low-resolution pass, no tile
+        assert all(c.region != (0, 0, 1920, 1080) for c in report.coverage)
+    assert tracker.total_tracks == 256
+    span = reports[-1][0] - 0.5
+    assert len(matched) == 256 and min(matched.values()) >= 5 * span, sorted(matched.values())[:5]
+
+
+def test_live_refresh_only_cycles_also_refresh_faces_the_low_resolution_pass_sees(detector, data_dir):
+    # A near face (the low-resolution pass's) beside the small ones: between full cycles
+    # nobody else looks at it, so the refresh takes it too.
+    face = cv2.imread(str(data_dir / "single_face.jpg"))
+    image = np.full((1080, 1920, 3), 60, np.uint8)
+    big = cv2.resize(face, (300, 294))
+    image[300:594, 800:1100] = big
+    crowd = CrowdDetector(detector, DetectionConfig(live_cycle_ms=5000, live_full_cycle_s=1.0), realtime=True)
+    tracker = FaceTracker()
+    crowd.detect(image, -2.0, [])  # the first sweep (one tile to measure, then the rest)
+    crowd.detect(image, -1.0, [])
+    assert crowd.sweeps_completed == 1
+    for k in range(5):  # 0.2 s apart: the face is due at each
+        detections, report = crowd.detect(image, k * 0.2, tracker.active_tracks)
+        (track,) = tracker.update(detections, k * 0.2, covered=report.coverage)
+        assert track.fresh and track.id == 1, k
+        assert report.full == (k == 0)
+
+
+def test_full_cycles_keep_their_share_when_the_refresh_could_fill_every_cycle():
+    # Known faces the detector never finds again are due at every cycle: the refresh alone
+    # would take all of them. Full cycles (which find new faces) still come, never sooner
+    # than live_full_cycle_s; with live_full_cycle_s = 0 every cycle is full, as before.
+    from crowdmood_gui.core.tracking import Track
+
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    stale = [Track(id=i + 1, box=(100.0 + 60 * i, 500.0, 128.0 + 60 * i, 540.0), score=0.9,
+                   first_seen_s=0.0, last_seen_s=0.0) for i in range(20)]
+    crowd = CrowdDetector(CallLog(), DetectionConfig(live_full_cycle_s=0.3), realtime=True)
+    reports = [(k * 0.05, crowd.detect(frame, k * 0.05, stale)[1]) for k in range(1, 120)]
+    full = [t for t, r in reports if r.ran and r.full]
+    refresh_only = [r for _, r in reports if r.ran and not r.full]
+    assert refresh_only and all(len(r.refreshed) == 20 for r in refresh_only)
+    assert crowd.sweeps_completed >= 1 and full[:2] == [0.05, 0.1]  # the first sweep: one tile, then the rest
+    assert len(full) >= 5 and all(b - a >= 0.3 - 1e-9 for a, b in zip(full[1:], full[2:]))
+    every = CrowdDetector(CallLog(), DetectionConfig(live_full_cycle_s=0), realtime=True)
+    assert all(every.detect(frame, k * 0.05, stale)[1].full for k in range(1, 20))

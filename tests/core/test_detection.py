@@ -111,6 +111,42 @@ def test_nms_keeps_best_of_overlapping():
     assert keep.tolist() == [1, 2]
 
 
+def greedy_nms_reference(boxes, scores, threshold):
+    """The textbook loop: best box kept, every box over the threshold with it dropped."""
+    order = list(np.argsort(-scores, kind="stable"))
+    keep = []
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        x1, y1, x2, y2 = boxes[i]
+        rest = []
+        for j in order:
+            iw = max(0.0, min(x2, boxes[j][2]) - max(x1, boxes[j][0]))
+            ih = max(0.0, min(y2, boxes[j][3]) - max(y1, boxes[j][1]))
+            inter = iw * ih
+            union = (x2 - x1) * (y2 - y1) + (boxes[j][2] - boxes[j][0]) * (boxes[j][3] - boxes[j][1]) - inter
+            if inter / max(union, 1e-9) <= threshold:
+                rest.append(j)
+        order = rest
+    return keep
+
+
+def test_nms_keeps_what_the_textbook_loop_keeps_on_crowds():
+    # NMS compares only boxes that touch (a crowd's mosaic has thousands of candidates):
+    # on random clusters of every spread, the same boxes in the same order.
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        n, k = int(rng.integers(1, 200)), int(rng.integers(1, 30))
+        centres = rng.uniform(0, rng.uniform(40, 1500), (k, 2))
+        corners = centres[rng.integers(0, k, n)] + rng.normal(0, rng.uniform(0.5, 15), (n, 2))
+        boxes = np.hstack((corners, corners + rng.uniform(3, 80, (n, 2)))).astype(np.float32)
+        scores = rng.uniform(0.8, 1, n).astype(np.float32) if trial % 5 else np.full(n, 0.9, np.float32)
+        threshold = float(rng.choice([0.3, 0.4, 0.5]))
+        expected = greedy_nms_reference(boxes.astype(np.float64), scores, threshold)
+        assert nms(boxes, scores, threshold).tolist() == expected, trial
+    assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.4).tolist() == []
+
+
 def test_missing_model_raises_model_error(tmp_path):
     with pytest.raises(ModelError, match="missing"):
         FaceDetector(tmp_path / "nope.onnx")

@@ -223,12 +223,17 @@ def test_settings_apply_and_persist(make_window, qtbot):
     dialog.blur.setChecked(True)
     dialog.show_faces.setChecked(False)
     dialog.record_video.setChecked(True)
+    assert dialog.tiling.isChecked() and dialog.smallest_face.isEnabled()
+    dialog.smallest_face.setValue(32)
+    dialog.tiling.setChecked(False)
+    assert not dialog.smallest_face.isEnabled()  # it only sizes the tiles
     dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
     assert window.pipeline.blur is True  # privacy applies at once
     assert window.faces.count() == 0 and not window.faces.showing
     saved = load_config()
     assert saved.sampling.interval_s == 3.5
     assert saved.detection.max_side == 480
+    assert saved.detection.tiling is False and saved.detection.smallest_face_px == 32
     assert saved.privacy.blur_faces is True and saved.privacy.show_recent_faces is False
     assert saved.recording.record_video is True
     # The next session starts with the new settings.
@@ -238,6 +243,15 @@ def test_settings_apply_and_persist(make_window, qtbot):
     window.session_dialog.accept()
     qtbot.waitUntil(lambda: window.state == RUNNING)
     assert window.pipeline.config.sampling.interval_s == 3.5
+    assert window.pipeline.config.detection.tiling is False
+    # ...and the dialog opens on what was saved; switching tiles back on is saved too.
+    window.show_settings()
+    dialog = window.settings_dialog
+    assert not dialog.tiling.isChecked() and dialog.smallest_face.value() == 32
+    dialog.tiling.setChecked(True)
+    assert dialog.changes() == {"detection": {"tiling": True}}
+    dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    assert load_config().detection.tiling is True
 
 
 def test_settings_dialog_refuses_what_the_config_refuses(make_window, qtbot):
@@ -248,6 +262,7 @@ def test_settings_dialog_refuses_what_the_config_refuses(make_window, qtbot):
     qtbot.addWidget(dialog)
     assert dialog.interval.minimum() == 0.1 and dialog.interval.maximum() == 600  # from the pydantic model
     assert dialog.max_side.minimum() == 160 and dialog.max_side.maximum() == 1920
+    assert dialog.smallest_face.minimum() == 12 and dialog.smallest_face.maximum() == 400
     assert validate_changes(window.config, {"detection": {"max_side": 50}}).startswith("detection.max_side")
     assert dialog.changes() == {}
 

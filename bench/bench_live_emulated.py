@@ -1,0 +1,123 @@
+"""The live detection schedule without the machine's load (issue #12, 4K live refresh).
+
+    python bench/bench_live_emulated.py [--clips 1080p-16x16,4k-24x24] [--seconds 10]
+                                        [--cpu-share 1.0] [--json-out F]
+
+A shared machine's load swamps the live figures (``bench_crowd.py --live``,
+``bench_live.py --crowd``). This runs the live ``CrowdDetector`` + ``FaceTracker`` in one
+thread over a grid clip (``tests/core/crowd_grid.py``) and advances media time by what
+each cycle cost in **this thread's CPU time** (``time.thread_time``; onnxruntime's two
+intra-op threads are not counted, so the absolute rates are optimistic), divided by
+``--cpu-share`` (the share of one core the detection thread gets: 1.0 = a whole core, 0.4
+= starved), plus the cycle's rest; the next cycle takes the frame of that time. Per
+schedule, ``allfull`` (``live_full_cycle_s = 0``: every cycle full, the schedule before
+refresh-only cycles) beside ``new`` (the defaults):
+
+- per-face refresh Hz, median and p10: matches to a detection per second over the second
+  half of the run, for faces matched throughout (a Kalman prediction never counts);
+- cycles and full cycles per second, CPU seconds per second, tile sweeps;
+- the recall of the shown boxes at the end and the media time at which it first reached 90 %;
+- tracks started (the grid has one person per cell).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "core"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import code_version  # noqa: E402
+from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E402
+
+CLIPS = {"1080p-16x16": (16, 1920, 1080), "4k-24x24": (24, 3840, 2160)}
+SCHEDULES = {"allfull": {"live_full_cycle_s": 0.0}, "new": {}}
+FPS = 30.0
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def emulate(grid: Grid, detection: dict, seconds: float, cpu_share: float) -> dict:
+    from crowdmood_gui.core.config import DetectionConfig
+    from crowdmood_gui.core.crowd_detection import CrowdDetector
+    from crowdmood_gui.core.detection import FaceDetector
+    from crowdmood_gui.core.tracking import FaceTracker
+
+    crowd = CrowdDetector(FaceDetector(threads=1), DetectionConfig(**detection), realtime=True)
+    tracker = FaceTracker()
+    t = cpu = 0.0
+    cycles = fulls = 0
+    matched: dict[int, list[float]] = {}
+    recall: list[tuple[float, float]] = []
+    while t < seconds:
+        index = int(t * FPS)
+        image, truth = grid.frame(index)
+        started = time.thread_time()
+        detections, report = crowd.detect(image, index / FPS, tracker.active_tracks)
+        visible = tracker.update(detections, index / FPS, covered=report.coverage)
+        used = time.thread_time() - started
+        cpu += used
+        cycles += report.ran
+        fulls += report.ran and report.full
+        for track in visible:
+            if track.fresh:
+                matched.setdefault(track.id, []).append(index / FPS)
+        recall.append((t, match_counts([v.box for v in visible], truth)[0] / len(truth)))
+        t += max(1.0 / FPS, used / cpu_share + report.rest_s)
+    half = seconds / 2
+    rates = []
+    for times in matched.values():
+        late = [x for x in times if x >= half]
+        if len(late) >= 2 and times[-1] - max(half, times[0]) > 1.0:
+            rates.append((len(late) - 1) / (times[-1] - max(half, times[0])))
+    return {
+        "refresh_hz_median": round(float(np.median(rates)), 2) if rates else None,
+        "refresh_hz_p10": round(float(np.percentile(rates, 10)), 2) if rates else None,
+        "faces_rated": len(rates),
+        "cycles_per_s": round(cycles / seconds, 1),
+        "full_cycles_per_s": round(fulls / seconds, 2),
+        "cpu_s_per_s": round(cpu / seconds, 2),
+        "sweeps": crowd.sweeps_completed,
+        "recall_at_end": round(recall[-1][1], 3),
+        "recall_90_at_s": next((round(x, 2) for x, r in recall if r >= 0.9), None),
+        "tracks": tracker.total_tracks,
+        "load_before": loadavg(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", default=",".join(CLIPS))
+    parser.add_argument("--seconds", type=float, default=10.0, help="media seconds emulated per run")
+    parser.add_argument("--cpu-share", type=float, default=1.0, help="share of one core the detection thread gets")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    frames = read_clip()
+    boxes = reference_boxes(frames)
+    result: dict = {"code": code_version(), "seconds": args.seconds, "cpu_share": args.cpu_share, "clips": {}}
+    for name in args.clips.split(","):
+        n, width, height = CLIPS[name]
+        grid = Grid(frames, boxes, n, width, height)
+        row = {"faces": n * n}
+        for schedule, detection in SCHEDULES.items():
+            row[schedule] = emulate(grid, detection, args.seconds, args.cpu_share)
+            print(name, schedule, json.dumps(row[schedule]), flush=True)
+        result["clips"][name] = row
+    result["load_after"] = loadavg()
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
