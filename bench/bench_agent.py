@@ -42,14 +42,11 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, code_version, cpu_model, read_frames  # noqa: E402
+from benchlib import ROOT, code_version, cpu_model, loadavg, read_frames  # noqa: E402
+from crowdmood_gui.core.resources import DEMO_VIDEO  # noqa: E402
 
-DEMO = ROOT / "resources" / "demo" / "demo.mp4"
+DEMO = DEMO_VIDEO
 BUCKET = "crowdmood-bench-agent"
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def crowd_1080p(path: Path) -> Path:

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests" / "core"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_analyze import _CHILD  # noqa: E402
-from benchlib import code_version, cpu_model  # noqa: E402
+from benchlib import code_version, cpu_model, loadavg, write_json  # noqa: E402
 from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E402
 
 from crowdmood_gui.core.config import AppConfig  # noqa: E402
@@ -65,10 +65,6 @@ PATHS = {"today": {"tiling": False}, "new": {"tiling": True}}
 # Live only: the schedule before refresh-only cycles (every cycle full) beside the new one.
 LIVE_PATHS = {"today": {"tiling": False}, "allfull": {"tiling": True, "live_full_cycle_s": 0.0},
               "new": {"tiling": True}}
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def quality(grid: Grid, video: Path, detection: dict, frames: int) -> dict:
@@ -269,7 +265,7 @@ def main() -> int:
     result["load_after"] = loadavg()
     print(json.dumps({k: v for k, v in result.items() if k != "clips"}, indent=1))
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json_out, result)
     return 0
 
 

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import code_version, cpu_model, read_frames  # noqa: E402
+from benchlib import code_version, cpu_model, loadavg, read_frames, write_json  # noqa: E402
 from crowdmood_gui.core.config import AppConfig  # noqa: E402
 from crowdmood_gui.core.emotions import EMOTIONS  # noqa: E402
 from crowdmood_gui.core.records import emotion_vector  # noqa: E402
@@ -63,13 +63,6 @@ SHIFT_S = 0.8
 # fall in every second, and the old line's problem is the jumps.
 ENTRIES_S = {"arriving_together": (0.0, 0.0, 0.0), "arriving_apart": (0.0, 0.7, 1.3)}
 SPLICE_AT_S = 10.0
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def pingpong(frames: list[np.ndarray], i: int) -> np.ndarray:
@@ -288,8 +281,7 @@ def main() -> int:
         result["plots"] = plot_costs() | {"load": f"{load_before} -> {loadavg()}"}
     print(json.dumps(result, indent=2))
     if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json_out, result)
     return 0
 
 

@@ -35,16 +35,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import code_version  # noqa: E402
+from benchlib import code_version, loadavg, write_json  # noqa: E402
 from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E402
 
 CLIPS = {"1080p-16x16": (16, 1920, 1080), "4k-24x24": (24, 3840, 2160)}
 SCHEDULES = {"allfull": {"live_full_cycle_s": 0.0}, "new": {}}
 FPS = 30.0
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def emulate(grid: Grid, detection: dict, seconds: float, cpu_share: float) -> dict:
@@ -115,7 +111,7 @@ def main() -> int:
         result["clips"][name] = row
     result["load_after"] = loadavg()
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json_out, result)
     return 0
 
 

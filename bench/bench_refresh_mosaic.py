@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from benchlib import code_version, cpu_model  # noqa: E402
+from benchlib import code_version, cpu_model, loadavg, write_json  # noqa: E402
 from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E402
 
 from crowdmood_gui.core import crowd_detection  # noqa: E402
@@ -44,10 +44,6 @@ CLIPS = {"1080p-16x16": (16, 1920, 1080), "4k-24x24": (24, 3840, 2160)}
 VARIANTS = [(1.5, 24.0, 4), (1.25, 20.0, 2), (1.25, 24.0, 4), (1.5, 20.0, 4), (1.25, 20.0, 4),
             (1.25, 18.0, 2), (1.25, 16.0, 2), (1.15, 20.0, 2)]
 FPS = 30.0
-
-
-def loadavg() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def refresh_once(detector: FaceDetector, grid: Grid, index: int, lag: int) -> tuple[float, float, float, float]:
@@ -112,7 +108,7 @@ def main() -> int:
         result["clips"][name] = {"faces": n * n, "face_px": round(grid.face_px(), 1), "variants": rows}
     result["load_after"] = loadavg()
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json_out, result)
     return 0
 
 

@@ -44,6 +44,7 @@ def measure_lost_signal() -> dict:
 
     from crowdmood_gui.core.config import AppConfig
     from crowdmood_gui.core.pipeline import NullObserver, Pipeline
+    from crowdmood_gui.core.resources import DEMO_VIDEO
 
     seen: list = []
     cond = threading.Condition()
@@ -70,7 +71,7 @@ def measure_lost_signal() -> dict:
                     return None
                 cond.wait(0.1)
 
-    frames = jpeg_frames_from_video(ROOT / "resources" / "demo" / "demo.mp4")
+    frames = jpeg_frames_from_video(DEMO_VIDEO)
     with MjpegServer(frames, fps=20) as camera:
         config = AppConfig()
         config.source.spec = camera.url
@@ -121,8 +122,9 @@ def measure_http_401() -> dict:
     from mjpeg_server import MjpegServer, jpeg_frames_from_video
 
     from crowdmood_gui.core.capture import open_source
+    from crowdmood_gui.core.resources import DEMO_VIDEO
 
-    frames = jpeg_frames_from_video(ROOT / "resources" / "demo" / "demo.mp4", max_frames=5)
+    frames = jpeg_frames_from_video(DEMO_VIDEO, max_frames=5)
     with MjpegServer(frames, credentials=("admin", "right")) as camera:
         started = time.monotonic()
         try:

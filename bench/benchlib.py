@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -30,6 +31,17 @@ def code_version() -> str:
         return commit + (" + uncommitted changes in crowdmood_gui/" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return os.environ.get("BENCH_COMMIT", "unknown")
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 min load averages, as the kernel prints them: noted beside every figure."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def write_json(path: Path, result: object) -> None:
+    """A benchmark's results file (``--json-out``), its folder made when missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def read_frames(path: Path) -> list:

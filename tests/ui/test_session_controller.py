@@ -8,13 +8,14 @@ import pytest
 
 from crowdmood_gui.core.config import load_config
 from crowdmood_gui.core.errors import ModelError
+from crowdmood_gui.core.resources import DEMO_VIDEO
 from crowdmood_gui.core.session_runner import SessionRun
 from crowdmood_gui.core.sessions import is_locked
 from crowdmood_gui.ui.session_controller import IDLE, PAUSED, RUNNING, STARTING, STOPPING, SessionController
 
 from fakes import FakePipeline, session_factory
 
-DEMO = "resources/demo/demo.mp4"
+DEMO = str(DEMO_VIDEO)
 
 
 @pytest.fixture
