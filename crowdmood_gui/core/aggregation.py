@@ -98,6 +98,10 @@ class TimelineAggregator:
         """The person's current dominant expression (box colours), None before a crop."""
         return self.crowd.dominant(track_id)
 
+    def has_reading(self, track_id: int) -> bool:
+        """An analysed crop of this person has come back (the sampler's budget question)."""
+        return self.crowd.crops(track_id) > 0
+
     def _row(self, period: int, index: int, bucket: _Bucket) -> TimelineRow:
         value = self.crowd.value_at((index + 1) * period, bucket.people)
         return TimelineRow(

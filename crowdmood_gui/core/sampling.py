@@ -22,6 +22,9 @@ from crowdmood_gui.core.tracking import Track
 #: ``wants(track_id, now_s, analysed_before) -> bool``: the backend's budget gate
 #: (:meth:`AnalysisBackend.wants_sample` fits as-is).
 WantsFn = Callable[[int, float, bool], bool]
+#: ``has_reading(track_id) -> bool``: an expression of this person has come back. The one
+#: place that knows is the crowd state (``TimelineAggregator.has_reading``).
+HasReadingFn = Callable[[int], bool]
 
 # Tracks first cut in the same frame (the first frame of a crowd, a group walking in) would
 # otherwise be cut together every interval: a 1-s chart period then holds all of them or none
@@ -79,8 +82,11 @@ class CropSampler:
         return now_s - track.last_sampled_s >= self.interval_s + self._stagger_s.get(track.id, 0.0)
 
     def select(self, frame_image: np.ndarray, tracks: Iterable[Track], now_s: float,
-               wants: WantsFn = lambda track_id, now_s, analysed_before: True) -> list[Sample]:
-        """Crops for the visible ``tracks`` that are due; marks them sampled at ``now_s``."""
+               wants: WantsFn = lambda track_id, now_s, analysed_before: True,
+               has_reading: HasReadingFn = lambda track_id: False) -> list[Sample]:
+        """Crops for the visible ``tracks`` that are due; marks them sampled at ``now_s``.
+        A person counts as analysed before once a crop of theirs was cut here or a reading
+        of theirs came back (``has_reading``)."""
         height, width = frame_image.shape[:2]
         samples: list[Sample] = []
         first_cut: list[int] = []  # tracks cut for the first time in this frame
@@ -95,7 +101,7 @@ class CropSampler:
             if sharp < self.min_sharpness:
                 self.stats.blurry += 1
                 continue
-            analysed_before = track.last_sampled_s is not None or track.analysed_count > 0
+            analysed_before = track.last_sampled_s is not None or has_reading(track.id)
             if not wants(track.id, now_s, analysed_before):
                 self.stats.refused += 1
                 continue

@@ -110,8 +110,6 @@ class Track:
     center_seen: tuple[float, float] = (0.0, 0.0)  # centre of the last matched detection
     # Sampler / pipeline state
     last_sampled_s: float | None = None  # when the sampler last cut a crop of this track
-    analysed_count: int = 0  # records that came back for this track
-    last_dominant: str | None = None  # dominant expression of the last record
     extra: dict[str, Any] = field(default_factory=dict)  # free slot for the pipeline
     # Kalman state at ``_kf_time_s``: centre and velocity (x, y, vx, vy). Both axes have
     # the same noise, so they share one 2x2 covariance [[pos, cross], [cross, vel]]:
@@ -172,9 +170,9 @@ class Track:
         """For :class:`~crowdmood_gui.core.events.FrameEvent`: the box at ``now_s`` (the
         frame of the last update) with the velocity to show it on a later frame, for at
         most ``max_lead_s`` and never past ``MAX_EXTRAPOLATION_S`` after the last match
-        (where the tracker's own prediction stops too)."""
+        (where the tracker's own prediction stops too). ``dominant``: the label, from the
+        crowd state (core/crowd.py), the one place that holds each person's expression."""
         x1, y1, x2, y2 = self.box
-        dominant = self.last_dominant if dominant is None else dominant
         if now_s is None:
             return TrackBox(self.id, x1, y1, x2, y2, self.score, dominant)
         lead = max(0.0, min(max_lead_s, self.last_seen_s + MAX_EXTRAPOLATION_S - now_s))

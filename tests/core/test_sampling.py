@@ -110,6 +110,10 @@ def test_budget_gate_is_asked_before_cutting(scene):
     # Not asked for faces that would be skipped anyway (small, blurred, not due).
     sampler.select(scene, [t, track(8, 0, 0, 10, 10)], 1.5, wants=wants)
     assert len(calls) == 3
+    # A person whose reading came back counts as analysed even before this sampler cut them
+    # (the crowd state is the one place that knows; Track kept a count that stayed 0).
+    sampler.select(scene, [track(9, 100, 100, 200, 200)], 1.6, wants=wants, has_reading=lambda tid: tid == 9)
+    assert calls[-1] == (9, 1.6, True)
 
 
 def test_crop_margin_face_box_and_landmarks(scene):

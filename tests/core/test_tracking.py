@@ -106,12 +106,12 @@ def test_track_carries_detection_fields_and_sampler_state():
     assert isinstance(track, Track)
     assert track.box == (60.0, 60.0, 140.0, 140.0) and track.score == 0.8
     assert track.landmarks == marks
-    assert track.last_sampled_s is None and track.analysed_count == 0 and track.last_dominant is None
-    track.last_dominant = "HAPPY"
-    tb = track.to_box()
+    assert track.last_sampled_s is None
+    track.last_sampled_s = 5.0
+    tb = track.to_box(dominant="HAPPY")  # the label comes from the crowd state, passed in
     assert (tb.track_id, tb.x1, tb.y2, tb.dominant) == (1, 60.0, 140.0, "HAPPY")
     (again,) = tracker.update([box(102, 100, score=0.95)], 5.0 + DT)
-    assert again is track and again.score == 0.95 and again.last_dominant == "HAPPY"
+    assert again is track and again.score == 0.95 and again.last_sampled_s == 5.0
 
 
 def test_min_hits_hides_one_frame_flickers():
