@@ -102,6 +102,11 @@ class ExpressionConfig(_Section):
     # like fer, steadier on small and shifted faces; ~4x the CPU per crop, still a few ms).
     model: ExpressionModelChoice = "ensemble"
     threads: int = Field(1, ge=1, le=16)  # onnxruntime intra-op threads per model
+    # Live only: the share of one core the expression model may use (its crops per second =
+    # this / its own measured CPU seconds per crop). A crowd wanting more (576 people x one
+    # crop per 2 s = 288 crops/s, ~2 cores) is read most overdue first, each person less
+    # often, and detection keeps its share of the cores. 1.0: the whole worker thread.
+    live_core_share: float = Field(0.35, ge=0.05, le=1.0)
 
 
 class CrowdConfig(_Section):

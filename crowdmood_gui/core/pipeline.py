@@ -480,7 +480,8 @@ class Pipeline:
         # Crops only from boxes detected in this very frame (full resolution), never from
         # a prediction.
         fresh = [t for t in tracks if t.fresh]
-        samples = self._sampler.select(frame.image, fresh, now_s, wants=self._backend.wants_sample)
+        samples = self._sampler.select(frame.image, fresh, now_s, wants=self._backend.wants_sample,
+                                       max_crops=self._backend.crop_allowance())
         if self._live_source and frame.captured_wall:
             # A live frame's capture time is when it was read, whatever opening or
             # reconnecting cost before it (media time counts from the first frame).
