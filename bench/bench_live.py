@@ -318,6 +318,8 @@ CROWD_PATHS = {
 # its one thread, as before the budget; the most overdue are still cut first).
 EXTRA_CROWD_PATHS = {
     "share1": "[detection]\ntiling = true\n[expression]\nlive_core_share = 1.0\n",
+    # a smaller budget than the default 0.25: the trade between detection and the crowd line
+    "share015": "[detection]\ntiling = true\n[expression]\nlive_core_share = 0.15\n",
 }
 
 

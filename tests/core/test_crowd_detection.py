@@ -290,8 +290,8 @@ def test_crops_come_from_the_full_resolution_frame(detector, clip, tmp_path, mon
     samples = []
     original = sampling.CropSampler.select
 
-    def spy(self, image, tracks, now_s, wants=lambda *a: True):
-        chosen = original(self, image, tracks, now_s, wants)
+    def spy(self, image, tracks, now_s, wants=lambda *a: True, max_crops=None):
+        chosen = original(self, image, tracks, now_s, wants, max_crops)
         samples.extend((image.shape, s) for s in chosen)
         return chosen
 
