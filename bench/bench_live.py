@@ -41,7 +41,10 @@ through a child wrapper
 rate per face** (matches per second over each track's span, median and 10th percentile
 over the tracks followed for at least half the run) and the 95th percentile of the gaps
 between two refreshes of one face. Faces on screen = tracks; the wrapper changes nothing in
-crowdmood_gui.
+crowdmood_gui. The wrapper also reads ``/proc/self/task/*/stat`` every second: each thread's
+CPU seconds per second of the run (``thread_cores``, by Python thread name or kernel name),
+and the session store gives the crowd line's reads (crops per second, people read per 10 s,
+seconds between two crops of one person).
 
 Prints a table, writes JSON with ``--json-out``; never asserts on timings (shared, noisy
 machines: the load average is recorded next to the figures).
@@ -195,6 +198,8 @@ def run_console(source: Path, seconds: float, platform_name: str, extra: list[st
             "sampled_peak_rss_mb": round(peak_rss / 2**20, 1),
             "load_avg_at_start": [round(x, 2) for x in load],
         }
+        if refresh_probe is not None:
+            result["reads"] = crowd_reads(tmp / "home")
         if face_onset is not None:
             result["probe"] = json.loads(probe_out.read_text()) if probe_out.exists() else None
             result["store"] = store_breakdown(tmp / "home", face_onset)
@@ -225,6 +230,36 @@ def store_breakdown(home: Path, onset: float) -> dict:
         "first_record_after_onset_s": round(first[0] - onset, 3) if first else None,
         "timeline_period_s": periods[0] if periods else None,
         "first_analysed_row_t": row[0] if row else None,
+    }
+
+
+def crowd_reads(home: Path) -> dict:
+    """What the crowd line gets (from the store): crops analysed per second, distinct people
+    read in the last 10 s of the run (after the first sweep), and the median and p90 of the
+    seconds between two crops of one person."""
+    dbs = glob.glob(str(home / "sessions" / "*" / "session.db"))
+    if not dbs:
+        return {"error": "no session.db"}
+    db = sqlite3.connect(f"file:{dbs[0]}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT track_id, media_time_s FROM records WHERE dominant IS NOT NULL "
+                          "ORDER BY media_time_s").fetchall()
+    finally:
+        db.close()
+    if not rows:
+        return {"crops_analysed": 0}
+    end = rows[-1][1]
+    last_10s = {t for t, m in rows if m > end - 10.0}
+    by_track: dict[int, list[float]] = {}
+    for track, media in rows:
+        by_track.setdefault(track, []).append(media)
+    gaps = [b - a for times in by_track.values() for a, b in zip(times, times[1:])]
+    return {
+        "crops_analysed": len(rows),
+        "crops_per_s": round(len(rows) / end, 1) if end > 0 else None,
+        "people_read_last_10s": len(last_10s),
+        "crop_gap_median_s": round(float(np.median(gaps)), 2) if gaps else None,
+        "crop_gap_p90_s": round(float(np.percentile(gaps, 90)), 2) if gaps else None,
     }
 
 
@@ -279,6 +314,13 @@ CROWD_PATHS = {
     "allfull": "[detection]\ntiling = true\nlive_full_cycle_s = 0\n",
     "new": "[detection]\ntiling = true\n",
 }
+# Optional paths (--paths): the expression worker without the live budget's cap (a whole core:
+# its one thread, as before the budget; the most overdue are still cut first).
+EXTRA_CROWD_PATHS = {
+    "share1": "[detection]\ntiling = true\n[expression]\nlive_core_share = 1.0\n",
+    # a smaller budget than the default 0.25: the trade between detection and the crowd line
+    "share015": "[detection]\ntiling = true\n[expression]\nlive_core_share = 0.15\n",
+}
 
 
 def build_crowd_sources(tmp: Path, names: list[str]) -> dict[str, dict]:
@@ -298,8 +340,63 @@ def build_crowd_sources(tmp: Path, names: list[str]) -> dict[str, dict]:
     return out
 
 
+def thread_cpu_ticks() -> dict[int, tuple[str, int]]:
+    """Native thread id -> (name, user+system CPU in clock ticks) of this process's threads,
+    from ``/proc/self/task/*/stat``. Python threads are named by ``threading`` (the kernel
+    only knows "python"); the others keep their kernel name (Qt's, onnxruntime's, OpenCV's)."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+    out = {}
+    for task in glob.glob("/proc/self/task/*"):
+        try:
+            tid = int(os.path.basename(task))
+            stat = Path(task, "stat").read_text()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            out[tid] = (names.get(tid, comm), int(fields[11]) + int(fields[12]))  # utime, stime
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+class ThreadCpuProbe:
+    """Samples :func:`thread_cpu_ticks` every second (a thread that ends keeps its last
+    reading); :meth:`cores` gives each thread name's CPU seconds per wall second."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._last: dict[int, tuple[str, int]] = {}
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="bench-thread-probe", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        for tid, (name, ticks) in thread_cpu_ticks().items():
+            # a name seen once stays (a Python thread's name is known only while it runs)
+            known = self._last.get(tid)
+            self._last[tid] = (known[0] if known and known[0] != "python" else name, ticks)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self._sample()
+
+    def cores(self) -> dict[str, float]:
+        self._sample()
+        self._stop.set()
+        wall = time.monotonic() - self._started
+        hz = os.sysconf("SC_CLK_TCK")
+        by_name: dict[str, float] = {}
+        for name, ticks in self._last.values():
+            by_name[name] = by_name.get(name, 0.0) + ticks / hz
+        return {k: round(v / wall, 3) for k, v in sorted(by_name.items(), key=lambda kv: -kv[1]) if v > 0}
+
+
 def child_refresh(probe_out: Path, argv: list[str]) -> int:
-    """Run the console noting, per track, the wall times it was matched to a detection."""
+    """Run the console noting, per track, the wall times it was matched to a detection, and
+    each thread's CPU seconds per second of the run."""
     sys.path.insert(0, str(ROOT))
     from crowdmood_gui import cli
     from crowdmood_gui.core import tracking
@@ -317,8 +414,10 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
 
     tracking.FaceTracker.update = probe
     started = time.monotonic()
+    threads = ThreadCpuProbe()
     code = cli.main(argv)
     run_s = time.monotonic() - started
+    thread_cores = threads.cores()
     spans = {k: v for k, v in matched.items() if len(v) > 1 and v[-1] - v[0] >= run_s / 2}
     rates = [(len(v) - 1) / (v[-1] - v[0]) for v in spans.values()]
     gaps = [b - a for v in spans.values() for a, b in zip(v, v[1:])]
@@ -328,6 +427,7 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
         "refresh_hz_median": round(float(np.median(rates)), 2) if rates else None,
         "refresh_hz_p10": round(float(np.percentile(rates, 10)), 2) if rates else None,
         "refresh_gap_p95_s": round(float(np.percentile(gaps, 95)), 3) if gaps else None,
+        "thread_cores": thread_cores,
     }))
     return code
 
@@ -401,6 +501,8 @@ def main() -> int:
                         help="also run crowd sources, comma-separated: " + ", ".join(CROWD_SOURCES))
     parser.add_argument("--crowd-seconds", type=float, default=30.0)
     parser.add_argument("--crowd-only", action="store_true", help="skip the 640x360, 1280x720 and face runs")
+    parser.add_argument("--paths", default=",".join(CROWD_PATHS), metavar="NAMES",
+                        help="crowd paths to run, comma-separated, of: " + ", ".join([*CROWD_PATHS, *EXTRA_CROWD_PATHS]))
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     if args.platform == "xvfb" and not shutil.which("xvfb-run"):
@@ -427,13 +529,15 @@ def main() -> int:
         crowd_sources = build_crowd_sources(Path(tmp), crowd_names)
         for name in crowd_names:
             result["sources"][name] = crowd_sources[name]["desc"]
-            for path, config_text in CROWD_PATHS.items():
+            paths = {**CROWD_PATHS, **EXTRA_CROWD_PATHS}
+            for path in (p for p in args.paths.split(",") if p):
+                config_text = paths[path]
                 label = f"{name} {path}"
                 print(f"running {label} for {args.crowd_seconds:g} s ...", file=sys.stderr, flush=True)
                 raw[label] = run_crowd(crowd_sources[name], config_text, args.crowd_seconds, args.platform)
                 row = summarise_live(label, raw[label])
                 refresh = raw[label].get("refresh") or {}
-                row.update({"faces": crowd_sources[name]["faces"], **refresh})
+                row.update({"faces": crowd_sources[name]["faces"], **refresh, **(raw[label].get("reads") or {})})
                 live.append(row)
         face = sources["face"]
         face_runs = []
@@ -447,11 +551,17 @@ def main() -> int:
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     result["raw"] = raw
 
-    keys = list(dict.fromkeys(k for row in live for k in row if k != "source"))
+    keys = list(dict.fromkeys(k for row in live for k in row if k not in ("source", "thread_cores")))
     width = max(map(len, keys))
     print(f"{'':<{width}}  " + "  ".join(f"{row['source']:>18}" for row in live))
     for key in keys:
         print(f"{key:<{width}}  " + "  ".join(f"{str(row.get(key, '')):>18}" for row in live))
+    threads = list(dict.fromkeys(t for row in live for t in (row.get("thread_cores") or {})))
+    if threads:  # CPU seconds per second of each thread (the crowd runs' child wrapper measures them)
+        print(f"\n{'CPU s per s, by thread':<{width}}")
+        for name in threads:
+            print(f"{name[:width]:<{width}}  " + "  ".join(
+                f"{str((row.get('thread_cores') or {}).get(name, '')):>18}" for row in live))
     print()
     for key, value in (result["face_to_chart"] or {}).items():
         print(f"{key:<{width}}  {value}")

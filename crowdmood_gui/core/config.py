@@ -102,6 +102,12 @@ class ExpressionConfig(_Section):
     # like fer, steadier on small and shifted faces; ~4x the CPU per crop, still a few ms).
     model: ExpressionModelChoice = "ensemble"
     threads: int = Field(1, ge=1, le=16)  # onnxruntime intra-op threads per model
+    # Live only: the share of one core the expression model may use (its crops per second =
+    # this / its own measured CPU seconds per crop). A crowd wanting more (576 people x one
+    # crop per 2 s = 288 crops/s, ~1.3 cores at the ensemble's ~4.4 ms) is read most overdue
+    # first, each person less often, and detection keeps its share of the two cores (README
+    # "Crowds at a distance"). 1.0: the whole worker thread, as before the budget.
+    live_core_share: float = Field(0.25, ge=0.05, le=1.0)
 
 
 class CrowdConfig(_Section):

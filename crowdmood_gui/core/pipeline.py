@@ -481,7 +481,8 @@ class Pipeline:
         # a prediction.
         fresh = [t for t in tracks if t.fresh]
         samples = self._sampler.select(frame.image, fresh, now_s, wants=self._backend.wants_sample,
-                                       has_reading=self.aggregator.has_reading)
+                                       has_reading=self.aggregator.has_reading,
+                                       max_crops=self._backend.crop_allowance())
         if self._live_source and frame.captured_wall:
             # A live frame's capture time is when it was read, whatever opening or
             # reconnecting cost before it (media time counts from the first frame).

@@ -81,16 +81,34 @@ class CropSampler:
             return True
         return now_s - track.last_sampled_s >= self.interval_s + self._stagger_s.get(track.id, 0.0)
 
+    def overdue_s(self, track: Track, now_s: float) -> float:
+        """How long past due ``track`` is (infinite: never cut)."""
+        if track.last_sampled_s is None:
+            return float("inf")
+        return now_s - track.last_sampled_s - self.interval_s - self._stagger_s.get(track.id, 0.0)
+
     def select(self, frame_image: np.ndarray, tracks: Iterable[Track], now_s: float,
                wants: WantsFn = lambda track_id, now_s, analysed_before: True,
-               has_reading: HasReadingFn = lambda track_id: False) -> list[Sample]:
+               has_reading: HasReadingFn = lambda track_id: False,
+               max_crops: int | None = None) -> list[Sample]:
         """Crops for the visible ``tracks`` that are due; marks them sampled at ``now_s``.
         A person counts as analysed before once a crop of theirs was cut here or a reading
-        of theirs came back (``has_reading``)."""
+        of theirs came back (``has_reading``).
+
+        ``max_crops`` (the backend's allowance, live): at most that many, the most overdue
+        first (never-cut tracks before all), so in a crowd wanting more crops than the
+        backend takes every person is still read in turn, only less often than the interval."""
         height, width = frame_image.shape[:2]
         samples: list[Sample] = []
         first_cut: list[int] = []  # tracks cut for the first time in this frame
+        if max_crops is not None:
+            if max_crops <= 0:
+                return samples
+            due = [t for t in tracks if self.is_due(t, now_s)]
+            tracks = sorted(due, key=lambda t: -self.overdue_s(t, now_s))  # stable: ties keep their order
         for track in tracks:
+            if max_crops is not None and len(samples) >= max_crops:
+                break
             if not self.is_due(track, now_s):
                 continue
             fx1, fy1, fx2, fy2 = _int_box(track.box, width, height)

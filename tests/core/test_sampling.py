@@ -151,3 +151,35 @@ def test_blur_faces_in_place(scene):
     assert np.array_equal(image[:80], scene[:80])  # outside the boxes (+margin) untouched
     assert np.array_equal(image[:, :180], scene[:, :180])
     blur_faces(image, [(-50, -50, 5, 5), (630, 470, 700, 500)])  # off-frame boxes: no error
+
+
+def test_a_crop_allowance_reads_the_most_overdue_first_and_everyone_in_turn(scene):
+    """Live, the backend takes fewer crops than a crowd wants: each person is read less
+    often than the interval, but in turn (the most overdue first), nobody twice before
+    everyone once, and newcomers before all."""
+    sampler = CropSampler(interval_s=2.0)
+    crowd = [track(i, 20 + (i % 8) * 75, 20 + (i // 8) * 75, 80 + (i % 8) * 75, 80 + (i // 8) * 75)
+             for i in range(1, 13)]
+    order: list[int] = []
+    for k in range(48):  # every 0.5 s for 24 s, one crop allowed each time: 2 crops/s for 12 people
+        now = k * 0.5
+        taken = sampler.select(scene, crowd, now, max_crops=1)
+        assert len(taken) == 1
+        order.extend(s.track_id for s in taken)
+    first_round = order[:12]
+    assert sorted(first_round) == [t.id for t in crowd]  # every newcomer once, first
+    for r in range(1, 4):  # then the same order again and again: the most overdue first
+        assert order[12 * r:12 * (r + 1)] == first_round
+    # a newcomer goes before everyone overdue
+    late = track(99, 400, 300, 460, 360)
+    assert [s.track_id for s in sampler.select(scene, [*crowd, late], 24.0, max_crops=1)] == [99]
+    # no allowance: nothing is cut and nobody is marked sampled
+    before = [t.last_sampled_s for t in crowd]
+    assert sampler.select(scene, crowd, 25.0, max_crops=0) == []
+    assert [t.last_sampled_s for t in crowd] == before
+
+
+def test_without_an_allowance_every_due_face_is_cut(scene):
+    for allowance in (None, 100):
+        crowd = [track(i, 20 + i * 70, 100, 80 + i * 70, 160) for i in range(8)]
+        assert len(CropSampler(interval_s=2.0).select(scene, crowd, 0.0, max_crops=allowance)) == 8

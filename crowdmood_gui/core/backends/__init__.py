@@ -11,7 +11,8 @@ from crowdmood_gui.core.errors import ConfigError
 
 def make_backend(config: AppConfig, *, session: str, session_start: datetime, realtime: bool) -> AnalysisBackend:
     """The backend ``config.backend`` names. Local: analysis mode (files) keeps every crop;
-    live mode drops crops rather than lag. AWS: needs the resources ``crowdmood setup`` made."""
+    live mode takes crops up to its share of a core (``expression.live_core_share``) and
+    drops crops rather than lag. AWS: needs the resources ``crowdmood setup`` made."""
     if config.backend == "aws":
         if not config.aws.bucket:
             raise ConfigError(
@@ -30,4 +31,4 @@ def make_backend(config: AppConfig, *, session: str, session_start: datetime, re
 
         crops_dir = sessions_root(config) / session / "crops"  # beside the session's records
     return LocalBackend(ExpressionModel.from_config(config.expression), block_when_full=not realtime,
-                        crops_dir=crops_dir)
+                        crops_dir=crops_dir, core_share=config.expression.live_core_share if realtime else None)

@@ -72,6 +72,11 @@ class AnalysisBackend(ABC):
         """Budget gate asked by the sampler before it cuts a crop. Local: always yes."""
         return True
 
+    def crop_allowance(self) -> int | None:
+        """How many crops the backend takes now (the sampler cuts no more, most overdue
+        first); None: no limit. Local live mode: its share of a core (``LocalBackend``)."""
+        return None
+
     def set_period(self, period_s: int) -> None:
         """The chart's period changed. Backends that compute the lines remotely (AWS:
         CloudWatch) fetch that period from now on; local aggregation keeps them all."""

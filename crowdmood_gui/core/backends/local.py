@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -22,6 +24,11 @@ from crowdmood_gui.core.sampling import blurred_crop
 log = logging.getLogger(__name__)
 
 THUMBNAIL_HEIGHT = 96
+# Live crop budget (``core_share``): the CPU seconds per crop before the first batch is
+# measured (the default ensemble takes ~7 ms on one core), and how many seconds of crops the
+# budget may save up (a crowd walking in is read over the next seconds, not in one burst).
+FIRST_GUESS_S_PER_CROP = 0.010
+BUDGET_SAVED_S = 1.0
 
 
 def make_thumbnail(image: np.ndarray, height: int = THUMBNAIL_HEIGHT) -> np.ndarray:
@@ -44,9 +51,13 @@ class LocalBackend(AnalysisBackend):
         batch_max: int = 16,
         crops_dir: Path | None = None,
         prefix: str = "faces/",
+        core_share: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``block_when_full``: analysis mode (files) keeps every crop and applies back-pressure;
-        live mode drops crops when the model falls behind rather than lagging further."""
+        live mode drops crops when the model falls behind rather than lagging further.
+        ``core_share`` (live): the worker takes at most that share of one core, as crops per
+        second from its own CPU time per crop (:meth:`crop_allowance`); None: no limit."""
         if model is None:
             from crowdmood_gui.core.expression import ExpressionModel
 
@@ -62,6 +73,12 @@ class LocalBackend(AnalysisBackend):
         self._stopping = threading.Event()
         self._analysed = 0
         self._dropped = 0
+        self._core_share = core_share
+        self._clock = clock
+        self._budget_lock = threading.Lock()
+        self._s_per_crop = FIRST_GUESS_S_PER_CROP  # the worker's CPU seconds per crop, smoothed
+        self._tokens = self._budget_cap()
+        self._tokens_at = clock()
 
     # --- AnalysisBackend ------------------------------------------------------------
 
@@ -70,9 +87,39 @@ class LocalBackend(AnalysisBackend):
         self._thread = threading.Thread(target=self._run, name="local-analysis", daemon=True)
         self._thread.start()
 
+    def crops_per_s(self) -> float | None:
+        """The live budget: ``core_share`` over the measured CPU seconds per crop (None: no limit)."""
+        if self._core_share is None:
+            return None
+        return self._core_share / self._s_per_crop
+
+    @property
+    def s_per_crop(self) -> float:
+        """The worker's CPU seconds per crop, as measured (smoothed over batches)."""
+        return self._s_per_crop
+
+    def crop_allowance(self) -> int | None:
+        if self._core_share is None:
+            return None
+        with self._budget_lock:
+            self._refill()
+            return int(self._tokens)
+
+    def _budget_cap(self) -> float:
+        return max(1.0, self.crops_per_s() * BUDGET_SAVED_S) if self._core_share is not None else 0.0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self._budget_cap(), self._tokens + max(0.0, now - self._tokens_at) * self.crops_per_s())
+        self._tokens_at = now
+
     def submit(self, job: CropJob) -> bool:
         if self._stopping.is_set():
             return False
+        if self._core_share is not None:
+            with self._budget_lock:  # a crop sent past the allowance still spends the budget
+                self._refill()
+                self._tokens = max(0.0, self._tokens - 1.0)
         if self._block:
             while not self._stopping.is_set():
                 try:
@@ -126,11 +173,22 @@ class LocalBackend(AnalysisBackend):
                     return  # queue drained
                 continue
             try:
+                started = time.thread_time()
                 self._analyse(batch)
+                self._measured(batch, time.thread_time() - started)
             except Exception as exc:  # a model failure must not kill the console
                 log.exception("local analysis failed")
                 if self._sink is not None:
                     self._sink.on_error(f"expression analysis failed: {exc}")
+
+    def _measured(self, batch: list[CropJob], cpu_s: float) -> None:
+        """This thread's CPU per crop (onnxruntime runs its one intra-op thread in the caller's
+        thread; with ``expression.threads`` > 1 the others' share is not seen)."""
+        if self._core_share is None or cpu_s <= 0:
+            return
+        with self._budget_lock:
+            self._refill()
+            self._s_per_crop = 0.8 * self._s_per_crop + 0.2 * cpu_s / len(batch)
 
     def _analyse(self, batch: list[CropJob]) -> None:
         from crowdmood_gui.core.expression import face_details
