@@ -20,9 +20,11 @@ line each) and logged.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from crowdmood_gui.core.backends.base import AnalysisBackend
 from crowdmood_gui.core.config import AppConfig, RecordingConfig
@@ -103,6 +105,22 @@ class _EndingObserver:
             self._run.end()
         finally:
             self._inner.on_finished()
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C pressed again while an interrupted run winds down is logged, not raised: the
+    threads must end first. A process that exits with one of them inside onnxruntime
+    aborts ("terminate called without an active exception", exit status 134). The stop is
+    bounded by its timeout. Only the main thread receives signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda _sig, _frame: log.warning("stopping: the analysis threads end first"))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class SessionRun:
@@ -193,10 +211,11 @@ class SessionRun:
         try:
             self.pipeline.run(progress=progress)
         except BaseException:
-            try:
-                self.pipeline.stop(stop_timeout_s)
-            except Exception:
-                log.exception("stopping an interrupted analysis failed")
+            with _ctrl_c_deferred():
+                try:
+                    self.pipeline.stop(stop_timeout_s)
+                except Exception:
+                    log.exception("stopping an interrupted analysis failed")
             raise
         finally:
             self.end()

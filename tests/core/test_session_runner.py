@@ -190,6 +190,37 @@ def test_an_interrupted_analysis_ends_the_session_and_goes_on_raising(data_dir, 
     _assert_closed(run, watcher, ends)
 
 
+def test_a_second_ctrl_c_while_stopping_waits_for_the_threads(data_dir, ends):
+    """Ctrl-C twice (or `timeout`, which signals the process and its group): the second
+    one used to cut the stop short and leave the analysis threads running, and the process
+    then aborted inside onnxruntime at exit (status 134)."""
+    import os
+    import signal
+
+    watcher = Watcher()
+    run = _stub_run(data_dir, watcher)
+    stopped = []
+
+    def interrupted(progress=None):
+        raise KeyboardInterrupt
+
+    def stop_hit_by_a_second_ctrl_c(timeout_s=2.0):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered at the next bytecode, in this thread
+        for _ in range(1000):  # the stop goes on: threads are joined, records committed
+            pass
+        stopped.append(timeout_s)
+        run.pipeline.finish()
+
+    run.pipeline.run = interrupted
+    run.pipeline.stop = stop_hit_by_a_second_ctrl_c
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        run.run(stop_timeout_s=3.0)
+    assert stopped == [3.0]  # the stop ran to its end
+    assert signal.getsignal(signal.SIGINT) is handler  # Ctrl-C works as before afterwards
+    _assert_closed(run, watcher, ends)
+
+
 def test_a_session_that_cannot_record_is_not_left_locked(data_dir, monkeypatch, ends):
     def no_recorder(*_args, **_kwargs):
         raise StorageError("cannot record video into the session: No space left on device")
