@@ -270,13 +270,29 @@ def redacted_dump(config: AppConfig, *, remember: bool = False) -> dict[str, Any
     return data
 
 
+def _without_defaults(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        default = defaults.get(key)
+        if isinstance(value, dict) and isinstance(default, dict):
+            value = _without_defaults(value, default)
+            if value:
+                kept[key] = value
+        elif key not in defaults or value != default:
+            kept[key] = value
+    return kept
+
+
 def save_config(config: AppConfig, path: Path | None = None) -> Path:
     """Write the config as TOML atomically (write a sibling, then rename), owner-only
     (0600): camera passwords go to the OS keychain, the file keeps masked URLs."""
     from crowdmood_gui.core.secrets import private_dir, write_private_text
 
     path = path if path is not None else default_config_path()
-    data = redacted_dump(config, remember=True)
+    # Only what differs from the defaults: a value the operator never changed follows the
+    # release's default (a full dump pinned every default of the version that first saved,
+    # e.g. sampling.min_face_px stayed 40 after the default became 28).
+    data = _without_defaults(redacted_dump(config, remember=True), redacted_dump(AppConfig()))
     if not path.parent.exists():
         private_dir(path.parent)
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -49,6 +49,20 @@ def test_save_and_reload(tmp_path):
     assert again.aws.prefix == "faces/"
 
 
+def test_saved_file_holds_only_what_differs_from_the_defaults(tmp_path):
+    """A value never changed follows the release's default: the full dump pinned every
+    default of the version that first saved (min_face_px stayed 40 after it became 28)."""
+    import tomllib
+
+    path = tmp_path / "config.toml"
+    config = AppConfig()
+    config.sampling.interval_s = 3.0
+    config.camera = "booth-7"
+    save_config(config, path)
+    assert tomllib.loads(path.read_text()) == {"camera": "booth-7", "sampling": {"interval_s": 3.0}}
+    assert load_config(path) == config
+
+
 def test_data_home_follows_env(tmp_path, monkeypatch):
     monkeypatch.setenv("CROWDMOOD_HOME", str(tmp_path / "h"))
     assert AppConfig().data_home() == tmp_path / "h"
