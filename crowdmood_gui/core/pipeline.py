@@ -508,7 +508,7 @@ class Pipeline:
                     blur_copies=self._blur,
                 )
             )
-        boxes = tuple(t.to_box(now_s, self.aggregator.dominant(t.id)) for t in tracks)
+        boxes = tuple(t.to_box(now_s) for t in tracks)  # labelled per shown frame, in _frame_event
         self._tracks = boxes
         self._faces_now = len(boxes)
         active = self._tracker.active_tracks
