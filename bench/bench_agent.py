@@ -42,7 +42,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, code_version, cpu_model, loadavg, read_frames  # noqa: E402
+from benchlib import ROOT, code_version, cpu_model, loadavg, read_frames, write_json  # noqa: E402
 from crowdmood_gui.core.resources import DEMO_VIDEO  # noqa: E402
 
 DEMO = DEMO_VIDEO
@@ -158,12 +158,11 @@ def main() -> int:
         print(f"{r['run']:<14} {r['source']:<16} {r['cpu_cores']!s:>5} {r['peak_rss_mb']!s:>7} {r['peak_rss_mb_sampled']!s:>7} "
               f"{r['fps_analysed']!s:>6} {r['start_to_first_upload_s']!s:>8} {r['crops_uploaded']!s:>5}  {r['load_before']} -> {r['load_after']}")
     if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps({
+        write_json(args.json_out, {
             "code": code_version(), "cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
             "seconds_per_run": args.seconds, "runs": rows,
             "targets": {"cpu_cores_640x360": 0.5, "peak_rss_mb": 200, "start_to_first_upload_s": 5.0},
-        }, indent=2) + "\n")
+        })
     return 0
 
 

@@ -19,7 +19,6 @@ absolute numbers from one run; these machines are shared and noisy.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from crowdmood_gui.core.expression import ExpressionModel  # noqa: E402
 from crowdmood_gui.core.pipeline import Pipeline  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import read_frames  # noqa: E402
+from benchlib import read_frames, write_json  # noqa: E402
 
 DEFAULT_SOURCE = ROOT / "tests" / "data" / "single_face.mp4"  # 640x360, 30 fps, 72 frames: the bundled demo until issue #12 made it a crowd
 
@@ -175,7 +174,7 @@ def main() -> int:
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2))
+        write_json(args.json_out, result)
     return 0
 
 

@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchlib import write_json  # beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
 PEOPLE = 19
@@ -91,7 +93,7 @@ def main() -> int:
                 print(f"            track {birth['id']} at {birth['t']} s, box {birth['box']}"
                       + (" (at the edge)" if birth["at_edge"] else ""))
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json_out, result)
     return 0
 
 

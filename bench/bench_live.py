@@ -73,7 +73,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, code_version, cpu_model, read_frames  # noqa: E402
+from benchlib import ROOT, code_version, cpu_model, read_frames, write_json  # noqa: E402
 DEMO = ROOT / "tests" / "data" / "single_face.mp4"  # 640x360, 30 fps, 72 frames: the bundled demo until issue #12 made it a crowd
 NO_FACE = ROOT / "tests" / "data" / "no_face.mp4"
 XVFB_SCREEN = "-screen 0 1600x900x24"
@@ -567,8 +567,7 @@ def main() -> int:
         print(f"{key:<{width}}  {value}")
     print(f"{'load_avg before/after':<{width}}  {result['load_avg_before']} / {result['load_avg_after']}")
     if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json_out, result)
     return 0
 
 

@@ -23,7 +23,6 @@ asserted anywhere (machines are shared and noisy).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import code_version, cpu_model  # noqa: E402
+from benchlib import code_version, cpu_model, write_json  # noqa: E402
 
 SIZES = {"1080p": (1920, 1080, 30), "4K": (3840, 2160, 60)}  # width, height, face px
 
@@ -189,7 +188,7 @@ def main() -> int:
                   f"  load {row['load_avg_1m']}")
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json_out, result)
         print(f"wrote {args.json_out}")
     return 0
 

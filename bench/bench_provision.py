@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import collections
 import importlib.util
-import json
 import os
 import statistics
 import subprocess
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import code_version, cpu_model  # noqa: E402
+from benchlib import code_version, cpu_model, write_json  # noqa: E402
 
 PHASES = ("setup", "setup_again", "teardown")
 
@@ -132,7 +131,7 @@ def main() -> None:
             print(f"  {phase}: calls after - before: {diff or 'none'}")
     print(f"load average {out['loadavg_before']} -> {out['loadavg_after']}")
     if args.json_out:
-        args.json_out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json_out, out)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import json
 import os
 import sys
 import time
@@ -56,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import code_version, cpu_model  # noqa: E402
+from benchlib import code_version, cpu_model, write_json  # noqa: E402
 
 from crowdmood_gui.core.capture import read_video_frames  # noqa: E402
 from crowdmood_gui.core.config import AppConfig, SamplingConfig  # noqa: E402
@@ -244,7 +243,7 @@ def main() -> int:
     print(f"smallest face whose reading agrees with the large one in >= {args.agreement:g} % of faces, clean and "
           f"JPEG-coded, and so does every larger size: {result['smallest_size_at_target']} px; load {load_before}")
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json_out, result)
         print(f"wrote {args.json_out}")
     return 0
 

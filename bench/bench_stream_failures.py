@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import write_json  # beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTS_CORE = ROOT / "tests" / "core"
 
@@ -206,7 +208,7 @@ def main() -> int:
                 results["figures"].setdefault(name, {})[label] = figure
                 print(f"{name:24s} {label}: {json.dumps(figure)}", flush=True)
     if args.json_out:
-        args.json_out.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json_out, results)
     return 0
 
 

@@ -41,7 +41,7 @@ def loadavg() -> str:
 def write_json(path: Path, result: object) -> None:
     """A benchmark's results file (``--json-out``), its folder made when missing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 def read_frames(path: Path) -> list:

@@ -41,7 +41,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, code_version, cpu_model  # noqa: E402
+from benchlib import ROOT, code_version, cpu_model, write_json  # noqa: E402
 DEFAULT_SOURCE = ROOT / "tests" / "data" / "single_face.mp4"  # 640x360, 30 fps, 72 frames: the bundled demo until issue #12 made it a crowd
 XVFB_SCREEN = "-screen 0 1600x900x24"
 
@@ -209,8 +209,7 @@ def main() -> int:
         print(f"{key:<{width}}  {value}")
     print(f"{'app_stats':<{width}}  {app_stats}")
     if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json_out, result)
     return 0 if code == 0 else 1
 
 
@@ -228,8 +227,7 @@ def resummarise(path: Path, tolerance: int, json_out: Path | None) -> int:
     for key, value in summary.items():
         print(f"{key:<26}  {value}")
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(json_out, result)
     return 0
 
 
