@@ -42,7 +42,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, code_version, cpu_model, loadavg, read_frames, write_json  # noqa: E402
+from benchlib import ROOT, code_version, cpu_model, loadavg, read_frames, write_json, write_video  # noqa: E402
 from crowdmood_gui.core.resources import DEMO_VIDEO  # noqa: E402
 
 DEMO = DEMO_VIDEO
@@ -50,13 +50,8 @@ BUCKET = "crowdmood-bench-agent"
 
 
 def crowd_1080p(path: Path) -> Path:
-    frames = read_frames(DEMO)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (1920, 1080))
-    for frame in frames:
-        tile = cv2.resize(frame, (640, 360))
-        writer.write(np.vstack([np.hstack([tile] * 3)] * 3))
-    writer.release()
-    return path
+    tiles = (cv2.resize(frame, (640, 360)) for frame in read_frames(DEMO))
+    return write_video(path, (np.vstack([np.hstack([tile] * 3)] * 3) for tile in tiles), 30.0)  # 1920x1080
 
 
 def free_port() -> int:

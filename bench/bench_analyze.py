@@ -37,20 +37,13 @@ from crowdmood_gui.core.expression import ExpressionModel  # noqa: E402
 from crowdmood_gui.core.pipeline import Pipeline  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import read_frames, write_json  # noqa: E402
+from benchlib import read_frames, write_json, write_video  # noqa: E402
 
 DEFAULT_SOURCE = ROOT / "tests" / "data" / "single_face.mp4"  # 640x360, 30 fps, 72 frames: the bundled demo until issue #12 made it a crowd
 
 
 def make_long_video(source: Path, repeat: int, out: Path, fps: float = 24.0) -> Path:
-    frames = read_frames(source)
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for _ in range(repeat):
-        for frame in frames:
-            writer.write(frame)
-    writer.release()
-    return out
+    return write_video(out, read_frames(source) * repeat, fps)
 
 
 def decode_fps(path: Path) -> tuple[float, list[np.ndarray]]:

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests" / "core"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_analyze import _CHILD  # noqa: E402
-from benchlib import code_version, cpu_model, loadavg, write_json  # noqa: E402
+from benchlib import code_version, cpu_model, loadavg, write_json, write_video  # noqa: E402
 from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E402
 
 from crowdmood_gui.core.config import AppConfig  # noqa: E402
@@ -228,12 +228,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # 640x360: the bundled one-face clip itself, repeated (no tiles: must not be slower).
         small = Path(tmp) / "640x360.mp4"
-        import cv2
-
-        writer = cv2.VideoWriter(str(small), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (640, 360))
-        for i in range(count):
-            writer.write(frames[i % len(frames)])
-        writer.release()
+        write_video(small, (frames[i % len(frames)] for i in range(count)), FPS)
         if not args.no_process:
             row = {"size": "640x360", "faces": 1}
             for name, detection in PATHS.items():

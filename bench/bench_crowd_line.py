@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import code_version, cpu_model, loadavg, read_frames, write_json  # noqa: E402
+from benchlib import code_version, cpu_model, loadavg, read_frames, write_json, write_video  # noqa: E402
 from crowdmood_gui.core.config import AppConfig  # noqa: E402
 from crowdmood_gui.core.emotions import EMOTIONS  # noqa: E402
 from crowdmood_gui.core.records import emotion_vector  # noqa: E402
@@ -72,15 +72,6 @@ def pingpong(frames: list[np.ndarray], i: int) -> np.ndarray:
     return frames[k if k < n else cycle - k]
 
 
-def write_clip(path: Path, frames: list[np.ndarray]) -> Path:
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (w, h))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
-
-
 def three_people_clip(out: Path, seconds: float, entry_s: tuple[float, ...]) -> Path:
     src = [cv2.resize(f, TILE, interpolation=cv2.INTER_AREA) for f in read_frames(SOURCE)]
     shift = int(round(SHIFT_S * FPS))
@@ -90,14 +81,14 @@ def three_people_clip(out: Path, seconds: float, entry_s: tuple[float, ...]) -> 
         return pingpong(src, i + k * shift) if i >= entry_s[k] * FPS else empty
 
     frames = [np.hstack([tile(k, i) for k in range(3)]) for i in range(int(seconds * FPS))]
-    return write_clip(out, frames)
+    return write_video(out, frames, FPS)
 
 
 def change_clip(out: Path) -> Path:
     src = read_frames(SOURCE)
     neutral, smiling = src[0], src[36]
     n = int(SPLICE_AT_S * FPS)
-    return write_clip(out, [neutral] * n + [smiling] * n)
+    return write_video(out, [neutral] * n + [smiling] * n, FPS)
 
 
 class _Collector:

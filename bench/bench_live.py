@@ -73,7 +73,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, code_version, cpu_model, read_frames, write_json  # noqa: E402
+from benchlib import ROOT, code_version, cpu_model, read_frames, write_json, write_video  # noqa: E402
 DEMO = ROOT / "tests" / "data" / "single_face.mp4"  # 640x360, 30 fps, 72 frames: the bundled demo until issue #12 made it a crowd
 NO_FACE = ROOT / "tests" / "data" / "no_face.mp4"
 XVFB_SCREEN = "-screen 0 1600x900x24"
@@ -82,15 +82,6 @@ FACE_FREE_S = 3.0
 
 
 # --- sources ---------------------------------------------------------------------------
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> Path:
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 def face_free_frame(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, str]:
@@ -123,10 +114,10 @@ def build_sources(tmp: Path) -> dict[str, dict]:
     h, w = demo[0].shape[:2]
     big = [cv2.resize(f, (1280, 720), interpolation=cv2.INTER_LINEAR) for f in demo]
     repeat = math.ceil(20.0 * FPS / len(demo))
-    hd = write_video(tmp / "demo_1280x720.mp4", big * repeat)
+    hd = write_video(tmp / "demo_1280x720.mp4", big * repeat, FPS)
     empty, how = face_free_frame(demo[0], (w, h))
     onset_frames = int(FACE_FREE_S * FPS)
-    face = write_video(tmp / "face_appears.mp4", [empty] * onset_frames + demo * 3)
+    face = write_video(tmp / "face_appears.mp4", [empty] * onset_frames + demo * 3, FPS)
     return {
         "640x360": {"path": DEMO, "desc": f"single_face.mp4 640x360 30 fps, {len(demo)} frames, looped"},
         "1280x720": {"path": hd, "desc": f"demo upscaled 1280x720 30 fps, {len(demo) * repeat} frames "

@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,3 +53,20 @@ def read_frames(path: Path) -> list:
     if not frames:
         raise SystemExit(f"cannot read {path}")
     return frames
+
+
+def write_video(path: Path, frames: Iterable, fps: float) -> Path:
+    """An mp4v file of ``frames`` (any iterable; the size of the first) at ``fps``."""
+    import cv2
+
+    writer = None
+    try:
+        for frame in frames:
+            if writer is None:
+                height, width = frame.shape[:2]
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            writer.write(frame)
+    finally:
+        if writer is not None:
+            writer.release()
+    return path
