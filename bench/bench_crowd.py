@@ -2,7 +2,7 @@
 today's path (one 640 px pass per frame: ``detection.tiling = false``) beside the new one.
 
     python bench/bench_crowd.py [--seconds 3] [--clips 1080p-16x16,4k-24x24] [--live 1080p-16x16]
-                                [--json-out bench/results/crowd.json]
+                                [--paths today,new,new-int8] [--json-out bench/results/crowd.json]
 
 Each clip is an N x N grid of ``tests/data/single_face.mp4`` (one face in every frame, so
 the ground truth is exact; ``tests/core/crowd_grid.py`` builds it, the tests use it too).
@@ -61,10 +61,13 @@ CLIPS = {  # name: (grid n, width, height)
     "1080p-30x30": (30, 1920, 1080),
     "4k-24x24": (24, 3840, 2160),
 }
-PATHS = {"today": {"tiling": False}, "new": {"tiling": True}}
+PATHS = {"today": {"tiling": False, "precision": "fp32"}, "new": {"tiling": True, "precision": "fp32"},
+         # the int8 detector (README "A cheaper forward pass"): the same path, cheaper passes
+         "new-int8": {"tiling": True, "precision": "int8"}}
 # Live only: the schedule before refresh-only cycles (every cycle full) beside the new one.
-LIVE_PATHS = {"today": {"tiling": False}, "allfull": {"tiling": True, "live_full_cycle_s": 0.0},
-              "new": {"tiling": True}}
+LIVE_PATHS = {"today": {"tiling": False, "precision": "fp32"},
+              "allfull": {"tiling": True, "live_full_cycle_s": 0.0, "precision": "fp32"},
+              "new": {"tiling": True, "precision": "fp32"}, "new-int8": {"tiling": True, "precision": "int8"}}
 
 
 def quality(grid: Grid, video: Path, detection: dict, frames: int) -> dict:
@@ -109,7 +112,7 @@ def analyze_process(video: Path, detection: dict, seconds: float) -> dict:
     """``crowdmood analyze`` as a user runs it: wall time and peak RSS of the process."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.toml"
-        lines = ["[detection]"] + [f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in detection.items()]
+        lines = ["[detection]"] + [f"{k} = {json.dumps(v)}" for k, v in detection.items()]  # TOML scalars
         config.write_text("\n".join(lines) + "\n")
         env = dict(os.environ, CROWDMOOD_HOME=str(Path(tmp) / "home"))
         load = loadavg()
@@ -217,8 +220,11 @@ def main() -> int:
     parser.add_argument("--no-process", action="store_true", help="skip the crowdmood analyze child runs")
     parser.add_argument("--live", default="", help="comma-separated clips to also run live (headless), e.g. 1080p-16x16")
     parser.add_argument("--live-seconds", type=float, default=15.0)
+    parser.add_argument("--paths", default=",".join(PATHS), help="comma-separated: " + ", ".join(PATHS))
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
+    paths = {name: PATHS[name] for name in args.paths.split(",")}
+    live_paths = {name: v for name, v in LIVE_PATHS.items() if name in paths or name == "allfull"}
 
     frames = read_clip()
     boxes = reference_boxes(frames)
@@ -231,7 +237,7 @@ def main() -> int:
         write_video(small, (frames[i % len(frames)] for i in range(count)), FPS)
         if not args.no_process:
             row = {"size": "640x360", "faces": 1}
-            for name, detection in PATHS.items():
+            for name, detection in paths.items():
                 row[name] = analyze_process(small, detection, args.seconds)
             result["clips"]["640x360-single"] = row
             print("640x360-single", json.dumps(row), flush=True)
@@ -241,19 +247,19 @@ def main() -> int:
             grid = Grid(frames, boxes, n, width, height)
             video = grid.write(Path(tmp) / f"{name}.mp4", count, fps=FPS)
             row = {"size": f"{width}x{height}", "faces": n * n, "face_px": round(grid.face_px(), 1)}
-            for path, detection in PATHS.items():
+            for path, detection in paths.items():
                 load = loadavg()
                 row[path] = {"load_before": load, **quality(grid, video, detection, count)}
                 if not args.no_process:
                     row[path].update({f"analyze_{k}": v for k, v in analyze_process(video, detection, args.seconds).items()})
             if name in args.live.split(","):
-                for path, detection in LIVE_PATHS.items():
+                for path, detection in live_paths.items():
                     row.setdefault(path, {})["live_headless"] = live_headless(video, detection, args.live_seconds)
             result["clips"][name] = row
             print(name, json.dumps(row), flush=True)
             video.unlink()
 
-    for path in PATHS:
+    for path in paths:
         points = [(r["face_px"], r[path]["recall_mean"]) for k, r in result["clips"].items()
                   if k.startswith("1080p")]
         result[f"recall_90_face_px_{path}"] = crossing(points)

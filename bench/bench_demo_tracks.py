@@ -2,6 +2,7 @@
 edge must get one id, not two), today's code beside an older commit in the same run.
 
     python bench/bench_demo_tracks.py [--ref main] [--video crowdmood_gui/resources/demo/demo.mp4]
+                                      [--precisions fp32,int8]
 
 Runs the analysis path of ``crowdmood analyze`` (``CrowdDetector`` in analysis mode +
 ``FaceTracker``, default settings) over every frame and prints the tracks started, the
@@ -28,7 +29,7 @@ DEMO = ROOT / "crowdmood_gui" / "resources" / "demo" / "demo.mp4"
 PEOPLE = 19
 
 
-def count_tracks(video: Path) -> dict:
+def count_tracks(video: Path, precision: str | None = None) -> dict:
     import cv2
 
     from crowdmood_gui.core.config import AppConfig
@@ -37,6 +38,8 @@ def count_tracks(video: Path) -> dict:
     from crowdmood_gui.core.tracking import FaceTracker
 
     config = AppConfig()
+    if precision:  # the face detector's weights (default: the config's)
+        config.detection.precision = precision
     capture = cv2.VideoCapture(str(video))
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     crowd = CrowdDetector(FaceDetector.from_config(config.detection), config.detection, realtime=False)
@@ -67,6 +70,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ref", help="also run crowdmood_gui/ of this commit (git archive)")
     parser.add_argument("--video", type=Path, default=DEMO)
+    parser.add_argument("--precisions", default="",
+                        help="comma-separated detection.precision values to run this tree with, e.g. fp32,int8")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -84,9 +89,13 @@ def main() -> int:
             out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--video", str(args.video)],
                                  capture_output=True, text=True, env=env, cwd=tmp, check=True).stdout
             result[args.ref] = json.loads(out.strip().splitlines()[-1])
-    result["this tree"] = count_tracks(args.video)
+    if args.precisions:
+        for precision in args.precisions.split(","):
+            result[f"this tree, {precision}"] = count_tracks(args.video, precision)
+    else:
+        result["this tree"] = count_tracks(args.video)
     for name, row in result.items():
-        print(f"{name:>10}: {row['tracks']} tracks for {row['people']} people ({row['tracks_over_people']}x), "
+        print(f"{name:>16}: {row['tracks']} tracks for {row['people']} people ({row['tracks_over_people']}x), "
               f"{row['births_at_edge']} born at the frame's edge, {row['frames']} frames")
         for birth in row["births"]:
             if birth["t"] > 0:

@@ -1,7 +1,8 @@
 """The live detection schedule without the machine's load (issue #12, 4K live refresh).
 
     python bench/bench_live_emulated.py [--clips 1080p-16x16,4k-24x24] [--seconds 10]
-                                        [--cpu-share 1.0] [--json-out F]
+                                        [--cpu-share 1.0] [--schedules allfull,new]
+                                        [--precisions fp32,int8] [--json-out F]
 
 A shared machine's load swamps the live figures (``bench_crowd.py --live``,
 ``bench_live.py --crowd``). This runs the live ``CrowdDetector`` + ``FaceTracker`` in one
@@ -49,7 +50,8 @@ def emulate(grid: Grid, detection: dict, seconds: float, cpu_share: float) -> di
     from crowdmood_gui.core.detection import FaceDetector
     from crowdmood_gui.core.tracking import FaceTracker
 
-    crowd = CrowdDetector(FaceDetector(threads=1), DetectionConfig(**detection), realtime=True)
+    config = DetectionConfig(**detection, threads=1)
+    crowd = CrowdDetector(FaceDetector.from_config(config), config, realtime=True)
     tracker = FaceTracker()
     t = cpu = 0.0
     cycles = fulls = 0
@@ -96,6 +98,9 @@ def main() -> int:
     parser.add_argument("--clips", default=",".join(CLIPS))
     parser.add_argument("--seconds", type=float, default=10.0, help="media seconds emulated per run")
     parser.add_argument("--cpu-share", type=float, default=1.0, help="share of one core the detection thread gets")
+    parser.add_argument("--schedules", default=",".join(SCHEDULES), help="comma-separated: " + ", ".join(SCHEDULES))
+    parser.add_argument("--precisions", default="fp32",
+                        help="comma-separated detection.precision values, each schedule run with each (fp32,int8)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     frames = read_clip()
@@ -105,9 +110,11 @@ def main() -> int:
         n, width, height = CLIPS[name]
         grid = Grid(frames, boxes, n, width, height)
         row = {"faces": n * n}
-        for schedule, detection in SCHEDULES.items():
-            row[schedule] = emulate(grid, detection, args.seconds, args.cpu_share)
-            print(name, schedule, json.dumps(row[schedule]), flush=True)
+        for schedule in args.schedules.split(","):
+            for precision in args.precisions.split(","):
+                key = schedule if precision == "fp32" else f"{schedule}-{precision}"
+                row[key] = emulate(grid, {**SCHEDULES[schedule], "precision": precision}, args.seconds, args.cpu_share)
+                print(name, key, json.dumps(row[key]), flush=True)
         result["clips"][name] = row
     result["load_after"] = loadavg()
     if args.json_out:

