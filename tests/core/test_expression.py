@@ -223,7 +223,8 @@ def test_bundled_models_match_the_readme():
     readme = (MODELS_DIR / "README.md").read_text(encoding="utf-8")
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([\w.]+\.onnx)`[^|]*\|.*?\| `([0-9a-f]{64})` \|", readme, re.M)}
     onnx_files = sorted(p.name for p in MODELS_DIR.glob("*.onnx"))
-    assert sorted(rows) == onnx_files == ["expression.onnx", "expression_faceapi.onnx", "face_detector.onnx"]
+    assert sorted(rows) == onnx_files == ["expression.onnx", "expression_faceapi.onnx", "face_detector.onnx",
+                                          "face_detector_int8.onnx"]
     for name, digest in rows.items():
         assert hashlib.sha256((MODELS_DIR / name).read_bytes()).hexdigest() == digest, name
     for licence in ("LICENSE-expression.txt", "LICENSE-expression_faceapi.txt", "LICENSE-face_detector.txt"):
