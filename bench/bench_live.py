@@ -300,14 +300,16 @@ def child_face(onset: float, probe_out: Path, argv: list[str]) -> int:
 
 CROWD_SOURCES = {"1080p-16x16": (16, 1920, 1080, 10.0), "4k-24x24": (24, 3840, 2160, 5.0)}
 CROWD_PATHS = {
-    "today": "[detection]\ntiling = false\n",
+    "today": "[detection]\ntiling = false\nprecision = \"fp32\"\n",
     # the live schedule before refresh-only cycles: every cycle full (low-resolution pass, tiles, refresh)
-    "allfull": "[detection]\ntiling = true\nlive_full_cycle_s = 0\n",
-    "new": "[detection]\ntiling = true\n",
+    "allfull": "[detection]\ntiling = true\nlive_full_cycle_s = 0\nprecision = \"fp32\"\n",
+    "new": "[detection]\ntiling = true\n",  # the defaults: the int8 detector
 }
 # Optional paths (--paths): the expression worker without the live budget's cap (a whole core:
 # its one thread, as before the budget; the most overdue are still cut first).
 EXTRA_CROWD_PATHS = {
+    # the new path with the fp32 detector (before the int8 one became the default)
+    "new-fp32": "[detection]\ntiling = true\nprecision = \"fp32\"\n",
     "share1": "[detection]\ntiling = true\n[expression]\nlive_core_share = 1.0\n",
     # a smaller budget than the default 0.25: the trade between detection and the crowd line
     "share015": "[detection]\ntiling = true\n[expression]\nlive_core_share = 0.15\n",
