@@ -64,6 +64,13 @@ class DetectionConfig(_Section):
     # after the last. ``live_full_cycle_s = 0``: every cycle full (as before).
     live_full_cycle_s: float = Field(0.3, ge=0, le=10)
     live_sweep_share: float = Field(0.25, ge=0, le=1)
+    # Live, with tiles: between re-detections each known face's position is measured from
+    # the image by optical flow (core/flow.py) so it is measured ``refresh_hz`` times a
+    # second; a face the flow keeps measuring is then re-detected only ``flow_redetect_hz``
+    # times a second (the detector still corrects drift and sizes), one it loses at
+    # ``refresh_hz``. A flow box is never a detection: no crop is cut at it.
+    flow_refresh: bool = True
+    flow_redetect_hz: float = Field(2.0, gt=0, le=30)
     # `crowdmood analyze` (every frame processed): a detection cycle this many times per
     # second of media (the tracker predicts the frames between), and a full tile sweep in
     # about this many seconds of media.
