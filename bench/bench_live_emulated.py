@@ -55,6 +55,7 @@ def emulate(grid: Grid, detection: dict, seconds: float, cpu_share: float) -> di
     crowd = CrowdDetector(FaceDetector(threads=1), config, realtime=True)
     tracker = FaceTracker()
     flow = FaceFlow(config.refresh_hz)
+    crowd.with_flow = config.flow_refresh
     t = cpu = flow_cpu = 0.0
     cycles = fulls = flow_steps = 0
     matched: dict[int, list[float]] = {}

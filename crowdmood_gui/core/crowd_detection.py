@@ -124,8 +124,9 @@ class CycleReport:
 
 
 def _flow_kept(track: Track) -> bool:
-    """The optical flow measures this face between its detections (live)."""
-    return track.flow_measures > 0 and not track.flow_lost and not track.missed
+    """The optical flow measures this face between its detections (live): until it fails
+    on it (a face it never measured is reported lost at its next step)."""
+    return not track.flow_lost and not track.missed
 
 
 def _touches_cut(det: Detection, cell: Rect, frame: Rect) -> bool:
@@ -191,12 +192,15 @@ class CrowdDetector:
         self._last_full_s: float | None = None  # live: media time of the last full cycle
         self._full_ms = 0.0  # live: recent compute of full cycles (decaying sum)
         self._refresh_ms = 0.0  # live: recent compute of refresh-only cycles
+        # Set by the caller that runs core/flow.py between cycles: a face the flow measures
+        # is then re-detected at ``flow_redetect_hz`` only.
+        self.with_flow = False
 
     @property
     def flow_measures(self) -> bool:
-        """Live with tiles and ``flow_refresh``: the pipeline measures the known faces by
-        optical flow between their re-detections (core/flow.py)."""
-        return bool(self.realtime and self.config.flow_refresh and self.config.refresh_hz > 0 and self.tiled)
+        """Live with tiles, and the caller said it measures the known faces by optical flow
+        between their re-detections (``with_flow``: the pipeline, with ``flow_refresh``)."""
+        return bool(self.with_flow and self.realtime and self.config.refresh_hz > 0 and self.tiled)
 
     @property
     def tiled(self) -> bool:

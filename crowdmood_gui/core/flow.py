@@ -39,10 +39,11 @@ from crowdmood_gui.core.tracking import Box, Track
 # The faces' short side the flow runs at, at least (pixels of the shrunk grey frame): the
 # frame is shrunk by the largest power of two that keeps the crowd's median face this big.
 FLOW_FACE_PX = 16.0
-# Lucas-Kanade window and pyramid: faces of 16-32 px, started from the prediction (the
-# residual motion is a few pixels), so one level above the base is enough.
+# Lucas-Kanade window and pyramid: faces of 16-32 px, started from the prediction; two
+# levels above the base follow a face the prediction misses by up to ~15 flow px (one
+# turning back at 150 px/s between two steps 0.2 s apart at 4K).
 WINDOW_PX = 9
-MAX_LEVEL = 1
+MAX_LEVEL = 2
 ITERATIONS = 5
 # Where the points sit in a face's box (shares of its width and height): the middle,
 # clear of the background at the box's edges.

@@ -264,6 +264,7 @@ class Pipeline:
         from crowdmood_gui.core.flow import FaceFlow
 
         self._flow = FaceFlow(self.config.detection.refresh_hz) if self.config.detection.flow_refresh else None
+        self._crowd.with_flow = self._flow is not None
         self._tracker = FaceTracker(
             iou_threshold=self.config.tracking.iou_threshold,
             max_missed_s=self.config.tracking.max_missed_s,

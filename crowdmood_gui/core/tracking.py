@@ -122,6 +122,7 @@ class Track:
     # The last time the face's position was measured from the image: a detection or
     # (live) an optical-flow measurement. Never earlier than ``last_seen_s``.
     last_measured_s: float = 0.0
+    center_measured: tuple[float, float] = (0.0, 0.0)  # the centre measured then
     flow_measures: int = 0  # optical-flow measurements of this track (live)
     flow_lost: bool = False  # the flow failed on it since its last detection (covered, turned)
     # Sampler / pipeline state
@@ -249,18 +250,24 @@ class Track:
         self._kf_cov = ((1 - k_pos) * pos, (1 - k_pos) * cross, vel - k_vel * cross)
         self.velocity = (self._kf[2], self._kf[3])
 
-    def _kf_measure(self, cx: float, cy: float) -> None:
-        """A position-only update from a flow measurement (the filter was predicted to now)."""
+    def _kf_measure(self, cx: float, cy: float, now_s: float) -> None:
+        """A flow measurement (the filter was predicted to now): the position is taken as
+        measured and the velocity as the displacement since the last measurement. A chain of
+        flow steps a few frames apart measures a face's motion to a fraction of a pixel; the
+        filter, tuned for sparse detections, would trail a face that turns between two of
+        them (the box lagged 10-20 px behind a face turning back at 150 px/s)."""
         if self._kf is None:
             return
         r = (FLOW_MEASUREMENT_STD * self.size) ** 2
         x, y, vx, vy = self._kf
+        dt = now_s - self._measured_s
+        px, py = self.center_measured
+        if dt > 1e-6 and now_s - self._measured_s <= MAX_EXTRAPOLATION_S:
+            vx, vy = (cx - px) / dt, (cy - py) / dt
         pos, cross, vel = self._kf_cov
-        k_pos, k_vel = pos / (pos + r), cross / (pos + r)
-        ix, iy = cx - x, cy - y
-        self._kf = (x + k_pos * ix, y + k_pos * iy, vx + k_vel * ix, vy + k_vel * iy)
-        self._kf_cov = ((1 - k_pos) * pos, (1 - k_pos) * cross, vel - k_vel * cross)
-        self.velocity = (self._kf[2], self._kf[3])
+        self._kf = (cx, cy, vx, vy)
+        self._kf_cov = (r, 0.0, min(vel, 2 * r / max(dt, 1.0 / 30.0) ** 2))
+        self.velocity = (vx, vy)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -384,6 +391,7 @@ class FaceTracker:
                           first_seen_s=now_s, last_seen_s=now_s,
                           landmarks=_landmarks_of(det))
             track.center_seen = track.center
+            track.center_measured = track.center
             track.last_measured_s = now_s
             track._kf_start(now_s)
             self._next_id += 1
@@ -411,12 +419,13 @@ class FaceTracker:
             if centre is None or now_s < track._measured_s:
                 continue
             track._kf_predict(now_s)
-            track._kf_measure(float(centre[0]), float(centre[1]))
-            x, y = track._kf[:2] if track._kf is not None else centre
+            x, y = float(centre[0]), float(centre[1])
+            track._kf_measure(x, y, now_s)
             hw, hh = track.width / 2.0, track.height / 2.0
             track.box = (x - hw, y - hh, x + hw, y + hh)
             track.fresh = False  # the box is no longer the detector's
             track.last_measured_s = now_s
+            track.center_measured = (x, y)
             track.flow_measures += 1
             measured.append(track)
         return measured
@@ -457,6 +466,7 @@ class FaceTracker:
         track.landmarks = _landmarks_of(det)
         track.last_seen_s = max(track.last_seen_s, now_s)
         track.last_measured_s = max(track.last_measured_s, now_s)
+        track.center_measured = track.center_seen
         track.flow_lost = False  # the flow tries again from this detection
         track.hits += 1
         track.missed = 0
