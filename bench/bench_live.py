@@ -399,6 +399,7 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
 
     matched: dict[int, list[float]] = {}  # re-detected: matched to a detection
     measured: dict[int, list[float]] = {}  # measured from the image: a detection or the optical flow
+    measured_media: dict[int, list[float]] = {}  # the same, in media time (a file may play slower than real time)
     update, measure = tracking.FaceTracker.update, tracking.FaceTracker.measure
 
     def probe(self, detections, now_s, covered=None):
@@ -408,6 +409,7 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
             if track.fresh:
                 matched.setdefault(track.id, []).append(wall)
                 measured.setdefault(track.id, []).append(wall)
+                measured_media.setdefault(track.id, []).append(now_s)
         return visible
 
     def probe_measure(self, centres, now_s, lost=()):
@@ -415,6 +417,7 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
         wall = time.monotonic()
         for track in done:
             measured.setdefault(track.id, []).append(wall)
+            measured_media.setdefault(track.id, []).append(now_s)
         return done
 
     tracking.FaceTracker.update = probe
@@ -431,6 +434,8 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
     m_spans = {k: sorted(measured[k]) for k in spans}
     m_rates = [(len(v) - 1) / (v[-1] - v[0]) for v in m_spans.values()]
     m_gaps = [b - a for v in m_spans.values() for a, b in zip(v, v[1:])]
+    media_spans = {k: sorted(measured_media[k]) for k in spans}
+    media_rates = [(len(v) - 1) / (v[-1] - v[0]) for v in media_spans.values() if v[-1] > v[0]]
     q = lambda xs, p: round(float(np.percentile(xs, p)), 2) if xs else None  # noqa: E731
     probe_out.write_text(json.dumps({
         "tracks_seen": len(matched),
@@ -443,6 +448,8 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
         "measured_hz_median": q(m_rates, 50),
         "measured_hz_p10": q(m_rates, 10),
         "measured_gap_p95_s": round(float(np.percentile(m_gaps, 95)), 3) if m_gaps else None,
+        # per second of media: below the wall-clock rate's when the file plays slower than real time
+        "measured_hz_media_median": q(media_rates, 50),
         "thread_cores": thread_cores,
     }))
     return code

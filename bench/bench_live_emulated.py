@@ -66,7 +66,12 @@ def emulate(grid: Grid, detection: dict, seconds: float, cpu_share: float) -> di
         index = int(t * FPS)
         image, truth = grid.frame(index)
         started = time.thread_time()
-        detections, report = crowd.detect(image, index / FPS, tracker.active_tracks)
+        if crowd.flow_measures and flow.wants_step(index / FPS):  # the pipeline's rule: this frame is the flow's
+            from crowdmood_gui.core.crowd_detection import CycleReport
+
+            detections, report = [], CycleReport()
+        else:
+            detections, report = crowd.detect(image, index / FPS, tracker.active_tracks)
         visible = tracker.update(detections, index / FPS, covered=report.coverage)
         flowed: set[int] = set()
         if crowd.flow_measures:

@@ -107,18 +107,33 @@ class FaceFlow:
         self._anchors: dict[int, tuple[int, Box]] = {}  # track id -> (frame serial, box there)
         self._serial = 0
         self._last_step_s: float | None = None
+        self._gap_s: float | None = None  # media seconds between steps, smoothed
 
     def reset(self) -> None:
         self._frames.clear()
         self._anchors.clear()
         self._last_step_s = None
+        self._gap_s = None
+
+    def _wait_s(self) -> float:
+        """How much earlier than the period a face is taken: the gap to the next step (as
+        the steps come), at most half a period."""
+        return min(self._gap_s if self._gap_s is not None else 0.0, 0.5 * self.period_s)
+
+    def wants_step(self, now_s: float) -> bool:
+        """A step is due on this frame (faces would be older than the period by the next
+        one). The pipeline then gives the frame to the flow and the next to detection: on a
+        loaded machine a detection cycle takes a few hundred ms of wall time, and steps
+        taken only on cycle frames came 3.5 times a second (4K window, load 5)."""
+        if not self._anchors:
+            return False
+        return self._last_step_s is None or now_s - self._last_step_s >= self.period_s - self._wait_s()
 
     def due(self, now_s: float, tracks: Sequence[Track]) -> list[Track]:
-        """The visible tracks not detected in this frame whose position is older than
-        three quarters of the period: measured at the next step that comes at least half
-        a period after the last, each face lands near ``refresh_hz``. (One without an
-        anchor is reported failed: it waits for the detector.)"""
-        wait = 0.75 * self.period_s
+        """The visible tracks not detected in this frame whose position would be older than
+        the period by the next step (the refresh's rule). One without an anchor is
+        reported failed: it waits for the detector."""
+        wait = self.period_s - self._wait_s()
         return [t for t in tracks if not t.fresh and t.missed == 0 and not t.flow_lost
                 and now_s - max(t.last_seen_s, t.last_measured_s) >= wait]
 
@@ -133,7 +148,7 @@ class FaceFlow:
         for gone in [i for i in self._anchors if i not in live_ids]:
             del self._anchors[gone]
         fresh = [t for t in tracks if t.fresh]
-        spaced = self._last_step_s is None or now_s - self._last_step_s >= 0.5 * self.period_s
+        spaced = self._last_step_s is None or now_s - self._last_step_s >= self.period_s - self._wait_s()
         due = self.due(now_s, tracks) if (spaced or detected) else []
         if not due and not fresh:
             return report
@@ -157,6 +172,9 @@ class FaceFlow:
         kept = {f.serial for f in self._frames}
         for track_id in [i for i, (serial, _) in self._anchors.items() if serial not in kept]:
             del self._anchors[track_id]
+        if self._last_step_s is not None and now_s > self._last_step_s:
+            gap = now_s - self._last_step_s
+            self._gap_s = gap if self._gap_s is None else 0.7 * self._gap_s + 0.3 * gap
         self._last_step_s = now_s
         report.compute_ms = (time.perf_counter() - started) * 1000.0
         return report

@@ -480,12 +480,20 @@ class Pipeline:
         now_s = frame.media_time_s
         # A detection cycle (low-resolution pass, refreshes, tiles: core/crowd_detection.py)
         # or, between cycles in analysis mode, none: the tracker then only predicts.
-        detections, cycle = self._crowd.detect(frame.image, now_s, self._tracker.active_tracks)
+        flow_on = self._flow is not None and self._crowd.flow_measures
+        if flow_on and self._flow.wants_step(now_s):
+            # This frame is the flow's (the faces would be older than the period by the next
+            # step); the detection cycle takes the next one.
+            from crowdmood_gui.core.crowd_detection import CycleReport
+
+            detections, cycle = [], CycleReport()
+        else:
+            detections, cycle = self._crowd.detect(frame.image, now_s, self._tracker.active_tracks)
         if cycle.ran:
             self._detect_ms.append(cycle.compute_ms)
         tracks = self._tracker.update(detections, now_s, covered=cycle.coverage)
         rest_s = cycle.rest_s
-        if self._flow is not None and self._crowd.flow_measures:
+        if flow_on:
             # Between re-detections: the faces due measured from this frame (never a
             # detection: they stay not ``fresh``, so no crop is cut at a flow box).
             flow = self._flow.step(frame.image, now_s, self._tracker.active_tracks, detected=cycle.ran)
