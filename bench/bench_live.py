@@ -316,6 +316,8 @@ EXTRA_CROWD_PATHS = {
     "share015": "[detection]\ntiling = true\n[expression]\nlive_core_share = 0.15\n",
     # the schedule before the optical flow: every face re-detected at refresh_hz, nothing between
     "noflow": "[detection]\ntiling = true\nflow_refresh = false\n",
+    # the flow between re-detections, every face still re-detected at refresh_hz (5)
+    "flow5": "[detection]\ntiling = true\nflow_redetect_hz = 5.0\n",
 }
 
 
