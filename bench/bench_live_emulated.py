@@ -134,6 +134,8 @@ def emulate(grid: Grid, detection: dict, seconds: float, cpu_share: float) -> di
         "sweeps": crowd.sweeps_completed,
         "recall_at_end": round(recall[-1][1], 3),
         "recall_90_at_s": next((round(x, 2) for x, r in recall if r >= 0.9), None),
+        "recall_by_s": {s: round(next((r for x, r in recall if x >= s), recall[-1][1]), 3)
+                        for s in range(1, int(seconds) + 1)},
         "tracks": tracker.total_tracks,
         "load_before": loadavg(),
     }
