@@ -66,7 +66,7 @@ def emulate(grid: Grid, detection: dict, seconds: float, cpu_share: float) -> di
         index = int(t * FPS)
         image, truth = grid.frame(index)
         started = time.thread_time()
-        if crowd.flow_measures and crowd.sweeps_completed > 0 and flow.wants_step(index / FPS):  # the pipeline's rule: this frame is the flow's
+        if crowd.flow_measures and flow.wants_step(index / FPS):  # the pipeline's rule: this frame is the flow's
             from crowdmood_gui.core.crowd_detection import CycleReport
 
             detections, report = [], CycleReport()

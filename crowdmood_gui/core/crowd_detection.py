@@ -198,9 +198,13 @@ class CrowdDetector:
 
     @property
     def flow_measures(self) -> bool:
-        """Live with tiles, and the caller said it measures the known faces by optical flow
-        between their re-detections (``with_flow``: the pipeline, with ``flow_refresh``)."""
-        return bool(self.with_flow and self.realtime and self.config.refresh_hz > 0 and self.tiled)
+        """Live with tiles, after the first sweep, and the caller said it measures the known
+        faces by optical flow between their re-detections (``with_flow``: the pipeline, with
+        ``flow_refresh``). The first sweep runs as without the flow: the crowd is found
+        first (under load 6-8 a 4K first sweep took 10-15 s, and flow steps on its cycles
+        made it longer)."""
+        return bool(self.with_flow and self.realtime and self.config.refresh_hz > 0 and self.tiled
+                    and self._sweeps > 0)
 
     @property
     def tiled(self) -> bool:

@@ -481,11 +481,11 @@ class Pipeline:
         # A detection cycle (low-resolution pass, refreshes, tiles: core/crowd_detection.py)
         # or, between cycles in analysis mode, none: the tracker then only predicts.
         flow_on = self._flow is not None and self._crowd.flow_measures
-        if flow_on and self._crowd.sweeps_completed > 0 and self._flow.wants_step(now_s):
+        if flow_on and self._flow.wants_step(now_s):
             # This frame is the flow's (the faces would be older than the period by the next
-            # step); the detection cycle takes the next one. Not before the first sweep is
-            # done: the crowd is found first (a loaded 4K window followed 360 of 576 faces
-            # after 20 s when the flow took its frames from the start).
+            # step); the detection cycle takes the next one. (``flow_measures`` only after
+            # the first sweep: a loaded 4K window followed 360 of 576 faces after 20 s when
+            # the flow took its frames from the start.)
             from crowdmood_gui.core.crowd_detection import CycleReport
 
             detections, cycle = [], CycleReport()

@@ -149,6 +149,7 @@ def test_a_lost_face_is_re_detected_at_the_full_rate_and_a_measured_one_at_the_f
 
     config = DetectionConfig(refresh_hz=5.0, flow_redetect_hz=2.0)
     crowd = CrowdDetector(None, config, realtime=True)
+    crowd._sweeps = 1  # after the first sweep
     crowd.plan = SimpleNamespace(reliable_face_px=100.0, tiles=())
     tracker = FaceTracker()
     tracker.update([SimpleNamespace(x1=10 + 50 * i, y1=10, x2=40 + 50 * i, y2=40, score=0.9) for i in range(3)], 0.0)
@@ -172,8 +173,10 @@ def test_a_lost_face_is_re_detected_at_the_full_rate_and_a_measured_one_at_the_f
     assert due(0.5) == {lost.id, unknown.id, kept.id}
     # analysis mode (no flow) keeps the refresh period for every face
     analysis = CrowdDetector(None, config, realtime=False)
-    analysis.with_flow, analysis.plan = True, crowd.plan
+    analysis.with_flow, analysis.plan, analysis._sweeps = True, crowd.plan, 1
     assert not analysis.flow_measures
+    crowd._sweeps = 0  # the first sweep runs as without the flow: the crowd is found first
+    assert not crowd.flow_measures and len(due(0.25)) == 3
 
 
 def test_flow_shrinks_the_frame_so_faces_stay_big_enough():
