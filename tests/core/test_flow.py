@@ -226,3 +226,12 @@ def test_flow_on_the_16x16_grid_keeps_recall_and_identity():
     counts = np.array(list(measured.values()))
     # nearly every face measured at refresh_hz; one the flow lost waits for its re-detection
     assert len(measured) == 256 and np.mean(counts >= 5 * span * 0.9) >= 0.95 and counts.min() >= 3 * span, sorted(counts)[:5]
+
+
+def test_flow_settings_are_validated():
+    from pydantic import ValidationError
+
+    assert DetectionConfig().flow_refresh is True and DetectionConfig().flow_redetect_hz == 2.0
+    for bad in ({"flow_redetect_hz": 0}, {"flow_redetect_hz": 100}, {"flow_refresh": "sometimes"}):
+        with pytest.raises(ValidationError):
+            DetectionConfig(**bad)
