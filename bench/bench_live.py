@@ -42,7 +42,7 @@ rate per face** (matches per second over each track's span, median and 10th perc
 over the tracks followed for at least half the run) and the 95th percentile of the gaps
 between two refreshes of one face. Beside it, apart, **measured from the image** per face:
 a detection or an optical-flow measurement between detections (``core/flow.py``, on by
-default; ``--paths noflow`` turns it off), median, p10 and gap p95: a flow measurement
+default; ``--paths noflow`` turns it off, ``flow2`` re-detects a face the flow measures at 2 Hz), median, p10 and gap p95: a flow measurement
 never counts as a re-detection. Faces on screen = tracks; the wrapper changes nothing in
 crowdmood_gui. The wrapper also reads ``/proc/self/task/*/stat`` every second: each thread's
 CPU seconds per second of the run (``thread_cores``, by Python thread name or kernel name),
@@ -316,8 +316,8 @@ EXTRA_CROWD_PATHS = {
     "share015": "[detection]\ntiling = true\n[expression]\nlive_core_share = 0.15\n",
     # the schedule before the optical flow: every face re-detected at refresh_hz, nothing between
     "noflow": "[detection]\ntiling = true\nflow_refresh = false\n",
-    # the flow between re-detections, every face still re-detected at refresh_hz (5)
-    "flow5": "[detection]\ntiling = true\nflow_redetect_hz = 5.0\n",
+    # the flow between re-detections, a face it measures re-detected at 2 Hz only
+    "flow2": "[detection]\ntiling = true\nflow_redetect_hz = 2.0\n",
 }
 
 

@@ -40,7 +40,7 @@ from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E
 
 CLIPS = {"1080p-16x16": (16, 1920, 1080), "4k-24x24": (24, 3840, 2160)}
 SCHEDULES = {"allfull": {"live_full_cycle_s": 0.0, "flow_refresh": False},
-             "noflow": {"flow_refresh": False}, "new": {}}
+             "noflow": {"flow_refresh": False}, "flow2": {"flow_redetect_hz": 2.0}, "new": {}}
 FPS = 30.0
 
 
@@ -66,13 +66,15 @@ def emulate(grid: Grid, detection: dict, seconds: float, cpu_share: float) -> di
         index = int(t * FPS)
         image, truth = grid.frame(index)
         started = time.thread_time()
-        if crowd.flow_measures and flow.wants_step(index / FPS):  # the pipeline's rule: this frame is the flow's
+        if crowd.flow_measures and flow.wants_step(index / FPS, tracker.active_tracks):  # the pipeline's rule: this frame is the flow's
             from crowdmood_gui.core.crowd_detection import CycleReport
 
             detections, report = [], CycleReport()
         else:
             detections, report = crowd.detect(image, index / FPS, tracker.active_tracks)
         visible = tracker.update(detections, index / FPS, covered=report.coverage)
+        if report.ran:
+            flow.note_cycle(report.compute_ms)
         flowed: set[int] = set()
         if crowd.flow_measures:
             f0 = time.thread_time()

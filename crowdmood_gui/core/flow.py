@@ -57,6 +57,11 @@ FB_MAX_PX = 0.7  # forward-backward error, flow-frame pixels
 # replaced by the background or another face goes far above.
 PATCH_MAX_ERR = 14.0
 KEEP_FRAMES = 3  # grey frames kept for anchors
+# The flow takes a frame from detection only while its steps got less than this share of
+# the detection thread's recent compute (steps and cycles, decaying sums): on a starved
+# machine detection, the only source of crops and of new faces, keeps the rest. Load-free
+# the flow takes 17-21 % (bench_live_emulated.py).
+FLOW_MAX_SHARE = 0.3
 
 
 @dataclass(slots=True)
@@ -108,6 +113,8 @@ class FaceFlow:
         self._serial = 0
         self._last_step_s: float | None = None
         self._gap_s: float | None = None  # media seconds between steps, smoothed
+        self._step_ms = 0.0  # recent compute of flow steps (decaying sum)
+        self._cycle_ms = 0.0  # recent compute of detection cycles (decaying sum)
 
     def reset(self) -> None:
         self._frames.clear()
@@ -120,14 +127,22 @@ class FaceFlow:
         the steps come), at most half a period."""
         return min(self._gap_s if self._gap_s is not None else 0.0, 0.5 * self.period_s)
 
-    def wants_step(self, now_s: float) -> bool:
-        """A step is due on this frame (faces would be older than the period by the next
-        one). The pipeline then gives the frame to the flow and the next to detection: on a
+    def note_cycle(self, compute_ms: float) -> None:
+        """A detection cycle ran (its compute, as ``CycleReport.compute_ms``)."""
+        self._cycle_ms = 0.8 * self._cycle_ms + compute_ms
+        self._step_ms *= 0.8
+
+    def wants_step(self, now_s: float, tracks: Sequence[Track]) -> bool:
+        """A step is due on this frame (some face would be older than the period by the
+        next one) and the flow's share of the recent compute is under ``FLOW_MAX_SHARE``.
+        The pipeline then gives the frame to the flow and the next to detection: on a
         loaded machine a detection cycle takes a few hundred ms of wall time, and steps
         taken only on cycle frames came 3.5 times a second (4K window, load 5)."""
-        if not self._anchors:
+        if not self._anchors or self._step_ms >= FLOW_MAX_SHARE * (self._step_ms + self._cycle_ms):
             return False
-        return self._last_step_s is None or now_s - self._last_step_s >= self.period_s - self._wait_s()
+        if self._last_step_s is not None and now_s - self._last_step_s < self.period_s - self._wait_s():
+            return False
+        return any(t.id in self._anchors for t in self.due(now_s, tracks))
 
     def due(self, now_s: float, tracks: Sequence[Track]) -> list[Track]:
         """The visible tracks not detected in this frame whose position would be older than
@@ -177,6 +192,8 @@ class FaceFlow:
             self._gap_s = gap if self._gap_s is None else 0.7 * self._gap_s + 0.3 * gap
         self._last_step_s = now_s
         report.compute_ms = (time.perf_counter() - started) * 1000.0
+        self._step_ms = 0.8 * self._step_ms + report.compute_ms
+        self._cycle_ms *= 0.8
         return report
 
     def _measure(self, frame: _Frame, now_s: float, due: Sequence[Track], report: FlowReport) -> None:

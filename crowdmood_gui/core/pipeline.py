@@ -481,7 +481,7 @@ class Pipeline:
         # A detection cycle (low-resolution pass, refreshes, tiles: core/crowd_detection.py)
         # or, between cycles in analysis mode, none: the tracker then only predicts.
         flow_on = self._flow is not None and self._crowd.flow_measures
-        if flow_on and self._flow.wants_step(now_s):
+        if flow_on and self._flow.wants_step(now_s, self._tracker.active_tracks):
             # This frame is the flow's (the faces would be older than the period by the next
             # step); the detection cycle takes the next one. (``flow_measures`` only after
             # the first sweep: a loaded 4K window followed 360 of 576 faces after 20 s when
@@ -493,6 +493,8 @@ class Pipeline:
             detections, cycle = self._crowd.detect(frame.image, now_s, self._tracker.active_tracks)
         if cycle.ran:
             self._detect_ms.append(cycle.compute_ms)
+            if self._flow is not None:
+                self._flow.note_cycle(cycle.compute_ms)
         tracks = self._tracker.update(detections, now_s, covered=cycle.coverage)
         rest_s = cycle.rest_s
         if flow_on:

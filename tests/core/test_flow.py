@@ -189,18 +189,27 @@ def test_flow_shrinks_the_frame_so_faces_stay_big_enough():
     assert flow_shrink([]) == 1
 
 
-def test_flow_on_the_16x16_grid_keeps_recall_and_identity():
+@pytest.fixture(scope="module")
+def grid16():
+    frames = read_clip()
+    return Grid(frames, reference_boxes(frames), n=16, width=1920, height=1080)
+
+
+@pytest.mark.parametrize("redetect_hz", [2.0, 5.0])
+def test_flow_on_the_16x16_grid_keeps_recall_and_identity(grid16, redetect_hz):
     # The live schedule on the 1080p 16x16 grid, a frame every 2 (67 ms), with the flow:
     # every face still found and kept under one id, and measured at least refresh_hz.
-    frames = read_clip()
-    grid = Grid(frames, reference_boxes(frames), n=16, width=1920, height=1080)
-    config = DetectionConfig(live_cycle_ms=5000, live_full_cycle_s=0.4)
+    # flow_redetect_hz 2: the flow measures between re-detections; 5 (the default): the
+    # detection keeps up here, so the flow has nothing to measure and re-detection is as before.
+    grid = grid16
+    config = DetectionConfig(live_cycle_ms=5000, live_full_cycle_s=0.4, flow_redetect_hz=redetect_hz)
     crowd = CrowdDetector(FaceDetector(threads=2), config, realtime=True)
     crowd.with_flow = True
     tracker = FaceTracker()
     flow = FaceFlow(config.refresh_hz)
     ids_by_cell: dict[int, set[int]] = {}
     measured: dict[int, int] = {}
+    redetected: dict[int, int] = {}
     flowed = 0
     for index in range(0, 60, 2):
         t = index / FPS
@@ -216,13 +225,17 @@ def test_flow_on_the_16x16_grid_keeps_recall_and_identity():
             assert found >= 0.95 * 256, (index, found)
             for track in visible:
                 measured[track.id] = measured.get(track.id, 0) + (track.fresh or track.id in step.measured)
+                redetected[track.id] = redetected.get(track.id, 0) + track.fresh
         for track, cell in zip(visible, which):
             if cell >= 0:
                 ids_by_cell.setdefault(cell, set()).add(track.id)
-    assert flowed > 256  # the flow did measure (the re-detection alone would not be asked less)
+    span = 58 / FPS - 0.5
+    if redetect_hz < config.refresh_hz:
+        assert flowed > 256  # the flow did measure
+    else:
+        assert flowed == 0 and min(redetected.values()) >= 5 * span  # re-detection as without the flow
     assert tracker.total_tracks == 256
     assert all(len(ids) == 1 for ids in ids_by_cell.values())
-    span = 58 / FPS - 0.5
     counts = np.array(list(measured.values()))
     # nearly every face measured at refresh_hz; one the flow lost waits for its re-detection
     assert len(measured) == 256 and np.mean(counts >= 5 * span * 0.9) >= 0.95 and counts.min() >= 3 * span, sorted(counts)[:5]
@@ -231,7 +244,7 @@ def test_flow_on_the_16x16_grid_keeps_recall_and_identity():
 def test_flow_settings_are_validated():
     from pydantic import ValidationError
 
-    assert DetectionConfig().flow_refresh is True and DetectionConfig().flow_redetect_hz == 2.0
+    assert DetectionConfig().flow_refresh is True and DetectionConfig().flow_redetect_hz == 5.0
     for bad in ({"flow_redetect_hz": 0}, {"flow_redetect_hz": 100}, {"flow_refresh": "sometimes"}):
         with pytest.raises(ValidationError):
             DetectionConfig(**bad)
