@@ -207,7 +207,6 @@ class Pipeline:
         self._last_storage_error = 0.0
         self._frames_processed = 0
         self._detect_ms: deque[float] = deque(maxlen=300)
-        self._flow_ms: deque[float] = deque(maxlen=300)  # live: optical-flow steps' compute
         self._flow = None
         self._source_done = threading.Event()
         self._source_failed: str | None = None
@@ -503,7 +502,6 @@ class Pipeline:
             flow = self._flow.step(frame.image, now_s, self._tracker.active_tracks, detected=cycle.ran)
             if flow.ran:
                 self._tracker.measure(flow.measured, now_s, lost=flow.failed)
-                self._flow_ms.append(flow.compute_ms)
                 # the flow's compute counts in detection's busy share like a cycle's
                 rest_s += flow.compute_ms / 1000.0 * (1.0 / self.config.detection.live_busy_share - 1.0)
         # Crops only from boxes detected in this very frame (full resolution), never from
