@@ -40,7 +40,10 @@ through a child wrapper
 (``--child-refresh``) that notes when each track is matched to a detection: **box refresh
 rate per face** (matches per second over each track's span, median and 10th percentile
 over the tracks followed for at least half the run) and the 95th percentile of the gaps
-between two refreshes of one face. Faces on screen = tracks; the wrapper changes nothing in
+between two refreshes of one face. Beside it, apart, **measured from the image** per face:
+a detection or an optical-flow measurement between detections (``core/flow.py``, on by
+default; ``--paths noflow`` turns it off, ``flow2`` re-detects a face the flow measures at 2 Hz), median, p10 and gap p95: a flow measurement
+never counts as a re-detection. Faces on screen = tracks; the wrapper changes nothing in
 crowdmood_gui. The wrapper also reads ``/proc/self/task/*/stat`` every second: each thread's
 CPU seconds per second of the run (``thread_cores``, by Python thread name or kernel name),
 and the session store gives the crowd line's reads (crops per second, people read per 10 s,
@@ -313,6 +316,10 @@ EXTRA_CROWD_PATHS = {
     "share1": "[detection]\ntiling = true\n[expression]\nlive_core_share = 1.0\n",
     # a smaller budget than the default 0.25: the trade between detection and the crowd line
     "share015": "[detection]\ntiling = true\n[expression]\nlive_core_share = 0.15\n",
+    # the schedule before the optical flow: every face re-detected at refresh_hz, nothing between
+    "noflow": "[detection]\ntiling = true\nflow_refresh = false\n",
+    # the flow between re-detections, a face it measures re-detected at 2 Hz only
+    "flow2": "[detection]\ntiling = true\nflow_redetect_hz = 2.0\n",
 }
 
 
@@ -394,8 +401,10 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
     from crowdmood_gui import cli
     from crowdmood_gui.core import tracking
 
-    matched: dict[int, list[float]] = {}
-    update = tracking.FaceTracker.update
+    matched: dict[int, list[float]] = {}  # re-detected: matched to a detection
+    measured: dict[int, list[float]] = {}  # measured from the image: a detection or the optical flow
+    measured_media: dict[int, list[float]] = {}  # the same, in media time (a file may play slower than real time)
+    update, measure = tracking.FaceTracker.update, tracking.FaceTracker.measure
 
     def probe(self, detections, now_s, covered=None):
         visible = update(self, detections, now_s, covered)
@@ -403,9 +412,20 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
         for track in visible:
             if track.fresh:
                 matched.setdefault(track.id, []).append(wall)
+                measured.setdefault(track.id, []).append(wall)
+                measured_media.setdefault(track.id, []).append(now_s)
         return visible
 
+    def probe_measure(self, centres, now_s, lost=()):
+        done = measure(self, centres, now_s, lost)
+        wall = time.monotonic()
+        for track in done:
+            measured.setdefault(track.id, []).append(wall)
+            measured_media.setdefault(track.id, []).append(now_s)
+        return done
+
     tracking.FaceTracker.update = probe
+    tracking.FaceTracker.measure = probe_measure
     started = time.monotonic()
     threads = ThreadCpuProbe()
     code = cli.main(argv)
@@ -414,12 +434,26 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
     spans = {k: v for k, v in matched.items() if len(v) > 1 and v[-1] - v[0] >= run_s / 2}
     rates = [(len(v) - 1) / (v[-1] - v[0]) for v in spans.values()]
     gaps = [b - a for v in spans.values() for a, b in zip(v, v[1:])]
+    # the same faces, counting every measurement from the image (a detection or the flow)
+    m_spans = {k: sorted(measured[k]) for k in spans}
+    m_rates = [(len(v) - 1) / (v[-1] - v[0]) for v in m_spans.values()]
+    m_gaps = [b - a for v in m_spans.values() for a, b in zip(v, v[1:])]
+    media_spans = {k: sorted(measured_media[k]) for k in spans}
+    media_rates = [(len(v) - 1) / (v[-1] - v[0]) for v in media_spans.values() if v[-1] > v[0]]
+    q = lambda xs, p: round(float(np.percentile(xs, p)), 2) if xs else None  # noqa: E731
     probe_out.write_text(json.dumps({
         "tracks_seen": len(matched),
         "faces_followed": len(spans),
-        "refresh_hz_median": round(float(np.median(rates)), 2) if rates else None,
-        "refresh_hz_p10": round(float(np.percentile(rates, 10)), 2) if rates else None,
+        # re-detected: matched to a detection (a flow measurement never counts here)
+        "refresh_hz_median": q(rates, 50),
+        "refresh_hz_p10": q(rates, 10),
         "refresh_gap_p95_s": round(float(np.percentile(gaps, 95)), 3) if gaps else None,
+        # measured from the image: a detection or an optical-flow measurement
+        "measured_hz_median": q(m_rates, 50),
+        "measured_hz_p10": q(m_rates, 10),
+        "measured_gap_p95_s": round(float(np.percentile(m_gaps, 95)), 3) if m_gaps else None,
+        # per second of media: below the wall-clock rate's when the file plays slower than real time
+        "measured_hz_media_median": q(media_rates, 50),
         "thread_cores": thread_cores,
     }))
     return code

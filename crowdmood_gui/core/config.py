@@ -71,6 +71,15 @@ class DetectionConfig(_Section):
     # after the last. ``live_full_cycle_s = 0``: every cycle full (as before).
     live_full_cycle_s: float = Field(0.3, ge=0, le=10)
     live_sweep_share: float = Field(0.25, ge=0, le=1)
+    # Live, with tiles: between re-detections each known face's position is measured from
+    # the image by optical flow (core/flow.py) so it is measured ``refresh_hz`` times a
+    # second where detection falls behind. A face the flow keeps measuring is re-detected
+    # at most ``flow_redetect_hz`` times a second (5, as every face without the flow; 2
+    # leaves detection a third of the work, but crops are cut only at detected boxes and
+    # the loaded window read fewer people: README), one it loses at ``refresh_hz``. A flow
+    # box is never a detection: no crop is cut at it.
+    flow_refresh: bool = True
+    flow_redetect_hz: float = Field(5.0, gt=0, le=30)
     # `crowdmood analyze` (every frame processed): a detection cycle this many times per
     # second of media (the tracker predicts the frames between), and a full tile sweep in
     # about this many seconds of media.

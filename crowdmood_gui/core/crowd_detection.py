@@ -123,6 +123,12 @@ class CycleReport:
     rest_s: float = 0.0  # live: how long the caller should rest to keep the busy share
 
 
+def _flow_kept(track: Track) -> bool:
+    """The optical flow measures this face between its detections (live): until it fails
+    on it (a face it never measured is reported lost at its next step)."""
+    return not track.flow_lost and not track.missed
+
+
 def _touches_cut(det: Detection, cell: Rect, frame: Rect) -> bool:
     """The box touches an edge of ``cell`` that is not an edge of the frame."""
     x1, y1, x2, y2 = cell
@@ -186,6 +192,19 @@ class CrowdDetector:
         self._last_full_s: float | None = None  # live: media time of the last full cycle
         self._full_ms = 0.0  # live: recent compute of full cycles (decaying sum)
         self._refresh_ms = 0.0  # live: recent compute of refresh-only cycles
+        # Set by the caller that runs core/flow.py between cycles: a face the flow measures
+        # is then re-detected at ``flow_redetect_hz`` only.
+        self.with_flow = False
+
+    @property
+    def flow_measures(self) -> bool:
+        """Live with tiles, after the first sweep, and the caller said it measures the known
+        faces by optical flow between their re-detections (``with_flow``: the pipeline, with
+        ``flow_refresh``). The first sweep runs as without the flow: the crowd is found
+        first (under load 6-8 a 4K first sweep took 10-15 s, and flow steps on its cycles
+        made it longer)."""
+        return bool(self.with_flow and self.realtime and self.config.refresh_hz > 0 and self.tiled
+                    and self._sweeps > 0)
 
     @property
     def tiled(self) -> bool:
@@ -328,6 +347,14 @@ class CrowdDetector:
         # 0.8 x period let a face refreshed 133-167 ms ago wait for the cycle after next
         # whenever the cycles came faster than that: every other cycle, 3 Hz.)
         wait_s = self._cycle_gap_s if self.realtime and self._cycle_gap_s is not None else 0.2 * period
+        if self.flow_measures:
+            # Live with flow (core/flow.py): a face the flow measures is re-detected at
+            # ``flow_redetect_hz`` only (drift and size); one it lost or never measured, or
+            # one looked for and not found, at ``refresh_hz``.
+            slow = max(period, 1.0 / self.config.flow_redetect_hz)
+            return [t for t in tracks
+                    if min(t.width, t.height) < largest_px and now_s > t.last_seen_s
+                    and now_s - t.last_seen_s >= (slow if _flow_kept(t) else period) - wait_s]
         return [t for t in tracks
                 if min(t.width, t.height) < largest_px and now_s - t.last_seen_s >= period - wait_s
                 and now_s > t.last_seen_s]

@@ -207,6 +207,7 @@ class Pipeline:
         self._last_storage_error = 0.0
         self._frames_processed = 0
         self._detect_ms: deque[float] = deque(maxlen=300)
+        self._flow = None
         self._source_done = threading.Event()
         self._source_failed: str | None = None
         self._live_source = False
@@ -258,6 +259,11 @@ class Pipeline:
         from crowdmood_gui.core.tracking import FaceTracker
 
         self._crowd = CrowdDetector(self._detector, self.config.detection, realtime=self.realtime)
+        # Live with tiles: each known face measured by optical flow between its re-detections.
+        from crowdmood_gui.core.flow import FaceFlow
+
+        self._flow = FaceFlow(self.config.detection.refresh_hz) if self.config.detection.flow_refresh else None
+        self._crowd.with_flow = self._flow is not None
         self._tracker = FaceTracker(
             iou_threshold=self.config.tracking.iou_threshold,
             max_missed_s=self.config.tracking.max_missed_s,
@@ -473,10 +479,31 @@ class Pipeline:
         now_s = frame.media_time_s
         # A detection cycle (low-resolution pass, refreshes, tiles: core/crowd_detection.py)
         # or, between cycles in analysis mode, none: the tracker then only predicts.
-        detections, cycle = self._crowd.detect(frame.image, now_s, self._tracker.active_tracks)
+        flow_on = self._flow is not None and self._crowd.flow_measures
+        if flow_on and self._flow.wants_step(now_s, self._tracker.active_tracks):
+            # This frame is the flow's (the faces would be older than the period by the next
+            # step); the detection cycle takes the next one. (``flow_measures`` only after
+            # the first sweep: a loaded 4K window followed 360 of 576 faces after 20 s when
+            # the flow took its frames from the start.)
+            from crowdmood_gui.core.crowd_detection import CycleReport
+
+            detections, cycle = [], CycleReport()
+        else:
+            detections, cycle = self._crowd.detect(frame.image, now_s, self._tracker.active_tracks)
         if cycle.ran:
             self._detect_ms.append(cycle.compute_ms)
+            if self._flow is not None:
+                self._flow.note_cycle(cycle.compute_ms)
         tracks = self._tracker.update(detections, now_s, covered=cycle.coverage)
+        rest_s = cycle.rest_s
+        if flow_on:
+            # Between re-detections: the faces due measured from this frame (never a
+            # detection: they stay not ``fresh``, so no crop is cut at a flow box).
+            flow = self._flow.step(frame.image, now_s, self._tracker.active_tracks, detected=cycle.ran)
+            if flow.ran:
+                self._tracker.measure(flow.measured, now_s, lost=flow.failed)
+                # the flow's compute counts in detection's busy share like a cycle's
+                rest_s += flow.compute_ms / 1000.0 * (1.0 / self.config.detection.live_busy_share - 1.0)
         # Crops only from boxes detected in this very frame (full resolution), never from
         # a prediction.
         fresh = [t for t in tracks if t.fresh]
@@ -524,9 +551,9 @@ class Pipeline:
         self._last_media_time = now_s
         if cycle.ran:
             self._detect_rate.tick()
-        if cycle.rest_s > 0:
+        if rest_s > 0:
             # Live with tiles: leave the display and the GUI their share of the cores.
-            self._stop.wait(cycle.rest_s)
+            self._stop.wait(rest_s)
 
     def _display_loop(self) -> None:
         while not self._stop.is_set():

@@ -15,6 +15,13 @@ A track only counts as *missed* where the detector looked and could have seen it
 coasting on its prediction. A track dies ``max_missed_s`` after its last detection if it
 was looked for since and not found (brief occlusion, a missed frame survive), and in any
 case ``max_unseen_s`` after it (a sweep that never comes back).
+
+Between detections a track may also be *measured* from the image (live, optical flow:
+``core/flow.py``): :meth:`FaceTracker.measure` takes a face's measured centre as a
+position-only Kalman update (size kept). A measurement is not a detection: it never sets
+``fresh`` (crops are cut only at a box the detector found in that frame), never resets
+``missed`` or ``last_seen_s`` (a face looked for and not found still ends), and never
+creates or ends a track.
 """
 
 from __future__ import annotations
@@ -36,7 +43,11 @@ ACCELERATION_STD = 2.0
 VELOCITY_STD_NEW = 1.0  # sizes per second: a new track's velocity is unknown
 UNKNOWN_SPEED_SIZES_S = 6.0  # how far a face seen once may have walked, sizes per second
 PREDICTION_DRIFT_SIZES_S = 1.0  # how far off a prediction may drift, sizes per second
-MAX_EXTRAPOLATION_S = 1.0  # a box moves on its velocity this long after its last match, then holds
+MAX_EXTRAPOLATION_S = 1.0  # a box moves on its velocity this long after its last measurement, then holds
+# A flow measurement's noise (std, share of the size): a median of a few points' motion
+# over a few frames, chained from the last detection (bench/bench_flow.py: ~0.3 px median
+# error on 18 px faces per step), so about as good as a detection's box centre.
+FLOW_MEASUREMENT_STD = 0.05
 # A shown box moves ahead of its detection cycle by at most this (live cycles come every
 # 100-300 ms; a display stalled longer than this shows the box where it was last put).
 MAX_BOX_LEAD_S = 0.5
@@ -112,6 +123,12 @@ class Track:
     velocity: tuple[float, float] = (0.0, 0.0)  # centre px / s (the Kalman estimate)
     fresh: bool = True  # matched in the latest update: ``box`` is a detection of that frame
     center_seen: tuple[float, float] = (0.0, 0.0)  # centre of the last matched detection
+    # The last time the face's position was measured from the image: a detection or
+    # (live) an optical-flow measurement. Never earlier than ``last_seen_s``.
+    last_measured_s: float = 0.0
+    center_measured: tuple[float, float] = (0.0, 0.0)  # the centre measured then
+    flow_measures: int = 0  # optical-flow measurements of this track (live)
+    flow_lost: bool = False  # the flow failed on it since its last detection (covered, turned)
     # Sampler / pipeline state
     last_sampled_s: float | None = None  # when the sampler last cut a crop of this track
     extra: dict[str, Any] = field(default_factory=dict)  # free slot for the pipeline
@@ -179,7 +196,7 @@ class Track:
         x1, y1, x2, y2 = self.box
         if now_s is None:
             return TrackBox(self.id, x1, y1, x2, y2, self.score, dominant)
-        lead = max(0.0, min(max_lead_s, self.last_seen_s + MAX_EXTRAPOLATION_S - now_s))
+        lead = max(0.0, min(max_lead_s, self._measured_s + MAX_EXTRAPOLATION_S - now_s))
         vx, vy = self.velocity if lead > 0 else (0.0, 0.0)
         return TrackBox(self.id, x1, y1, x2, y2, self.score, dominant, float(vx), float(vy), float(now_s), lead)
 
@@ -192,11 +209,16 @@ class Track:
         self._kf_cov = ((MEASUREMENT_STD * size) ** 2, 0.0, (VELOCITY_STD_NEW * size) ** 2)
         self._kf_time_s = now_s
 
+    @property
+    def _measured_s(self) -> float:
+        return max(self.last_seen_s, self.last_measured_s)
+
     def _moving_dt(self, from_s: float, to_s: float) -> float:
         """How much of ``from_s`` -> ``to_s`` the box moves on its velocity: only up to
-        ``MAX_EXTRAPOLATION_S`` after the last match. A velocity is a few frames' estimate;
-        carried over seconds of a starved sweep it would walk the box off the face."""
-        stop = self.last_seen_s + MAX_EXTRAPOLATION_S
+        ``MAX_EXTRAPOLATION_S`` after the last measurement (a detection or the flow). A
+        velocity is a few frames' estimate; carried over seconds of a starved sweep it
+        would walk the box off the face."""
+        stop = self._measured_s + MAX_EXTRAPOLATION_S
         return max(0.0, min(to_s, stop) - from_s)
 
     def _kf_predict(self, now_s: float) -> None:
@@ -231,6 +253,25 @@ class Track:
         self._kf = (x + k_pos * ix, y + k_pos * iy, vx + k_vel * ix, vy + k_vel * iy)
         self._kf_cov = ((1 - k_pos) * pos, (1 - k_pos) * cross, vel - k_vel * cross)
         self.velocity = (self._kf[2], self._kf[3])
+
+    def _kf_measure(self, cx: float, cy: float, now_s: float) -> None:
+        """A flow measurement (the filter was predicted to now): the position is taken as
+        measured and the velocity as the displacement since the last measurement. A chain of
+        flow steps a few frames apart measures a face's motion to a fraction of a pixel; the
+        filter, tuned for sparse detections, would trail a face that turns between two of
+        them (the box lagged 10-20 px behind a face turning back at 150 px/s)."""
+        if self._kf is None:
+            return
+        r = (FLOW_MEASUREMENT_STD * self.size) ** 2
+        x, y, vx, vy = self._kf
+        dt = now_s - self._measured_s
+        px, py = self.center_measured
+        if dt > 1e-6 and now_s - self._measured_s <= MAX_EXTRAPOLATION_S:
+            vx, vy = (cx - px) / dt, (cy - py) / dt
+        pos, cross, vel = self._kf_cov
+        self._kf = (cx, cy, vx, vy)
+        self._kf_cov = (r, 0.0, min(vel, 2 * r / max(dt, 1.0 / 30.0) ** 2))
+        self.velocity = (vx, vy)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -359,6 +400,8 @@ class FaceTracker:
                           first_seen_s=now_s, last_seen_s=now_s,
                           landmarks=_landmarks_of(det))
             track.center_seen = track.center
+            track.center_measured = track.center
+            track.last_measured_s = now_s
             track._kf_start(now_s)
             self._next_id += 1
             self.total_tracks += 1
@@ -367,6 +410,34 @@ class FaceTracker:
         visible = [t for t in survivors if (t.fresh or t.missed == 0) and t.hits >= self.min_hits]
         visible.sort(key=lambda t: t.id)
         return visible
+
+    def measure(self, centres: dict[int, tuple[float, float]], now_s: float,
+                lost: Iterable[int] = ()) -> list[Track]:
+        """Take each face's centre measured from the frame at ``now_s`` by optical flow
+        (``track id -> (cx, cy)``, source px): a position-only Kalman update, the box's
+        size kept. Not a detection: ``fresh``, ``missed``, ``last_seen_s`` and ``hits``
+        stay as they are. ``lost``: ids the flow tried and could not measure (marked
+        ``flow_lost`` until their next detection). Ids the tracker does not know are
+        ignored. Returns the tracks measured."""
+        lost = set(lost)
+        measured = []
+        for track in self._tracks:
+            if track.id in lost:
+                track.flow_lost = True
+            centre = centres.get(track.id)
+            if centre is None or now_s < track._measured_s:
+                continue
+            track._kf_predict(now_s)
+            x, y = float(centre[0]), float(centre[1])
+            track._kf_measure(x, y, now_s)
+            hw, hh = track.width / 2.0, track.height / 2.0
+            track.box = (x - hw, y - hh, x + hw, y + hh)
+            track.fresh = False  # the box is no longer the detector's
+            track.last_measured_s = now_s
+            track.center_measured = (x, y)
+            track.flow_measures += 1
+            measured.append(track)
+        return measured
 
     def _centroid_pairs(self, trk: np.ndarray, det: np.ndarray, taken: Sequence[tuple[int, int]],
                         since: np.ndarray, unsure: np.ndarray, looked: np.ndarray) -> list[tuple[int, int]]:
@@ -403,6 +474,9 @@ class FaceTracker:
         track.score = float(det.score)
         track.landmarks = _landmarks_of(det)
         track.last_seen_s = max(track.last_seen_s, now_s)
+        track.last_measured_s = max(track.last_measured_s, now_s)
+        track.center_measured = track.center_seen
+        track.flow_lost = False  # the flow tries again from this detection
         track.hits += 1
         track.missed = 0
         track.fresh = True
