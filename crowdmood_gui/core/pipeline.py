@@ -540,10 +540,10 @@ class Pipeline:
             self._last_frame = (frame.captured_monotonic, frame.media_time_s)
             self._detect_slot.put(frame)
             event = self._frame_event(frame, self._tracks)
-            if self.frame_tap is not None:
-                self._tap(event)
             self._display_rate.tick()
             self._notify("on_frame", event)
+            if self.frame_tap is not None:  # after the screen: the recorder shrinks the frame
+                self._tap(event)
 
     def _frame_event(self, frame, tracks: Sequence[TrackBox]) -> FrameEvent:
         """The frame as shown and recorded: each box moved to where its face is in this
