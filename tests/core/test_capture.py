@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from crowdmood_gui.core.capture import (
+    FRAME_POOL_SIZE,
     CaptureThread,
     Frame,
     FrameChannel,
@@ -161,7 +162,7 @@ def test_a_frame_array_is_decoded_into_again_only_once_nothing_holds_it():
         assert np.array_equal(corner, reference[10][:40, :40])
         del later
         recycled = {id(source.read().image) for _ in range(20)}  # frames dropped at once
-        assert len(recycled) <= 6  # the pool's arrays, decoded into again and again
+        assert len(recycled) <= FRAME_POOL_SIZE  # the pool's arrays, decoded into again and again
     with open_source(str(VIDEO)) as source:  # and what each read returns is that frame
         frames = []
         while (frame := source.read()) is not None:
