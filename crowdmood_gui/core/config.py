@@ -64,6 +64,11 @@ class DetectionConfig(_Section):
     # after the last. ``live_full_cycle_s = 0``: every cycle full (as before).
     live_full_cycle_s: float = Field(0.3, ge=0, le=10)
     live_sweep_share: float = Field(0.25, ge=0, le=1)
+    # Live: the detection and expression threads run this much "nicer" than the display
+    # path (decoding, the display thread, the GUI; Linux, per thread): when the two cores
+    # are full the frame on screen comes first, and detection takes all that is left
+    # (4K window under load: 19 -> 23-27 fps). 0: the same priority for every thread.
+    live_analysis_nice: int = Field(5, ge=0, le=19)
     # `crowdmood analyze` (every frame processed): a detection cycle this many times per
     # second of media (the tracker predicts the frames between), and a full tile sweep in
     # about this many seconds of media.

@@ -40,6 +40,7 @@ from crowdmood_gui.core.events import (
     TimelineRow,
     TrackBox,
 )
+from crowdmood_gui.core.process_stats import lower_this_thread_priority
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord
 from crowdmood_gui.core.sampling import blur_faces, blurred_crop
 from crowdmood_gui.core.secrets import redact_url
@@ -453,6 +454,8 @@ class Pipeline:
         # few seconds needs no 30 Hz); the newest frame is taken after each pause.
         max_hz = self.config.detection.max_rate_hz if self.realtime else 0.0
         min_gap_s = 1.0 / max_hz if max_hz > 0 else 0.0
+        if self.realtime:  # the frame on screen first, detection with what is left
+            lower_this_thread_priority(self.config.detection.live_analysis_nice)
         try:
             while not self._stop.is_set():
                 frame = self._next_frame(0.1)
