@@ -44,7 +44,10 @@ between two refreshes of one face. Faces on screen = tracks; the wrapper changes
 crowdmood_gui. The wrapper also reads ``/proc/self/task/*/stat`` every second: each thread's
 CPU seconds per second of the run (``thread_cores``, by Python thread name or kernel name),
 and the session store gives the crowd line's reads (crops per second, people read per 10 s,
-seconds between two crops of one person).
+seconds between two crops of one person). It also reads the frame counters of the capture
+channel, the signal bridge and the video view: frames decoded, dropped before the display
+thread, dropped before the GUI, set on the view, painted. ``--ref REV`` runs each crowd
+path on ``crowdmood_gui/`` of an older commit (``git archive``) just before this tree's.
 
 Prints a table, writes JSON with ``--json-out``; never asserts on timings (shared, noisy
 machines: the load average is recorded next to the figures).
