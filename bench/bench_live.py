@@ -315,8 +315,8 @@ EXTRA_CROWD_PATHS = {
     "share1": "[detection]\ntiling = true\n[expression]\nlive_core_share = 1.0\n",
     # a smaller budget than the default 0.25: the trade between detection and the crowd line
     "share015": "[detection]\ntiling = true\n[expression]\nlive_core_share = 0.15\n",
-    # detection and expression at the display path's priority (before live_analysis_nice)
-    "nice0": "[detection]\ntiling = true\nlive_analysis_nice = 0\n",
+    # detection and expression 5 nicer than the display path (the default is 0: the same)
+    "nice5": "[detection]\ntiling = true\nlive_analysis_nice = 5\n",
 }
 
 
