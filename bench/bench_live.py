@@ -570,6 +570,8 @@ def main() -> int:
             for path in (p for p in args.paths.split(",") if p):
                 config_text = paths[path]
                 for suffix, code_root in trees.items():
+                    if suffix and path in EXTRA_CROWD_PATHS:
+                        continue  # an older tree may not know the extra paths' settings
                     label = f"{name} {path}{suffix}"
                     print(f"running {label} for {args.crowd_seconds:g} s ...", file=sys.stderr, flush=True)
                     raw[label] = run_crowd(crowd_sources[name], config_text, args.crowd_seconds, args.platform,
