@@ -95,6 +95,26 @@ def test_a_lagging_recorder_holds_no_4k_frame_and_loses_no_frame_it_queued(tmp_p
     index.close()
 
 
+def test_shrinking_by_halves_gives_the_one_step_area_average():
+    # 4K -> 960 px (the default recording) in halves: the 4x4 average, within rounding, even
+    # on noise; to a size that is no whole factor (1000 px) a natural picture (smooth) comes
+    # out the same within 2 levels; a frame already small enough is not touched.
+    import cv2
+
+    from crowdmood_gui.core.recording import shrink_frame
+
+    noise = np.random.default_rng(3).integers(0, 256, (2160, 3840, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:2160, 0:3840]
+    smooth = np.dstack([(xx / 15) % 256, (yy / 9) % 256, (xx + yy) / 24 % 256]).astype(np.uint8)
+    for image, max_side, size, tolerance in ((noise, 960, (960, 540), 1), (smooth, 1000, (1000, 562), 2)):
+        small, scale = shrink_frame(image, max_side)
+        assert (small.shape[1], small.shape[0]) == size and scale == max_side / 3840
+        direct = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        assert np.abs(small.astype(int) - direct.astype(int)).max() <= tolerance
+    same, scale = shrink_frame(noise, 3840)
+    assert same is noise and scale == 1.0
+
+
 def test_the_queue_is_bounded_by_bytes_too(tmp_path):
     # A recording at full size (max_side 3840) gets as many 4K frames as the byte bound holds.
     import threading
