@@ -47,7 +47,10 @@ never counts as a re-detection. Faces on screen = tracks; the wrapper changes no
 crowdmood_gui. The wrapper also reads ``/proc/self/task/*/stat`` every second: each thread's
 CPU seconds per second of the run (``thread_cores``, by Python thread name or kernel name),
 and the session store gives the crowd line's reads (crops per second, people read per 10 s,
-seconds between two crops of one person).
+seconds between two crops of one person). It also reads the frame counters of the capture
+channel, the signal bridge and the video view: frames decoded, dropped before the display
+thread, dropped before the GUI, set on the view, painted. ``--ref REV`` runs each crowd
+path on ``crowdmood_gui/`` of an older commit (``git archive``) just before this tree's.
 
 Prints a table, writes JSON with ``--json-out``; never asserts on timings (shared, noisy
 machines: the load average is recorded next to the figures).
@@ -142,7 +145,8 @@ def is_console(proc: psutil.Process) -> bool:
 
 
 def run_console(source: Path, seconds: float, platform_name: str, extra: list[str] | None = None,
-                face_onset: float | None = None, refresh_probe: Path | None = None) -> dict:
+                face_onset: float | None = None, refresh_probe: Path | None = None,
+                code_root: Path = ROOT) -> dict:
     with tempfile.TemporaryDirectory(prefix="crowdmood-live-") as tmp:
         tmp = Path(tmp)
         stats_out, probe_out = tmp / "stats.json", tmp / "probe.json"
@@ -166,7 +170,7 @@ def run_console(source: Path, seconds: float, platform_name: str, extra: list[st
         log_path = tmp / "console.log"
         peak_rss = 0
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(cmd, env=env, cwd=code_root, stdout=log, stderr=subprocess.STDOUT)
             root = psutil.Process(proc.pid)
             console = None
             while proc.poll() is None:  # psutil cross-check of the peak RSS, every 0.25 s
@@ -320,6 +324,8 @@ EXTRA_CROWD_PATHS = {
     "noflow": "[detection]\ntiling = true\nflow_refresh = false\n",
     # the flow between re-detections, a face it measures re-detected at 2 Hz only
     "flow2": "[detection]\ntiling = true\nflow_redetect_hz = 2.0\n",
+    # detection and expression 5 nicer than the display path (the default is 0: the same)
+    "nice5": "[detection]\ntiling = true\nlive_analysis_nice = 5\n",
 }
 
 
@@ -394,17 +400,32 @@ class ThreadCpuProbe:
         return {k: round(v / wall, 3) for k, v in sorted(by_name.items(), key=lambda kv: -kv[1]) if v > 0}
 
 
+def frame_counter(cls, instances: list) -> None:
+    """Keep every instance of ``cls`` made from now on (to read its frame counters at the end)."""
+    init = cls.__init__
+
+    def keep(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        instances.append(self)
+
+    cls.__init__ = keep
+
+
 def child_refresh(probe_out: Path, argv: list[str]) -> int:
-    """Run the console noting, per track, the wall times it was matched to a detection, and
-    each thread's CPU seconds per second of the run."""
-    sys.path.insert(0, str(ROOT))
+    """Run the console noting, per track, the wall times it was matched to a detection, each
+    thread's CPU seconds per second of the run, and where frames were dropped on their way
+    from the decoder to the screen. The console's code is the one in the working directory
+    (this tree, or an older one exported by ``--ref``)."""
+    sys.path.insert(0, os.getcwd())
     from crowdmood_gui import cli
-    from crowdmood_gui.core import tracking
+    from crowdmood_gui.core import capture, tracking
+    from crowdmood_gui.ui import bridge, video_view
 
     matched: dict[int, list[float]] = {}  # re-detected: matched to a detection
     measured: dict[int, list[float]] = {}  # measured from the image: a detection or the optical flow
     measured_media: dict[int, list[float]] = {}  # the same, in media time (a file may play slower than real time)
-    update, measure = tracking.FaceTracker.update, tracking.FaceTracker.measure
+    # an older tree (--ref) has no optical flow: no FaceTracker.measure to wrap
+    update, measure = tracking.FaceTracker.update, getattr(tracking.FaceTracker, "measure", None)
 
     def probe(self, detections, now_s, covered=None):
         visible = update(self, detections, now_s, covered)
@@ -425,12 +446,26 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
         return done
 
     tracking.FaceTracker.update = probe
-    tracking.FaceTracker.measure = probe_measure
+    if measure is not None:
+        tracking.FaceTracker.measure = probe_measure
+    captures, bridges, views = [], [], []
+    frame_counter(capture.CaptureThread, captures)
+    frame_counter(bridge.SignalBridge, bridges)
+    frame_counter(video_view.VideoView, views)
     started = time.monotonic()
     threads = ThreadCpuProbe()
     code = cli.main(argv)
     run_s = time.monotonic() - started
     thread_cores = threads.cores()
+    # decoded -> (display thread: capture slot) -> (GUI: the bridge's slot) -> set -> painted
+    frames = {
+        "decoded": sum(c.channel.put_count for c in captures),
+        "dropped_before_display_thread": sum(c.channel.dropped for c in captures),
+        "to_gui": sum(b.frames_received for b in bridges),
+        "dropped_before_gui": sum(b.frames_dropped for b in bridges),
+        "set_on_view": sum(v.frames_set for v in views),
+        "painted": sum(v.frames_painted for v in views),
+    }
     spans = {k: v for k, v in matched.items() if len(v) > 1 and v[-1] - v[0] >= run_s / 2}
     rates = [(len(v) - 1) / (v[-1] - v[0]) for v in spans.values()]
     gaps = [b - a for v in spans.values() for a, b in zip(v, v[1:])]
@@ -455,17 +490,18 @@ def child_refresh(probe_out: Path, argv: list[str]) -> int:
         # per second of media: below the wall-clock rate's when the file plays slower than real time
         "measured_hz_media_median": q(media_rates, 50),
         "thread_cores": thread_cores,
+        "frames": frames,
     }))
     return code
 
 
-def run_crowd(source: dict, config_text: str, seconds: float, platform_name: str) -> dict:
+def run_crowd(source: dict, config_text: str, seconds: float, platform_name: str, code_root: Path = ROOT) -> dict:
     with tempfile.TemporaryDirectory(prefix="crowdmood-crowd-") as tmp:
         config = Path(tmp) / "config.toml"
         config.write_text(config_text)
         probe_out = Path(tmp) / "refresh.json"
         run = run_console(source["path"], seconds, platform_name, ["--config", str(config)],
-                          refresh_probe=probe_out)
+                          refresh_probe=probe_out, code_root=code_root)
         run["refresh"] = json.loads(probe_out.read_text()) if probe_out.exists() else None
         return run
 
@@ -530,6 +566,9 @@ def main() -> int:
     parser.add_argument("--crowd-only", action="store_true", help="skip the 640x360, 1280x720 and face runs")
     parser.add_argument("--paths", default=",".join(CROWD_PATHS), metavar="NAMES",
                         help="crowd paths to run, comma-separated, of: " + ", ".join([*CROWD_PATHS, *EXTRA_CROWD_PATHS]))
+    parser.add_argument("--ref", metavar="REV",
+                        help="crowd runs: also run crowdmood_gui/ of this commit (git archive), each "
+                             "path's run of REV just before this tree's")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     if args.platform == "xvfb" and not shutil.which("xvfb-run"):
@@ -542,6 +581,7 @@ def main() -> int:
         "load_avg_before": [round(x, 2) for x in os.getloadavg()],
         "platform": f"xvfb-run ({XVFB_SCREEN})" if args.platform == "xvfb" else "QT_QPA_PLATFORM=offscreen",
         "seconds": args.seconds,
+        "ref": args.ref,
     }
     with tempfile.TemporaryDirectory(prefix="crowdmood-bench-") as tmp:
         sources = build_sources(Path(tmp))
@@ -553,19 +593,34 @@ def main() -> int:
             raw[name] = run_console(sources[name]["path"], args.seconds, args.platform)
             live.append(summarise_live(name, raw[name]))
         crowd_names = [n for n in args.crowd.split(",") if n]
+        trees = {"": ROOT}
+        if args.ref:  # the older code beside this tree's, in the same run
+            ref_root = Path(tmp) / "ref"
+            ref_root.mkdir()
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.ref, "crowdmood_gui"],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(ref_root)], input=archive, check=True)
+            trees = {f" @{args.ref}": ref_root, "": ROOT}
         crowd_sources = build_crowd_sources(Path(tmp), crowd_names)
         for name in crowd_names:
             result["sources"][name] = crowd_sources[name]["desc"]
             paths = {**CROWD_PATHS, **EXTRA_CROWD_PATHS}
             for path in (p for p in args.paths.split(",") if p):
                 config_text = paths[path]
-                label = f"{name} {path}"
-                print(f"running {label} for {args.crowd_seconds:g} s ...", file=sys.stderr, flush=True)
-                raw[label] = run_crowd(crowd_sources[name], config_text, args.crowd_seconds, args.platform)
-                row = summarise_live(label, raw[label])
-                refresh = raw[label].get("refresh") or {}
-                row.update({"faces": crowd_sources[name]["faces"], **refresh, **(raw[label].get("reads") or {})})
-                live.append(row)
+                for suffix, code_root in trees.items():
+                    if suffix and path in EXTRA_CROWD_PATHS:
+                        continue  # an older tree may not know the extra paths' settings
+                    label = f"{name} {path}{suffix}"
+                    print(f"running {label} for {args.crowd_seconds:g} s ...", file=sys.stderr, flush=True)
+                    raw[label] = run_crowd(crowd_sources[name], config_text, args.crowd_seconds, args.platform,
+                                           code_root)
+                    row = summarise_live(label, raw[label])
+                    refresh = dict(raw[label].get("refresh") or {})
+                    frames = refresh.pop("frames", None) or {}
+                    row.update({"faces": crowd_sources[name]["faces"], **refresh,
+                                **{f"frames_{k}": v for k, v in frames.items()},
+                                **(raw[label].get("reads") or {})})
+                    live.append(row)
         face = sources["face"]
         face_runs = []
         for i in range(0 if args.crowd_only else args.face_runs):

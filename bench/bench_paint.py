@@ -1,6 +1,6 @@
 """What painting the boxes costs: ms per paint of the video view, old code path beside the new.
 
-    python bench/bench_paint.py [--faces 1 50 250] [--paints 60] [--window 1600x900]
+    python bench/bench_paint.py [--faces 1 50 250 576] [--paints 60] [--window 1600x900]
                                 [--platform offscreen|xcb] [--json-out FILE]
 
 For each source size (1920x1080 and 3840x2160, the first frame of the bundled demo scaled up)
@@ -18,6 +18,12 @@ thread (the cost that matters on a shared machine: it hardly moves with other pr
 load); the JSON adds p95s and the whole process's CPU time per paint (Qt scales a big frame
 in its own thread pool). The load average is recorded beside the figures. No timing is
 asserted anywhere (machines are shared and noisy).
+
+``frame`` (issue #12, 4K live): what each *new* frame costs the GUI thread, ``set_frame``
+of a fresh event (the boxes as the live pipeline hands them over) plus ``repaint()``, with
+today's code; CPU time of the GUI thread, median. The script only uses the view's public
+methods and ``last_boxes``, so the same file run in an older tree (``git archive``) measures
+that tree's code: ``bench/README.md`` shows how.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import code_version, cpu_model, write_json  # noqa: E402
 
-SIZES = {"1080p": (1920, 1080, 30), "4K": (3840, 2160, 60)}  # width, height, face px
+# width, height, face px; "4K far": the live 4K 24x24 crowd's 37 px faces (~15 px on screen: no labels)
+SIZES = {"1080p": (1920, 1080, 30), "4K": (3840, 2160, 60), "4K far": (3840, 2160, 37)}
 
 
 def paint_boxes_per_box(self, painter, target) -> None:
@@ -44,13 +51,14 @@ def paint_boxes_per_box(self, painter, target) -> None:
     from PySide6.QtCore import QRectF, Qt
     from PySide6.QtGui import QFontMetrics
 
-    if not self._boxes or self._qimage is None:
+    boxes = self.last_boxes
+    if not boxes or self._qimage is None:
         return
     scale = target.width() / self._qimage.width()
     painter.setFont(self._label_font)
     metrics = QFontMetrics(self._label_font)
     painter.setBrush(Qt.BrushStyle.NoBrush)
-    for box in self._boxes:
+    for box in boxes:
         colour, pen, text_pen = self._pens(box.colour)
         rect = QRectF(
             target.x() + box.x1 * scale,
@@ -128,9 +136,34 @@ def measure(view, app, paints: int, paint_boxes) -> dict:
     }
 
 
+def measure_frames(view, app, paints: int, image, tracks) -> dict:
+    """GUI-thread CPU of each new frame: ``set_frame`` of a new event, then ``repaint()``."""
+    from crowdmood_gui.core.events import FrameEvent
+
+    try:  # the live pipeline hands the view its boxes as arrays (this tree); older trees: a tuple
+        from crowdmood_gui.core.events import ShownBoxes
+
+        def boxes_of(i):
+            return ShownBoxes.from_boxes(tracks).at(float(i))
+    except ImportError:
+        def boxes_of(i):
+            return tuple(b.at(float(i)) for b in tracks)
+
+    events = [FrameEvent(i, float(i), time.monotonic(), image, boxes_of(i)) for i in range(paints + 5)]
+    cpu: list[float] = []
+    for i, event in enumerate(events):
+        started = time.thread_time()
+        view.set_frame(event)
+        view.repaint()
+        if i >= 5:  # warm-up
+            cpu.append((time.thread_time() - started) * 1000.0)
+    app.processEvents()
+    return {"frame_cpu_ms_median": round(statistics.median(cpu), 3)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--faces", type=int, nargs="+", default=[1, 50, 250])
+    parser.add_argument("--faces", type=int, nargs="+", default=[1, 50, 250, 576])
     parser.add_argument("--paints", type=int, default=60)
     parser.add_argument("--window", default="1600x900")
     parser.add_argument("--platform", default="offscreen", help="QT_QPA_PLATFORM (xcb under xvfb-run)")
@@ -166,7 +199,7 @@ def main() -> int:
           f"load {result['load_avg_before']}")
     print("median ms of wall time (CPU time of the GUI thread); p95 in the JSON")
     print(f"{'source':7} {'faces':>5}  {'old paint':>16} {'new paint':>16}   {'old boxes':>16} {'new boxes':>16}"
-          f"  {'boxes old/new (CPU)':>19}")
+          f"  {'boxes old/new (CPU)':>19}  {'frame (CPU)':>11}")
     for name, (w, h, face) in SIZES.items():
         image = cv2.resize(first, (w, h), interpolation=cv2.INTER_LINEAR)
         for n in args.faces:
@@ -175,6 +208,7 @@ def main() -> int:
             row["old"] = measure(view, app, args.paints, types.MethodType(paint_boxes_per_box, view))
             row["new"] = measure(view, app, args.paints, view._paint_boxes)
             row["new"]["labels_painted"] = view.labels_painted
+            row["new"].update(measure_frames(view, app, args.paints, image, crowd(n, w, h, face)))
             row["load_avg_1m"] = round(os.getloadavg()[0], 2)
             ratio = row["old"]["boxes_cpu_ms_median"] / max(row["new"]["boxes_cpu_ms_median"], 1e-6)
             row["boxes_cpu_old_over_new"] = round(ratio, 2)
@@ -185,7 +219,7 @@ def main() -> int:
 
             print(f"{name:7} {n:5d}  {cell(row['old'], 'paint')} {cell(row['new'], 'paint')}   "
                   f"{cell(row['old'], 'boxes')} {cell(row['new'], 'boxes')}  {ratio:18.1f}x"
-                  f"  load {row['load_avg_1m']}")
+                  f"  {row['new']['frame_cpu_ms_median']:11.2f}  load {row['load_avg_1m']}")
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.json_out:
         write_json(args.json_out, result)

@@ -80,6 +80,12 @@ class DetectionConfig(_Section):
     # box is never a detection: no crop is cut at it.
     flow_refresh: bool = True
     flow_redetect_hz: float = Field(5.0, gt=0, le=30)
+    # Live: the detection and expression threads run this much "nicer" than the display
+    # path (decoding, the display thread, the GUI; Linux, per thread): when the cores are
+    # full the frame on screen comes first (4K window under load: 19 -> 23-27 fps), but
+    # detection then also yields to every other process (refresh per face 0.59 -> 0.17 Hz
+    # at load 4-6). 0 (default): every thread at the same priority. README "4K window".
+    live_analysis_nice: int = Field(0, ge=0, le=19)
     # `crowdmood analyze` (every frame processed): a detection cycle this many times per
     # second of media (the tracker predicts the frames between), and a full tile sweep in
     # about this many seconds of media.

@@ -5,6 +5,7 @@ the headless CLI consumes the same objects directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import EllipsisType
 
@@ -45,6 +46,83 @@ class TrackBox:
                         label, self.vx, self.vy, self.time_s + dt, self.lead_s - dt)
 
 
+class ShownBoxes(Sequence[TrackBox]):
+    """The boxes of one detection cycle as arrays, and the same boxes moved to each shown frame.
+
+    The display thread moves every box to every frame (576 boxes at 30 fps in a 4K crowd):
+    :meth:`at` does what :meth:`TrackBox.at` does, for all of them in a few NumPy operations
+    instead of one ``TrackBox`` per box per frame, and the video view paints from the arrays.
+    It is a sequence of :class:`TrackBox` too, made only when read (the recorder's thread,
+    tests), so ``FrameEvent.tracks`` reads the same whichever it holds.
+    """
+
+    __slots__ = ("ids", "xyxy", "score", "vx", "vy", "time_s", "lead_s", "dominants", "_boxes")
+
+    def __init__(self, ids: np.ndarray, xyxy: np.ndarray, score: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+                 time_s: np.ndarray, lead_s: np.ndarray, dominants: tuple[str | None, ...]) -> None:
+        self.ids = ids  # int64 (n,)
+        self.xyxy = xyxy  # float64 (n, 4): x1, y1, x2, y2 in the frame's pixels
+        self.score, self.vx, self.vy, self.time_s, self.lead_s = score, vx, vy, time_s, lead_s
+        self.dominants = dominants
+        self._boxes: tuple[TrackBox, ...] | None = None
+
+    @classmethod
+    def from_boxes(cls, boxes: Sequence[TrackBox]) -> "ShownBoxes":
+        if isinstance(boxes, ShownBoxes):
+            return boxes
+        n = len(boxes)
+        if n == 0:
+            empty = np.zeros(0)
+            return cls(np.zeros(0, np.int64), np.zeros((0, 4)), empty, empty, empty, empty, empty, ())
+        rows = np.array([(b.x1, b.y1, b.x2, b.y2, b.score, b.vx, b.vy, b.time_s, b.lead_s) for b in boxes],
+                        dtype=np.float64)
+        out = cls(np.fromiter((b.track_id for b in boxes), np.int64, n), rows[:, 0:4].copy(), rows[:, 4].copy(),
+                  rows[:, 5].copy(), rows[:, 6].copy(), rows[:, 7].copy(), rows[:, 8].copy(),
+                  tuple(b.dominant for b in boxes))
+        if isinstance(boxes, tuple):
+            out._boxes = boxes
+        return out
+
+    def at(self, time_s: float, dominant: Callable[[int], str | None] | None = None) -> "ShownBoxes":
+        """Every box moved on its velocity to ``time_s``, as :meth:`TrackBox.at` moves one
+        (at most ``lead_s`` ahead, never backwards), labelled ``dominant(track_id)`` when given."""
+        if len(self.ids) == 0:
+            return self
+        dt = np.minimum(np.maximum(0.0, time_s - self.time_s), self.lead_s)
+        dx, dy = self.vx * dt, self.vy * dt
+        xyxy = self.xyxy + np.stack((dx, dy, dx, dy), axis=1)
+        dominants = self.dominants if dominant is None else tuple(map(dominant, self.ids.tolist()))
+        return ShownBoxes(self.ids, xyxy, self.score, self.vx, self.vy, self.time_s + dt, self.lead_s - dt, dominants)
+
+    def _all(self) -> tuple[TrackBox, ...]:
+        if self._boxes is None:
+            self._boxes = tuple(
+                TrackBox(i, x1, y1, x2, y2, s, d, vx, vy, t, lead)
+                for i, (x1, y1, x2, y2), s, d, vx, vy, t, lead in zip(
+                    self.ids.tolist(), self.xyxy.tolist(), self.score.tolist(), self.dominants, self.vx.tolist(),
+                    self.vy.tolist(), self.time_s.tolist(), self.lead_s.tolist()))
+        return self._boxes
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):  # an int gives a TrackBox, a slice a tuple of them
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[TrackBox]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (ShownBoxes, tuple)):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # mutable cache inside: not hashable, like a list
+
+    def __repr__(self) -> str:
+        return f"ShownBoxes({len(self)} boxes)"
+
+
 @dataclass(frozen=True, slots=True)
 class FrameEvent:
     """A frame with its tracks, ready to paint (already blurred when privacy is on)."""
@@ -53,7 +131,8 @@ class FrameEvent:
     media_time_s: float  # position in the source (file) or seconds since start (live)
     captured_monotonic: float  # time.monotonic() when the frame was read: latency = paint - this
     image: np.ndarray  # BGR uint8, H x W x 3
-    tracks: tuple[TrackBox, ...] = ()
+    # The live pipeline gives a ShownBoxes (arrays; TrackBoxes made only when read).
+    tracks: Sequence[TrackBox] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -35,10 +35,12 @@ from crowdmood_gui.core.events import (
     FrameEvent,
     RecordEvent,
     SourceEvent,
+    ShownBoxes,
     StatsEvent,
     TimelineRow,
     TrackBox,
 )
+from crowdmood_gui.core.process_stats import lower_this_thread_priority
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord
 from crowdmood_gui.core.sampling import blur_faces, blurred_crop
 from crowdmood_gui.core.secrets import redact_url
@@ -194,7 +196,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._capture = None
         self._detect_slot = _Latest()
-        self._tracks: tuple[TrackBox, ...] = ()
+        self._tracks: ShownBoxes | tuple[()] = ()  # the last cycle's boxes (arrays: moved per frame)
         self._blur = config.privacy.blur_faces
         self._paused = False
         self._start_wall = datetime.now(UTC)
@@ -211,7 +213,7 @@ class Pipeline:
         self._source_done = threading.Event()
         self._source_failed: str | None = None
         self._live_source = False
-        self._privacy_boxes: tuple[TrackBox, ...] = ()
+        self._privacy_boxes: ShownBoxes | tuple[()] = ()
         self._last_frame: tuple[float, float] | None = None  # (captured_monotonic, media_time_s)
         self._source_state = ""
         self._signal_lost_since: float | None = None
@@ -458,6 +460,8 @@ class Pipeline:
         # few seconds needs no 30 Hz); the newest frame is taken after each pause.
         max_hz = self.config.detection.max_rate_hz if self.realtime else 0.0
         min_gap_s = 1.0 / max_hz if max_hz > 0 else 0.0
+        if self.realtime:  # the frame on screen first, detection with what is left
+            lower_this_thread_priority(self.config.detection.live_analysis_nice)
         try:
             while not self._stop.is_set():
                 frame = self._next_frame(0.1)
@@ -536,13 +540,14 @@ class Pipeline:
                 )
             )
         boxes = tuple(t.to_box(now_s) for t in tracks)  # labelled per shown frame, in _frame_event
-        self._tracks = boxes
+        # As arrays once per cycle: the display thread moves them to every frame.
+        self._tracks = ShownBoxes.from_boxes(boxes)
         self._faces_now = len(boxes)
         active = self._tracker.active_tracks
         self._tracks_now = len(active)
         # Blur every live track, not only those detected in this frame: a face the
         # detector misses for a frame must not flash unblurred on screen or in the video.
-        self._privacy_boxes = tuple(t.to_box(now_s) for t in active)
+        self._privacy_boxes = ShownBoxes.from_boxes(tuple(t.to_box(now_s) for t in active))
         self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
         if not self.realtime and self.frame_tap is not None:
             # Analysis mode has no display thread: record each frame with its own boxes.
@@ -565,32 +570,35 @@ class Pipeline:
             self._last_frame = (frame.captured_monotonic, frame.media_time_s)
             self._detect_slot.put(frame)
             event = self._frame_event(frame, self._tracks)
-            if self.frame_tap is not None:
-                self._tap(event)
             self._display_rate.tick()
             self._notify("on_frame", event)
+            if self.frame_tap is not None:  # after the screen: the recorder shrinks the frame
+                self._tap(event)
 
-    def _frame_event(self, frame, tracks: tuple[TrackBox, ...]) -> FrameEvent:
+    def _frame_event(self, frame, tracks: Sequence[TrackBox]) -> FrameEvent:
         """The frame as shown and recorded: each box moved to where its face is in this
         frame (the boxes come from the last detection cycle, up to a cycle older), latest
         expressions on the boxes, faces blurred when privacy is on (on a copy: the
-        detector keeps the original)."""
+        detector keeps the original). The boxes are moved as arrays (:class:`ShownBoxes`):
+        no object per box per frame."""
         image = frame.image
         now_s = frame.media_time_s
-        dominant = self.aggregator.dominant
+        tracks = ShownBoxes.from_boxes(tracks)
         if self._blur:
             # The blur covers both where the face was detected and where it is predicted
             # now: a wrong velocity must not uncover a face.
-            blurred = self._privacy_boxes or tracks
-            regions = [_hull(b, b.at(now_s)) for b in blurred]
-            if regions:
-                image = blur_faces(image.copy(), regions)
+            blurred = ShownBoxes.from_boxes(self._privacy_boxes or tracks)
+            if len(blurred):
+                moved = blurred.at(now_s).xyxy
+                hull = np.concatenate((np.minimum(blurred.xyxy[:, :2], moved[:, :2]),
+                                       np.maximum(blurred.xyxy[:, 2:], moved[:, 2:])), axis=1)
+                image = blur_faces(image.copy(), hull.tolist())
         return FrameEvent(
             frame_index=frame.index,
             media_time_s=frame.media_time_s,
             captured_monotonic=frame.captured_monotonic,
             image=image,
-            tracks=tuple(b.at(now_s, dominant(b.track_id)) for b in tracks),
+            tracks=tracks.at(now_s, self.aggregator.dominant),
         )
 
     def _tap(self, event: FrameEvent) -> None:
@@ -677,6 +685,3 @@ class Pipeline:
             self._finished.set()
             self._notify("on_finished")
 
-
-def _hull(a: TrackBox, b: TrackBox) -> tuple[float, float, float, float]:
-    return (min(a.x1, b.x1), min(a.y1, b.y1), max(a.x2, b.x2), max(a.y2, b.y2))

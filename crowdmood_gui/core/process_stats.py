@@ -80,6 +80,22 @@ def tune_malloc_for_frames() -> bool:
         return False
 
 
+def lower_this_thread_priority(nice: int) -> bool:
+    """Make the calling thread ``nice`` steps nicer than it is (Linux: nice values are per
+    thread; raising one needs no privilege). The live analysis threads call it so that the
+    display path wins the CPU when both want it. Returns True when applied."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return False
+    import threading
+
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + int(nice)))
+        return True
+    except OSError:  # a sandbox without setpriority: run at the same priority
+        return False
+
+
 def qt_loaded() -> dict[str, list[str]]:
     """Qt Python modules imported and Qt shared objects mapped into this process (Linux:
     ``/proc/self/maps``): the headless agent must report both empty."""

@@ -14,8 +14,10 @@ for SOI/EOI markers and rebuilds the missing index rows exactly (frame number, m
 time, boxes), and cuts a torn last frame off.
 
 :class:`SessionRecorder` is fed from the pipeline's display thread (``frame_tap``):
-``write`` only rate-limits and puts the event in a small bounded queue (dropping when it
-is full); resizing, JPEG encoding, writing and committing run on the recorder's thread.
+``write`` rate-limits, shrinks the frame to the recording's size and puts it in a small
+queue bounded by frames and by bytes (dropping when it is full); JPEG encoding, writing
+and committing run on the recorder's thread. The queue never holds a source frame: eight
+queued 4K frames were 200 MB.
 :class:`VideoIndex` is the reader used by replay: O(1) seek by frame number, binary search
 by media time, ``cv2.imdecode`` of one JPEG (~1 ms for 960 px).
 """
@@ -49,6 +51,9 @@ COMMIT_INTERVAL_S = 1.0
 DEFAULT_FPS_CAP = 15.0
 DEFAULT_MAX_SIDE = 960
 DEFAULT_QUALITY = 80
+# What the queue may hold at most, whatever the frame count: 8 frames at the default
+# 960 px are 12 MB; a recording at full 4K (max_side = 3840) gets 2 frames, not 8 (200 MB).
+DEFAULT_QUEUE_BYTES = 64 * 2**20
 
 FRAMES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS frames (
@@ -108,14 +113,31 @@ def read_comment(jpeg: bytes) -> dict[str, Any] | None:
         return None
 
 
-def encode_frame(image: np.ndarray, *, max_side: int, quality: int) -> tuple[bytes, float]:
-    """Resize (longer side <= max_side) and JPEG-encode a BGR frame. Returns (bytes, scale)."""
+def shrink_frame(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The frame with its longer side at most ``max_side`` (``INTER_AREA``), and the scale.
+
+    Halved first while it is at least twice the target (a 2×2 average twice is the 4×4 one:
+    the same pixels within 1 level), then resized to the target: 4K to 960 px costs 3.0 ms
+    instead of 8.7 in one ``INTER_AREA`` step."""
     import cv2
 
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
-        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        while w >= 2 * size[0] and h >= 2 * size[1]:
+            w, h = w // 2, h // 2
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        if (w, h) != size:
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return image, scale
+
+
+def encode_frame(image: np.ndarray, *, max_side: int, quality: int) -> tuple[bytes, float]:
+    """Resize (longer side <= max_side) and JPEG-encode a BGR frame. Returns (bytes, scale)."""
+    import cv2
+
+    image, scale = shrink_frame(image, max_side)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise StorageError("could not encode a video frame as JPEG")
@@ -226,6 +248,17 @@ class RecorderStats:
 _STOP = object()
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A frame waiting for the recorder's thread: already at the recording's size."""
+
+    frame_index: int
+    media_time_s: float
+    tracks: Any  # the event's boxes, in source pixels
+    image: np.ndarray
+    scale: float  # image pixels per source pixel
+
+
 class SessionRecorder:
     """Records a session's displayed frames (already blurred when privacy is on).
 
@@ -241,6 +274,7 @@ class SessionRecorder:
         max_side: int = DEFAULT_MAX_SIDE,
         quality: int = DEFAULT_QUALITY,
         queue_size: int = 8,
+        queue_bytes: int = DEFAULT_QUEUE_BYTES,
         commit_interval_s: float = COMMIT_INTERVAL_S,
         block: bool = False,
     ) -> None:
@@ -255,6 +289,9 @@ class SessionRecorder:
         self._min_dt = 1.0 / self.fps_cap if self.fps_cap > 0 else 0.0
         self._last_t: float | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.queue_bytes = int(queue_bytes)
+        self._queued_bytes = 0  # pixels of the frames in the queue
+        self._bytes_lock = threading.Lock()
         self._closed = False
         self.path = Path(session.path) / VIDEO_NAME
         try:
@@ -280,19 +317,35 @@ class SessionRecorder:
     # --- display thread -------------------------------------------------------------
 
     def write(self, event: FrameEvent) -> bool:
-        """Offer a frame; returns False when it was skipped (rate cap) or dropped (queue full)."""
+        """Offer a frame; returns False when it was skipped (rate cap) or dropped (queue full).
+
+        The frame is shrunk to the recording's size here, so the queue holds no reference
+        to the source frame (a 4K frame is 25 MB; the shrinking is work the recorder's
+        thread did before, on the same frames)."""
         if self._closed:
             return False
         t = event.media_time_s
         if self._last_t is not None and 0.0 <= t - self._last_t < self._min_dt * 0.95:
             self.stats.frames_skipped_rate += 1
             return False
+        if not self.block and (self._queue.full() or self._queued_bytes >= self.queue_bytes):
+            self.stats.frames_dropped_queue += 1  # full: not even the shrinking is spent on it
+            return False
+        image, scale = shrink_frame(event.image, self.max_side)
+        item = _Queued(event.frame_index, event.media_time_s, event.tracks, image, scale)
+        with self._bytes_lock:
+            if not self.block and self._queued_bytes and self._queued_bytes + image.nbytes > self.queue_bytes:
+                self.stats.frames_dropped_queue += 1
+                return False
+            self._queued_bytes += image.nbytes
         try:
             if self.block:
-                self._queue.put(event, timeout=5.0)
+                self._queue.put(item, timeout=5.0)
             else:
-                self._queue.put_nowait(event)
+                self._queue.put_nowait(item)
         except queue.Full:
+            with self._bytes_lock:
+                self._queued_bytes -= image.nbytes
             self.stats.frames_dropped_queue += 1
             return False
         self._last_t = t
@@ -311,6 +364,8 @@ class SessionRecorder:
             if item is _STOP:
                 break
             if item is not None:
+                with self._bytes_lock:
+                    self._queued_bytes -= item.image.nbytes
                 try:
                     self._encode_and_write(item)
                 except Exception as exc:  # disk full, encode failure: keep going, report
@@ -323,10 +378,10 @@ class SessionRecorder:
                 self._commit()
         self._commit()
 
-    def _encode_and_write(self, event: FrameEvent) -> None:
+    def _encode_and_write(self, event: "_Queued") -> None:
         started = time.perf_counter()
-        jpeg, scale = encode_frame(event.image, max_side=self.max_side, quality=self.quality)
-        boxes = boxes_to_json(event.tracks, scale)
+        jpeg, _ = encode_frame(event.image, max_side=self.max_side, quality=self.quality)  # shrunk already
+        boxes = boxes_to_json(event.tracks, event.scale)
         data = with_comment(jpeg, {"n": self._next_n, "t": round(event.media_time_s, 4), "i": event.frame_index, "b": boxes})
         self.stats.encode_ms_total += (time.perf_counter() - started) * 1000
         self._append(data)

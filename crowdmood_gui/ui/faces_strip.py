@@ -3,14 +3,20 @@
 Bounded (``max_faces`` tiles, reused: no widget churn over a day at the booth). It can be
 switched off for privacy: switching off forgets every thumbnail at once and ignores
 further records until switched on again.
+
+A crowd sends tens of records a second (a 576-face 4K crowd: ~60/s), and each one shifts
+every tile: the tiles are refreshed at most every :data:`REFRESH_INTERVAL_MS` (the first
+record after a quiet spell at once, the rest of a burst together at the end of the
+interval), and a thumbnail becomes a pixmap only when it is shown.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QRectF, Qt
+import numpy as np
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -19,6 +25,9 @@ from crowdmood_gui.core.events import RecordEvent
 from crowdmood_gui.ui.video_view import UNKNOWN_COLOUR, frame_to_qimage, scaled_font
 
 THUMB_PX = 72
+#: At most ~4 strip refreshes a second: faster than that a moving row of faces cannot be
+#: read anyway, and at 60 records/s the strip cost the GUI thread more than the video's boxes.
+REFRESH_INTERVAL_MS = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +36,7 @@ class RecentFace:
     dominant: str | None
     media_time_s: float
     pixmap: QPixmap | None
+    thumbnail: np.ndarray | None = None  # the crop, until it is made into ``pixmap``
 
 
 class _Thumbnail(QWidget):
@@ -131,6 +141,12 @@ class RecentFacesStrip(QWidget):
         layout.addLayout(row)
         self.setMinimumHeight(THUMB_PX + 50)
         self._off_label.setVisible(not showing)
+        self.refreshes = 0  # times the tiles were redrawn from the model
+        self._dirty = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_INTERVAL_MS)
+        self._timer.timeout.connect(self._end_of_interval)
 
     @property
     def showing(self) -> bool:
@@ -138,7 +154,8 @@ class RecentFacesStrip(QWidget):
 
     @property
     def faces(self) -> tuple[RecentFace, ...]:
-        """Newest first."""
+        """Newest first, each with its pixmap."""
+        self._make_pixmaps()
         return tuple(self._faces)
 
     def count(self) -> int:
@@ -160,9 +177,34 @@ class RecentFacesStrip(QWidget):
         if not self._showing:
             return
         record = event.record
-        pixmap = None
-        if event.thumbnail is not None and event.thumbnail.size:
-            qimage, _buffer = frame_to_qimage(event.thumbnail)
+        thumbnail = event.thumbnail if event.thumbnail is not None and event.thumbnail.size else None
+        self._faces.appendleft(
+            RecentFace(
+                track_id=record.meta.track_id,
+                dominant=record.dominant,
+                media_time_s=event.media_time_s,
+                pixmap=None,
+                thumbnail=thumbnail,
+            )
+        )
+        if self._timer.isActive():
+            self._dirty = True  # shown with the rest of the burst at the end of the interval
+        else:
+            self._refresh()
+            self._timer.start()
+
+    def _end_of_interval(self) -> None:
+        if self._dirty:
+            self._refresh()
+            self._timer.start()
+
+    def _make_pixmaps(self) -> None:
+        """A pixmap for each face kept that has a crop and no pixmap yet (at most ``max_faces``:
+        a crop pushed out before it was shown never becomes one)."""
+        for i, face in enumerate(self._faces):
+            if face.thumbnail is None:
+                continue
+            qimage, _buffer = frame_to_qimage(face.thumbnail)
             # fromImage copies the pixels, so _buffer may go once it returns.
             pixmap = QPixmap.fromImage(qimage).scaled(
                 THUMB_PX,
@@ -171,17 +213,12 @@ class RecentFacesStrip(QWidget):
                 Qt.TransformationMode.SmoothTransformation,
             )
             del _buffer
-        self._faces.appendleft(
-            RecentFace(
-                track_id=record.meta.track_id,
-                dominant=record.dominant,
-                media_time_s=event.media_time_s,
-                pixmap=pixmap,
-            )
-        )
-        self._refresh()
+            self._faces[i] = replace(face, pixmap=pixmap, thumbnail=None)
 
     def _refresh(self) -> None:
+        self._dirty = False
+        self.refreshes += 1
+        self._make_pixmaps()
         faces = list(self._faces)
         for i, tile in enumerate(self._tiles):
             tile.show_face(faces[i] if i < len(faces) else None)

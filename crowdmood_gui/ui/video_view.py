@@ -20,7 +20,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen, Q
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from crowdmood_gui.core.emotions import EMOTION_COLOURS
-from crowdmood_gui.core.events import FrameEvent
+from crowdmood_gui.core.events import FrameEvent, ShownBoxes
 
 UNKNOWN_COLOUR = "#9E9E9E"  # a track whose expression is not known yet
 
@@ -35,6 +35,14 @@ LABEL_CACHE_SIZE = 1024  # ~80x16 px each: at most ~5 MB
 def box_colour(dominant: str | None) -> str:
     """Box colour for a track: its dominant expression's colour, grey until known."""
     return EMOTION_COLOURS.get(dominant or "", UNKNOWN_COLOUR)
+
+
+def box_label(track_id: int, dominant: str | None) -> str:
+    """A box's label: "#12 HAPPY", or "#12" until the expression is known."""
+    return f"#{track_id} {dominant}" if dominant else f"#{track_id}"
+
+
+_NO_BOXES = ShownBoxes.from_boxes(())
 
 
 def scaled_font(font: QFont, factor: float, minimum: float = 0.0) -> QFont:
@@ -135,8 +143,10 @@ class VideoView(QWidget):
         self._event: FrameEvent | None = None
         self._qimage: QImage | None = None
         self._buffer: np.ndarray | None = None  # the pixels _qimage points into
-        self._boxes: tuple[DrawnBox, ...] = ()
-        self._painted: FrameEvent | None = None  # the last event painted (identity)
+        self._shown = _NO_BOXES  # the current frame's boxes, as arrays (painted from these)
+        self._boxes: tuple[DrawnBox, ...] | None = ()  # the same as DrawnBoxes, made when asked
+        self._set_serial = 0  # frames set so far (never reset)
+        self._painted_serial = 0  # the serial of the last frame painted
         self._placeholder = "No source. File ▸ Open video…, Open camera… or Open URL…"
         self._paint_times: deque[float] = deque(maxlen=120)
         self.latency = LatencyHistogram()
@@ -156,22 +166,13 @@ class VideoView(QWidget):
     # --- model --------------------------------------------------------------------------
 
     def set_frame(self, event: FrameEvent) -> None:
-        """Show ``event`` at the next paint (a frame not painted yet is simply replaced)."""
+        """Show ``event`` at the next paint (a frame not painted yet is simply replaced).
+        Nothing per box here: the boxes are painted from the event's arrays."""
         self._qimage, self._buffer = frame_to_qimage(event.image)
         self._event = event
-        self._boxes = tuple(
-            DrawnBox(
-                track_id=t.track_id,
-                x1=t.x1,
-                y1=t.y1,
-                x2=t.x2,
-                y2=t.y2,
-                colour=box_colour(t.dominant),
-                label=f"#{t.track_id} {t.dominant}" if t.dominant else f"#{t.track_id}",
-                dominant=t.dominant,
-            )
-            for t in event.tracks
-        )
+        self._shown = ShownBoxes.from_boxes(event.tracks)
+        self._boxes = None
+        self._set_serial += 1
         self.frames_set += 1
         self.update()
 
@@ -180,8 +181,8 @@ class VideoView(QWidget):
         self._event = None
         self._qimage = None
         self._buffer = None
+        self._shown = _NO_BOXES
         self._boxes = ()
-        self._painted = None
         self._overlay = None
         if message is not None:
             self._placeholder = message
@@ -189,7 +190,8 @@ class VideoView(QWidget):
 
     def clear_boxes(self) -> None:
         """The frame stays, its boxes go (they are no longer current)."""
-        if self._boxes:
+        if len(self._shown):
+            self._shown = _NO_BOXES
             self._boxes = ()
             self.update()
 
@@ -217,6 +219,12 @@ class VideoView(QWidget):
     @property
     def last_boxes(self) -> tuple[DrawnBox, ...]:
         """The boxes of the current frame, as drawn (frame pixel coordinates)."""
+        if self._boxes is None:
+            shown = self._shown
+            self._boxes = tuple(
+                DrawnBox(track_id=i, x1=x1, y1=y1, x2=x2, y2=y2, colour=box_colour(d), label=box_label(i, d),
+                         dominant=d)
+                for i, (x1, y1, x2, y2), d in zip(shown.ids.tolist(), shown.xyxy.tolist(), shown.dominants))
         return self._boxes
 
     @property
@@ -291,32 +299,39 @@ class VideoView(QWidget):
     def _paint_boxes(self, painter: QPainter, target: QRectF) -> None:
         """Every box, then every label: one pen and one ``drawRects`` call per colour, each
         label a cached pixmap (text and background drawn once), no label on a box too small
-        on screen to carry one. Measured in ``bench/bench_paint.py``."""
+        on screen to carry one. The screen rectangles come from the boxes' arrays in a few
+        NumPy operations; Python touches each box once, to make its ``QRectF``. Measured in
+        ``bench/bench_paint.py``."""
         self.labels_painted = 0
-        if not self._boxes or self._qimage is None:
+        shown = self._shown
+        if not len(shown) or self._qimage is None:
             return
         scale = target.width() / self._qimage.width()
         ox, oy, top_limit = target.x(), target.y(), target.top()
-        boxes_by_colour: dict[str, list[QRectF]] = {}
-        labels: list[tuple[QPointF, QPixmap]] = []
-        for box in self._boxes:
-            x, y = ox + box.x1 * scale, oy + box.y1 * scale
-            w = (box.x2 - box.x1) * scale
-            rects = boxes_by_colour.get(box.colour)
-            if rects is None:
-                rects = boxes_by_colour[box.colour] = []
-            rects.append(QRectF(x, y, w, (box.y2 - box.y1) * scale))
-            if w >= MIN_LABELLED_BOX_PX:
-                label = self._label(box.label, box.colour)
-                top = y - label.height if y - label.height >= top_limit else y
-                labels.append((QPointF(x, top), label.pixmap))
+        rects = shown.xyxy * scale
+        rects[:, 2:] -= rects[:, :2]  # x, y, w, h on screen
+        rects[:, 0] += ox
+        rects[:, 1] += oy
+        rows = rects.tolist()
+        boxes_by_colour: dict[str | None, list[QRectF]] = {}
+        for dominant, (x, y, w, h) in zip(shown.dominants, rows):
+            group = boxes_by_colour.get(dominant)
+            if group is None:
+                group = boxes_by_colour[dominant] = []
+            group.append(QRectF(x, y, w, h))
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        for colour_name, rects in boxes_by_colour.items():
-            painter.setPen(self._pens(colour_name)[1])
-            painter.drawRects(rects)
-        for point, pixmap in labels:
-            painter.drawPixmap(point, pixmap)
-        self.labels_painted = len(labels)
+        for dominant, group in boxes_by_colour.items():
+            painter.setPen(self._pens(box_colour(dominant))[1])
+            painter.drawRects(group)
+        labelled = np.flatnonzero(rects[:, 2] >= MIN_LABELLED_BOX_PX).tolist()
+        if labelled:
+            ids = shown.ids.tolist()
+            for i in labelled:
+                dominant, (x, y, _w, _h) = shown.dominants[i], rows[i]
+                label = self._label(box_label(ids[i], dominant), box_colour(dominant))
+                top = y - label.height if y - label.height >= top_limit else y
+                painter.drawPixmap(QPointF(x, top), label.pixmap)
+        self.labels_painted = len(labelled)
 
     def _label(self, text: str, colour_name: str) -> _Label:
         """The label ``text`` on its ``colour`` background, drawn once into a pixmap (a
@@ -379,10 +394,12 @@ class VideoView(QWidget):
 
     def _measure_paint(self) -> None:
         event = self._event
-        if event is None or event is self._painted:
+        # Which frame was painted last, by its serial number (not a reference to the event:
+        # that kept a second 25 MB 4K frame alive until the next paint).
+        if event is None or self._painted_serial == self._set_serial:
             return  # a repaint of the same frame (resize, expose) is not a displayed frame
         now = time.monotonic()
-        self._painted = event
+        self._painted_serial = self._set_serial
         self.frames_painted += 1
         self._paint_times.append(now)
         if self.first_paint_monotonic is None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from crowdmood_gui.core.capture import (
+    FRAME_POOL_SIZE,
     CaptureThread,
     Frame,
     FrameChannel,
@@ -140,6 +141,33 @@ def test_open_file_reads_all_frames_with_media_time():
     assert frames[0].image.shape == (360, 640, 3) and frames[0].image.dtype == np.uint8
     assert np.allclose([f.media_time_s for f in frames], np.arange(72) / 30.0, atol=1e-3)
     assert all(b.captured_monotonic >= a.captured_monotonic for a, b in zip(frames, frames[1:]))
+
+
+def test_a_frame_array_is_decoded_into_again_only_once_nothing_holds_it():
+    # The source decodes into arrays nobody refers to any more (no 25 MB page-faulted per 4K
+    # frame); a frame still held anywhere, even through a view of it, must never change.
+    reference = []
+    with open_source(str(VIDEO)) as source:
+        while (frame := source.read()) is not None:
+            reference.append(frame.image.copy())
+    with open_source(str(VIDEO)) as source:
+        held = [source.read().image for _ in range(10)]  # ten frames still in use
+        corner = source.read().image[:40, :40]  # a view: holds its frame too
+        ids = {id(a) for a in held} | {id(corner.base)}
+        assert len(ids) == 11  # each one its own array
+        later = [source.read() for _ in range(20)]
+        assert all(id(f.image) not in ids for f in later)
+        for i, image in enumerate(held):
+            assert np.array_equal(image, reference[i])
+        assert np.array_equal(corner, reference[10][:40, :40])
+        del later
+        recycled = {id(source.read().image) for _ in range(20)}  # frames dropped at once
+        assert len(recycled) <= FRAME_POOL_SIZE  # the pool's arrays, decoded into again and again
+    with open_source(str(VIDEO)) as source:  # and what each read returns is that frame
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame.image.copy())  # a copy: the array itself goes back to the pool
+    assert len(frames) == 72 and all(np.array_equal(a, b) for a, b in zip(frames, reference))
 
 
 def test_looping_file_keeps_a_continuous_timeline():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -187,3 +188,33 @@ def test_a_pipeline_that_failed_to_start_still_stops_cleanly(tmp_path):
 
     with pytest.raises(sqlite3.ProgrammingError):  # the store was closed
         store._db.execute("SELECT 1")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_live_detection_and_expression_threads_yield_the_cpu_to_the_display_path(data_dir):
+    # When the two cores are full, the frame on screen comes first (#12, 4K live): the live
+    # detection and expression threads run `live_analysis_nice` nicer than the display path.
+    import os
+    import threading
+
+    def nice_of(name):
+        thread = next(t for t in threading.enumerate() if t.name == name)
+        return os.getpriority(os.PRIO_PROCESS, thread.native_id)
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    config = config_for(data_dir / "single_face.mp4")
+    config.source.loop = True
+    config.detection.live_analysis_nice = 4
+    observer = Recorder()
+    pipeline = Pipeline(config, observer, realtime=True)
+    pipeline.start()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not (observer.records and observer.frames):
+            time.sleep(0.05)
+        assert observer.records and observer.frames
+        assert nice_of("crowdmood-detect") == min(19, base + 4)
+        assert nice_of("local-analysis") == min(19, base + 4)
+        assert nice_of("crowdmood-display") == base and nice_of("capture-file") == base
+    finally:
+        pipeline.stop()

@@ -62,6 +62,76 @@ def test_write_never_blocks_the_display_thread(tmp_path):
     assert rec.stats.frames_dropped_queue == results.count(False)
 
 
+def test_a_lagging_recorder_holds_no_4k_frame_and_loses_no_frame_it_queued(tmp_path):
+    # Eight queued 4K frames were 200 MB: the queue now holds each frame at the recording's
+    # size (960 px: 1.5 MB) and never a reference to the source frame; what it accepted is
+    # all written, boxes scaled with the frame.
+    import gc
+    import threading
+    import weakref
+
+    session = create_session(load_config(), "lag4k")
+    rec = SessionRecorder(session, fps_cap=1000, max_side=960)
+    disk_stalled = threading.Event()
+    real_write = rec._encode_and_write
+    rec._encode_and_write = lambda item: (disk_stalled.wait(30), real_write(item))
+    sources, accepted = [], []
+    for i in range(12):
+        event = _event(i, i / 30, 3840, 2160)
+        sources.append(weakref.ref(event.image))
+        accepted.append(rec.write(event))
+        del event
+    gc.collect()
+    assert accepted.count(True) == 9  # the queue (8) and the frame in hand, as with small frames
+    assert all(ref() is None for ref in sources)  # no source frame kept alive by the queue
+    assert rec._queued_bytes <= 8 * 960 * 540 * 3
+    disk_stalled.set()
+    stats = rec.close()
+    assert stats.frames_written == 9 and stats.frames_dropped_queue == 3
+    index = VideoIndex(session.path)
+    assert index.read(0).shape == (540, 960, 3)
+    [box] = index.boxes(0)
+    assert box.x1 == pytest.approx(100 * 960 / 3840) and box.y2 == pytest.approx(340 * 960 / 3840)
+    index.close()
+
+
+def test_shrinking_by_halves_gives_the_one_step_area_average():
+    # 4K -> 960 px (the default recording) in halves: the 4x4 average, within rounding, even
+    # on noise; to a size that is no whole factor (1000 px) a natural picture (smooth) comes
+    # out the same within 2 levels; a frame already small enough is not touched.
+    import cv2
+
+    from crowdmood_gui.core.recording import shrink_frame
+
+    noise = np.random.default_rng(3).integers(0, 256, (2160, 3840, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:2160, 0:3840]
+    smooth = np.dstack([(xx / 15) % 256, (yy / 9) % 256, (xx + yy) / 24 % 256]).astype(np.uint8)
+    for image, max_side, size, tolerance in ((noise, 960, (960, 540), 1), (smooth, 1000, (1000, 562), 2)):
+        small, scale = shrink_frame(image, max_side)
+        assert (small.shape[1], small.shape[0]) == size and scale == max_side / 3840
+        direct = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        assert np.abs(small.astype(int) - direct.astype(int)).max() <= tolerance
+    same, scale = shrink_frame(noise, 3840)
+    assert same is noise and scale == 1.0
+
+
+def test_the_queue_is_bounded_by_bytes_too(tmp_path):
+    # A recording at full size (max_side 3840) gets as many 4K frames as the byte bound holds.
+    import threading
+
+    session = create_session(load_config(), "bytes")
+    rec = SessionRecorder(session, fps_cap=1000, max_side=3840, queue_bytes=60 * 2**20)
+    disk_stalled = threading.Event()
+    real_write = rec._encode_and_write
+    rec._encode_and_write = lambda item: (disk_stalled.wait(30), real_write(item))
+    accepted = [rec.write(_event(i, i / 30, 3840, 2160)) for i in range(6)]
+    held = rec._queued_bytes
+    disk_stalled.set()
+    stats = rec.close()
+    assert held <= 60 * 2**20
+    assert stats.frames_written == accepted.count(True) and 2 <= accepted.count(True) <= 3  # 1 in hand + 2 queued at most
+
+
 def test_recover_indexes_an_unindexed_tail_and_cuts_a_torn_frame(tmp_path):
     session = create_session(load_config(), "tail")
     rec = SessionRecorder(session, fps_cap=100, block=True, commit_interval_s=1000)

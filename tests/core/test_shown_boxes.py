@@ -13,7 +13,7 @@ import pytest
 
 from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.detection import FaceDetector
-from crowdmood_gui.core.events import TrackBox
+from crowdmood_gui.core.events import ShownBoxes, TrackBox
 from crowdmood_gui.core.pipeline import Pipeline
 from crowdmood_gui.core.tracking import MAX_BOX_LEAD_S, MAX_EXTRAPOLATION_S, FaceTracker
 
@@ -30,6 +30,27 @@ def test_a_box_moves_on_its_velocity_within_its_lead():
     assert box.at(2.1, "SAD").dominant == "SAD" and box.at(1.5, None).dominant is None
     far = box.at(5.0)  # a stalled display: no further than the lead
     assert far.x1 == pytest.approx(130) and far.at(9.0).x1 == pytest.approx(130)
+
+
+def test_the_array_form_moves_every_box_exactly_as_one_box_moves():
+    # The display thread moves a whole cycle's boxes at once (ShownBoxes.at): the result must
+    # be TrackBox.at's, box for box and bit for bit (older frames, the lead, labels).
+    rng = np.random.default_rng(7)
+    boxes = tuple(
+        TrackBox(int(i), *map(float, rng.uniform(0, 3000, 2)), *map(float, rng.uniform(3000, 3800, 2)),
+                 float(rng.uniform(0.5, 1)), rng.choice(["HAPPY", "SAD", None]),
+                 vx=float(rng.normal(0, 80)) if i % 3 else 0.0, vy=float(rng.normal(0, 80)),
+                 time_s=float(rng.uniform(9.5, 10.5)), lead_s=float(rng.uniform(0, 0.5)))
+        for i in range(300))
+    labels = {i: ("CALM" if i % 2 else None) for i in range(300)}
+    shown = ShownBoxes.from_boxes(boxes)
+    assert tuple(shown) == boxes and len(shown) == 300 and shown[5] == boxes[5]
+    for t in (9.0, 10.0, 10.2, 12.0):
+        assert tuple(shown.at(t)) == tuple(b.at(t) for b in boxes)
+        assert tuple(shown.at(t, labels.get)) == tuple(b.at(t, labels.get(b.track_id)) for b in boxes)
+    moved_twice = shown.at(10.2).at(10.4)  # a box keeps its remaining lead
+    assert tuple(moved_twice) == tuple(b.at(10.2).at(10.4) for b in boxes)
+    assert len(ShownBoxes.from_boxes(())) == 0 and not ShownBoxes.from_boxes(()).at(3.0)
 
 
 def test_a_track_unseen_for_long_is_not_moved():

@@ -34,9 +34,8 @@ def test_tile_shows_the_dominant_expression(qtbot):
     qtbot.addWidget(strip)
     strip.show()
     strip.add_record(record(4, "SURPRISED"))
-    strip.add_record(record(5, "CALM", thumb=False))
-    captions = [t.caption.text() for t in strip._tiles if t.isVisible()]
-    assert captions == ["#5 calm", "#4 surprised"]
+    strip.add_record(record(5, "CALM", thumb=False))  # within the refresh interval: shown at its end
+    qtbot.waitUntil(lambda: [t.caption.text() for t in strip._tiles if t.isVisible()] == ["#5 calm", "#4 surprised"])
     from crowdmood_gui.core.emotions import EMOTION_COLOURS
 
     tiles = [t for t in strip._tiles if t.isVisible()]
@@ -46,6 +45,25 @@ def test_tile_shows_the_dominant_expression(qtbot):
     thumb = tiles[1].image.grab().toImage()  # the face itself: the grey test crop, centred
     assert thumb.pixelColor(thumb.width() // 2, thumb.height() // 2).name() == "#c8c8c8"
     assert tiles[0].image.pixmap is None and tiles[0].image.text == "?"  # no crop: a "?"
+
+
+def test_a_burst_of_records_redraws_the_tiles_once_more_at_the_end_of_the_interval(qtbot):
+    # A 4K crowd sends ~60 records a second: redrawing twelve tiles for each one cost the GUI
+    # thread more than the video's 576 boxes. The first record shows at once, the rest of the
+    # burst together when the interval ends; only the faces shown become pixmaps.
+    strip = RecentFacesStrip(max_faces=4)
+    qtbot.addWidget(strip)
+    strip.show()
+    strip.add_record(record(1))
+    assert strip.refreshes == 1 and [t.caption.text() for t in strip._tiles if t.isVisible()] == ["#1 happy"]
+    for i in range(2, 101):
+        strip.add_record(record(i))
+    assert strip.refreshes == 1  # nothing redrawn during the burst
+    qtbot.waitUntil(lambda: strip.refreshes == 2)
+    assert [t.caption.text() for t in strip._tiles if t.isVisible()] == ["#100 happy", "#99 happy", "#98 happy", "#97 happy"]
+    assert all(t.image.pixmap is not None for t in strip._tiles if t.isVisible())
+    qtbot.wait(2 * 250 + 100)
+    assert strip.refreshes == 2  # quiet again: no redraw without a new record
 
 
 def test_privacy_switch_clears_and_ignores_until_switched_on(qtbot):

@@ -31,4 +31,5 @@ def make_backend(config: AppConfig, *, session: str, session_start: datetime, re
 
         crops_dir = sessions_root(config) / session / "crops"  # beside the session's records
     return LocalBackend(ExpressionModel.from_config(config.expression), block_when_full=not realtime,
-                        crops_dir=crops_dir, core_share=config.expression.live_core_share if realtime else None)
+                        crops_dir=crops_dir, core_share=config.expression.live_core_share if realtime else None,
+                        thread_nice=config.detection.live_analysis_nice if realtime else 0)

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from crowdmood_gui.core.backends.base import AnalysisBackend, BackendStats, CropJob, RecordSink
+from crowdmood_gui.core.process_stats import lower_this_thread_priority
 from crowdmood_gui.core.records import build_record, crop_key
 from crowdmood_gui.core.sampling import blurred_crop
 
@@ -53,6 +54,7 @@ class LocalBackend(AnalysisBackend):
         prefix: str = "faces/",
         core_share: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        thread_nice: int = 0,
     ) -> None:
         """``block_when_full``: analysis mode (files) keeps every crop and applies back-pressure;
         live mode drops crops when the model falls behind rather than lagging further.
@@ -74,6 +76,7 @@ class LocalBackend(AnalysisBackend):
         self._analysed = 0
         self._dropped = 0
         self._core_share = core_share
+        self._thread_nice = thread_nice  # live: the worker yields the CPU to the display path
         self._clock = clock
         self._budget_lock = threading.Lock()
         self._s_per_crop = FIRST_GUESS_S_PER_CROP  # the worker's CPU seconds per crop, smoothed
@@ -166,6 +169,7 @@ class LocalBackend(AnalysisBackend):
         return batch
 
     def _run(self) -> None:
+        lower_this_thread_priority(self._thread_nice)
         while True:
             batch = self._next_batch()
             if not batch:
