@@ -144,6 +144,21 @@ def is_console(proc: psutil.Process) -> bool:
         or "--child-refresh" in cmdline[1:3])
 
 
+DROP_PAGE_CACHE = False  # --drop-page-cache
+
+
+def drop_page_cache() -> None:
+    """Empty the kernel's page cache (root only). A process's RSS counts the pages of its
+    shared libraries that are mapped, and a fault maps the neighbouring pages already in the
+    cache: the same console measured 354 and 408 MB depending on what earlier runs (a test
+    suite) had read of cv2's 74 MB library. Dropped before each run, the runs compare."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        print(f"cannot drop the page cache ({exc}); RSS figures include what is cached", file=sys.stderr)
+
+
 def run_console(source: Path, seconds: float, platform_name: str, extra: list[str] | None = None,
                 face_onset: float | None = None, refresh_probe: Path | None = None,
                 code_root: Path = ROOT) -> dict:
@@ -168,7 +183,9 @@ def run_console(source: Path, seconds: float, platform_name: str, extra: list[st
         load = os.getloadavg()
         started = time.monotonic()
         log_path = tmp / "console.log"
-        peak_rss = 0
+        peak_rss = peak_private = 0
+        if DROP_PAGE_CACHE:
+            drop_page_cache()
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(cmd, env=env, cwd=code_root, stdout=log, stderr=subprocess.STDOUT)
             root = psutil.Process(proc.pid)
@@ -178,7 +195,11 @@ def run_console(source: Path, seconds: float, platform_name: str, extra: list[st
                     if console is None:
                         console = next((p for p in [root, *root.children(recursive=True)] if is_console(p)), None)
                     if console is not None:
-                        peak_rss = max(peak_rss, console.memory_info().rss)
+                        mem = console.memory_info()
+                        peak_rss = max(peak_rss, mem.rss)
+                        # private: RSS less file-backed pages (shared libraries), whose count
+                        # depends on what earlier processes left in the page cache
+                        peak_private = max(peak_private, mem.rss - mem.shared)
                 except psutil.Error:
                     pass
                 time.sleep(0.25)
@@ -194,6 +215,7 @@ def run_console(source: Path, seconds: float, platform_name: str, extra: list[st
             "children_cpu_cores": round(cpu / wall, 2),
             "children_wall_s": round(wall, 2),
             "sampled_peak_rss_mb": round(peak_rss / 2**20, 1),
+            "sampled_peak_private_mb": round(peak_private / 2**20, 1),
             "load_avg_at_start": [round(x, 2) for x in load],
         }
         if refresh_probe is not None:
@@ -521,6 +543,7 @@ def summarise_live(name: str, run: dict) -> dict:
         "cpu_cores_children": run["children_cpu_cores"],
         "peak_rss_mb_app": app.get("peak_rss_mb"),
         "peak_rss_mb_sampled": run["sampled_peak_rss_mb"],
+        "peak_private_mb_sampled": run["sampled_peak_private_mb"],
         "start_to_first_frame_s": app.get("start_to_first_frame_s"),
         "records_analysed": app.get("records_analysed"),
         "load_avg_1m": run["load_avg_at_start"][0],
@@ -569,14 +592,19 @@ def main() -> int:
     parser.add_argument("--ref", metavar="REV",
                         help="crowd runs: also run crowdmood_gui/ of this commit (git archive), each "
                              "path's run of REV just before this tree's")
+    parser.add_argument("--drop-page-cache", action="store_true",
+                        help="empty the page cache before each run (root): comparable peak RSS")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
+    global DROP_PAGE_CACHE
+    DROP_PAGE_CACHE = args.drop_page_cache
     if args.platform == "xvfb" and not shutil.which("xvfb-run"):
         parser.error("xvfb-run not found; use --platform offscreen")
 
     result: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "code": code_version(),
+        "page_cache_dropped_before_each_run": DROP_PAGE_CACHE,
         "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version()},
         "load_avg_before": [round(x, 2) for x in os.getloadavg()],
         "platform": f"xvfb-run ({XVFB_SCREEN})" if args.platform == "xvfb" else "QT_QPA_PLATFORM=offscreen",

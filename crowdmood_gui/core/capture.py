@@ -58,6 +58,21 @@ DEFAULT_FPS = 25.0  # when a container reports no usable frame rate
 #: works on): 4K window, 15 s, 4 arrays served 97 % of the reads (3: 74 %, 6: 99 %, with
 #: 50 MB more kept).
 FRAME_POOL_SIZE = 4
+
+
+def _unheld_refcount() -> int:
+    """``sys.getrefcount`` of an array only a pool's list holds, read in a loop shaped like
+    ``FrameSource._free_buffer``'s: 3 on CPython 3.11-3.13 (the list, the loop variable, the
+    argument); newer CPythons pass borrowed references and report fewer, and a fixed 3 would
+    then hand out an array someone still holds."""
+    pool = [np.empty(1)]
+    for buffer in pool:
+        return sys.getrefcount(buffer)
+    return 0
+
+
+# 0 (no reuse) where reference counts mean nothing (not CPython)
+UNHELD_REFCOUNT = _unheld_refcount() if sys.implementation.name == "cpython" else 0
 _MAX_SANE_FPS = 240.0
 
 
@@ -255,8 +270,7 @@ class FrameSource:
         array per frame costs a 4K decode its page faults: 25 MB zeroed by the kernel per
         frame, ~9 of the capture thread's 20 ms (measured with ``cap.read(buffer)``: 4.5)."""
         for buffer in self._pool:
-            # references: the pool's list, this loop's variable, getrefcount's argument
-            if sys.getrefcount(buffer) <= 3:
+            if sys.getrefcount(buffer) <= UNHELD_REFCOUNT:
                 return buffer
         return None
 
