@@ -347,6 +347,11 @@ EXTRA_CROWD_PATHS = {
     # the flow between re-detections, a face it measures re-detected at 2 Hz only
     "flow2": "[detection]\ntiling = true\nflow_redetect_hz = 2.0\n",
     # detection and expression 5 nicer than the display path (the default is 0: the same)
+    # shorter detection cycles (default live_cycle_ms 120): the flow's steps come between them sooner
+    "cycle80": "[detection]\ntiling = true\nlive_cycle_ms = 80\n",
+    "cycle60": "[detection]\ntiling = true\nlive_cycle_ms = 60\n",
+    "hz6": "[detection]\ntiling = true\nrefresh_hz = 6\n",
+    "busy1": "[detection]\ntiling = true\nlive_busy_share = 1.0\n",
     "nice5": "[detection]\ntiling = true\nlive_analysis_nice = 5\n",
 }
 
