@@ -110,6 +110,15 @@ class PersonHistory:
         self.last_seen = max(self.last_seen, t)
         self.dominant = dominant_of(self.estimates[-1])
 
+    def forget_before(self, t: float) -> None:
+        """Drop the crops before ``t`` but the last one, whose estimate holds at ``t``; it
+        becomes the base the later estimates blend from (a person in view all day would
+        otherwise keep every crop: 50 crops/s in a crowd of 256 grew the console ~4 MB/min)."""
+        i = bisect.bisect_left(self.times, t)
+        if i > 1:
+            del self.times[:i - 1], self.crops[:i - 1], self.estimates[:i - 1]
+            self.crops[0] = self.estimates[0]  # a late crop inserted before it blends from the estimate
+
     def at(self, t: float) -> Vector | None:
         """The estimate held at ``t`` (crops captured before ``t``), or None."""
         i = bisect.bisect_left(self.times, t)
@@ -213,11 +222,14 @@ class CrowdState:
         return crowd_value(estimates)
 
     def forget_before(self, t: float) -> int:
-        """Drop people last seen before ``t`` (a day-long session sees thousands)."""
+        """Drop people last seen before ``t`` (a day-long session sees thousands), and the
+        others' crops before ``t`` (nothing reads an estimate before ``t`` any more)."""
         with self._lock:
             gone = [k for k, h in self._people.items() if h.last_seen < t]
             for key in gone:
                 del self._people[key]
+            for history in self._people.values():
+                history.forget_before(t)
         return len(gone)
 
     def __len__(self) -> int:

@@ -88,6 +88,31 @@ def test_live_retention_forgets_old_buckets_after_handing_them_out():
     assert agg.pop_updates()[1][0].t == 3550
 
 
+def test_live_retention_bounds_a_person_in_view_all_along():
+    # One person in view for two hours, a crop every second, alternating HAPPY and SAD:
+    # the crops kept stay within the retained window (they grew without end), and the
+    # retained rows read the same values as without forgetting.
+    kept = TimelineAggregator(periods=(1, 60), retain_s=120)
+    full = TimelineAggregator(periods=(1, 60))
+    for second in range(7200):
+        emotions = {"HAPPY": 90.0} if second % 2 else {"SAD": 90.0}
+        for agg in (kept, full):
+            agg.observe_frame(second + 0.5, 1, [1])
+            agg.add_record(second + 0.2, record(emotions))
+        if second % 10 == 0:
+            kept.pop_updates()
+    kept.pop_updates()
+    assert kept.crowd.crops(1) <= 200  # ~180 s of crops, not 7200
+    assert full.crowd.crops(1) == 7200
+    recent = {r.t: r.emotions for r in kept.rows(1)}
+    assert len(recent) >= 100
+    for row in full.rows(1)[-len(recent):]:
+        assert recent[row.t] == pytest.approx(row.emotions)
+    # A late crop from before the window blends from the kept estimate instead of failing.
+    kept.add_record(7000.0, record({"ANGRY": 90.0}))
+    assert kept.crowd.estimate(1) is not None
+
+
 def test_without_retention_everything_is_kept():
     agg = TimelineAggregator(periods=(1,))
     for second in range(500):
