@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests" / "core"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_analyze import _CHILD  # noqa: E402
-from benchlib import code_version, cpu_model, loadavg, write_json, write_video  # noqa: E402
+from benchlib import code_version, cpu_model, finish, loadavg, write_video  # noqa: E402
 from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E402
 
 from crowdmood_gui.core.config import AppConfig  # noqa: E402
@@ -263,11 +263,9 @@ def main() -> int:
         points = [(r["face_px"], r[path]["recall_mean"]) for k, r in result["clips"].items()
                   if k.startswith("1080p")]
         result[f"recall_90_face_px_{path}"] = crossing(points)
-    result["load_after"] = loadavg()
+    status = finish(result, args.json_out)
     print(json.dumps({k: v for k, v in result.items() if k != "clips"}, indent=1))
-    if args.json_out:
-        write_json(args.json_out, result)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "crowdmood_gui" / "resources" / "models"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import code_version, cpu_model, loadavg, write_json  # noqa: E402
+from benchlib import code_version, cpu_model, finish, loadavg  # noqa: E402
 from quantize_detector import CALIBRATION_GRIDS, calibration_images  # noqa: E402
 
 from crowdmood_gui.core.detection import MODELS_BY_PRECISION, FaceDetector, session_options  # noqa: E402
@@ -119,11 +119,9 @@ def main() -> int:
                       for p in ("fp32", "int8"))
         result.setdefault("speedup_int8", {})[setting] = {
             name: round(fp32[name]["cpu_ns_per_px"] / int8[name]["cpu_ns_per_px"], 2) for name in inputs}
-    result["load_after"] = loadavg()
+    status = finish(result, args.json_out)
     print(json.dumps({k: result[k] for k in ("blob_ns_per_px", "speedup_int8", "load_before", "load_after")}, indent=1))
-    if args.json_out:
-        write_json(args.json_out, result)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

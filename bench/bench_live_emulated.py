@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import code_version, loadavg, write_json  # noqa: E402
+from benchlib import code_version, finish, loadavg  # noqa: E402
 from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E402
 
 CLIPS = {"1080p-16x16": (16, 1920, 1080), "4k-24x24": (24, 3840, 2160)}
@@ -167,10 +167,7 @@ def main() -> int:
                 row[key] = emulate(grid, {**SCHEDULES[schedule], "precision": precision}, args.seconds, args.cpu_share)
                 print(name, key, json.dumps(row[key]), flush=True)
         result["clips"][name] = row
-    result["load_after"] = loadavg()
-    if args.json_out:
-        write_json(args.json_out, result)
-    return 0
+    return finish(result, args.json_out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from benchlib import code_version, cpu_model, loadavg, write_json  # noqa: E402
+from benchlib import code_version, cpu_model, finish, loadavg  # noqa: E402
 from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E402
 
 from crowdmood_gui.core import crowd_detection  # noqa: E402
@@ -108,10 +108,7 @@ def main() -> int:
             print(name, json.dumps(row), flush=True)
         crowd_detection.REFRESH_REGION, crowd_detection.REFRESH_FACE_PX, crowd_detection.MOSAIC_PAD_PX = saved
         result["clips"][name] = {"faces": n * n, "face_px": round(grid.face_px(), 1), "variants": rows}
-    result["load_after"] = loadavg()
-    if args.json_out:
-        write_json(args.json_out, result)
-    return 0
+    return finish(result, args.json_out)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,15 @@ def write_json(path: Path, result: object) -> None:
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
+def finish(result: dict, json_out: Path | None) -> int:
+    """A run's end: the load average noted in ``result["load_after"]``, ``--json-out``
+    written when given; the script's exit status."""
+    result["load_after"] = loadavg()
+    if json_out:
+        write_json(json_out, result)
+    return 0
+
+
 def read_frames(path: Path) -> list:
     """Every frame of a video, decoded with OpenCV."""
     from crowdmood_gui.core.capture import read_video_frames
