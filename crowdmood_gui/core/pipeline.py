@@ -29,6 +29,7 @@ import numpy as np
 from crowdmood_gui.core.aggregation import TimelineAggregator
 from crowdmood_gui.core.backends.base import AnalysisBackend, CropJob
 from crowdmood_gui.core.config import AppConfig, redacted_dump
+from crowdmood_gui.core.crowd_detection import CycleReport
 from crowdmood_gui.core.errors import CrowdMoodError, StorageError
 from crowdmood_gui.core.events import (
     ErrorEvent,
@@ -489,8 +490,6 @@ class Pipeline:
             # step); the detection cycle takes the next one. (``flow_measures`` only after
             # the first sweep: a loaded 4K window followed 360 of 576 faces after 20 s when
             # the flow took its frames from the start.)
-            from crowdmood_gui.core.crowd_detection import CycleReport
-
             detections, cycle = [], CycleReport()
         else:
             detections, cycle = self._crowd.detect(frame.image, now_s, self._tracker.active_tracks)
