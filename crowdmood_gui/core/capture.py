@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -38,6 +37,7 @@ import numpy as np
 from crowdmood_gui.core.cameras import open_camera, probe_camera_indices
 from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.events import SourceEvent
+from crowdmood_gui.core.frame_pool import FramePool
 from crowdmood_gui.core.retry import backoff_delay
 from crowdmood_gui.core.secrets import redact_url, reveal_url  # noqa: F401 - redact_url re-exported
 from crowdmood_gui.core.stream_probe import (
@@ -52,27 +52,6 @@ log = logging.getLogger(__name__)
 
 SourceKind = Literal["camera", "file", "rtsp", "http"]
 DEFAULT_FPS = 25.0  # when a container reports no usable frame rate
-#: Frame arrays a source keeps to decode into again once nobody holds them (see
-#: FrameSource._grab). Live, ~4 frames are in use at once (the one being decoded, the
-#: newest shown: detection's slot and the GUI's, the one on screen, the one detection
-#: works on): 4K window, 15 s, 4 arrays served 97 % of the reads (3: 74 %, 6: 99 %, with
-#: 50 MB more kept).
-FRAME_POOL_SIZE = 4
-
-
-def _unheld_refcount() -> int:
-    """``sys.getrefcount`` of an array only a pool's list holds, read in a loop shaped like
-    ``FrameSource._free_buffer``'s: 3 on CPython 3.11-3.13 (the list, the loop variable, the
-    argument); newer CPythons pass borrowed references and report fewer, and a fixed 3 would
-    then hand out an array someone still holds."""
-    pool = [np.empty(1)]
-    for buffer in pool:
-        return sys.getrefcount(buffer)
-    return 0
-
-
-# 0 (no reuse) where reference counts mean nothing (not CPython)
-UNHELD_REFCOUNT = _unheld_refcount() if sys.implementation.name == "cpython" else 0
 _MAX_SANE_FPS = 240.0
 
 
@@ -230,7 +209,7 @@ class FrameSource:
         self._last_pos_s = -1.0  # media position (without loop offset) of the last frame
         self._live_clock = live_clock or LiveClock()
         self._closed = False
-        self._pool: list[np.ndarray] = [first]
+        self._pool = FramePool(first)
 
     @property
     def is_live(self) -> bool:
@@ -249,7 +228,7 @@ class FrameSource:
         if self._pending is not None:
             image, self._pending = self._pending, None
             return image
-        buffer = self._free_buffer()
+        buffer = self._pool.free()
         try:
             ok, image = self._cap.read(buffer) if buffer is not None else self._cap.read()
         except cv2.error as exc:  # a decoder error surfaced as an exception
@@ -257,22 +236,8 @@ class FrameSource:
             return None
         if not (ok and image is not None and image.size):
             return None
-        if image is not buffer:  # a new array: the pool was busy, or the frame size changed
-            if buffer is not None:
-                self._pool.remove(buffer)
-            if len(self._pool) < FRAME_POOL_SIZE:
-                self._pool.append(image)
+        self._pool.decoded(image, buffer)
         return image
-
-    def _free_buffer(self) -> np.ndarray | None:
-        """A frame array of the pool that nothing outside the pool refers to any more (every
-        holder, a view of it included, counts), to decode the next frame into. A fresh
-        array per frame costs a 4K decode its page faults: 25 MB zeroed by the kernel per
-        frame, ~9 of the capture thread's 20 ms (measured with ``cap.read(buffer)``: 4.5)."""
-        for buffer in self._pool:
-            if sys.getrefcount(buffer) <= UNHELD_REFCOUNT:
-                return buffer
-        return None
 
     def read(self) -> Frame | None:
         if self._closed:

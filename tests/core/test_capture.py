@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from crowdmood_gui.core.capture import (
-    FRAME_POOL_SIZE,
     CaptureThread,
     Frame,
     FrameChannel,
@@ -24,6 +23,7 @@ from crowdmood_gui.core.capture import (
 )
 from crowdmood_gui.core.cameras import probe_camera_indices
 from crowdmood_gui.core.errors import InputError
+from crowdmood_gui.core.frame_pool import FRAME_POOL_SIZE
 from crowdmood_gui.core.retry import backoff_delay
 
 sys.path.insert(0, str(Path(__file__).parent))
