@@ -196,7 +196,7 @@ def run_console(args: Any) -> int:
             signal.signal(signal.SIGINT, previous_sigint)
     if stats_out:
         figures = window.measurements()
-        figures.update(process_figures(started_wall, started_cpu, window.first_frame_wall))
+        figures.update(process_figures(started_wall, started_cpu, window.live.first_frame_wall))
         try:
             write_stats(stats_out, figures)
             log.info("stats written to %s: %s", stats_out, figures)
