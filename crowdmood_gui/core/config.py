@@ -226,6 +226,11 @@ class AppConfig(_Section):
 
         return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
+    def needs_aws_setup(self) -> bool:
+        """The AWS backend is chosen but nothing is provisioned (no bucket): no session can
+        start until the setup wizard (or ``crowdmood setup``) ran, or the backend is local."""
+        return self.backend == "aws" and not self.aws.bucket
+
 
 def default_config_path() -> Path:
     env = os.environ.get("CROWDMOOD_CONFIG")

@@ -80,6 +80,22 @@ class SettingsStore:
         self.change(mutate)
         return spec
 
+    def start_config(self, spec: str, loop: bool | None = None, *, session: str | None = None,
+                     record_video: bool | None = None) -> AppConfig:
+        """The config a new session on ``spec`` starts with, made the live config: a copy (the
+        running session keeps the object it started with) with the source, its looping, the
+        session's name and whether to record the video (``None``: as the live config says)."""
+        config = self.config.model_copy(deep=True)
+        config.source.spec = spec
+        if loop is not None:
+            config.source.loop = loop
+        if session:
+            config.session = session
+        if record_video is not None:
+            config.recording.record_video = bool(record_video)
+        self.config = config
+        return config
+
     def recent_sources(self) -> list[str]:
         """The sources opened lately, newest first, masked (what the recent menu lists)."""
         return list(self.config.ui.last_sources)

@@ -6,6 +6,7 @@ beside it:
 - ``ui/live_figures.py``: what the video, chart, recent faces and status bar show of the
   running session (its events, through the bridge) and the ``--stats-out`` figures;
 - ``ui/export_flow.py``: Stop's "export it?" offer and File ▸ Export;
+- ``ui/aws_flow.py``: Setup ▸ AWS setup wizard / Tear down AWS, and the offer to set AWS up;
 - ``ui/prompts.py``: the questions it asks first and its one non-modal message box;
 - the session lifecycle (start, pause, stop, state) is
   :class:`~crowdmood_gui.ui.session_controller.SessionController`'s; the window asks it
@@ -38,6 +39,7 @@ from crowdmood_gui.core.session_runner import SessionRun
 from crowdmood_gui.core.sessions import Session, default_session_name
 from crowdmood_gui.core.settings_store import ConfigChange, SettingsStore
 from crowdmood_gui.ui import window_actions
+from crowdmood_gui.ui.aws_flow import AwsFlow
 from crowdmood_gui.ui.bridge import SignalBridge
 from crowdmood_gui.ui.chart import EmotionChart, TimelineStore
 from crowdmood_gui.ui.export_flow import ExportFlow
@@ -98,6 +100,7 @@ class MainWindow(QMainWindow):
         self.sessions = SessionController(session_factory or default_session_factory, self)
         self.live = LiveFigures(self)
         self.exports = ExportFlow(self)
+        self.aws = AwsFlow(self)
         self._notice = Notice(self)
         self._closing = False
         self.errors: deque[str] = deque(maxlen=50)
@@ -118,9 +121,9 @@ class MainWindow(QMainWindow):
         self.video = VideoView()
         self.chart = EmotionChart(self.store, period_s=config.ui.period_s, window_s=config.ui.window_s)
         self.chart.set_local_backend(config.backend == "local")
-        self.chart.period_changed.connect(lambda p: self._persist(lambda c: setattr(c.ui, "period_s", p)))
+        self.chart.period_changed.connect(lambda p: self.persist(lambda c: setattr(c.ui, "period_s", p)))
         self.chart.period_changed.connect(self._forward_period)
-        self.chart.window_changed.connect(lambda w: self._persist(lambda c: setattr(c.ui, "window_s", w)))
+        self.chart.window_changed.connect(lambda w: self.persist(lambda c: setattr(c.ui, "window_s", w)))
         self.faces = RecentFacesStrip(showing=config.privacy.show_recent_faces)
         self.banner = MessageBanner()
 
@@ -251,15 +254,7 @@ class MainWindow(QMainWindow):
         if problem:
             self.show_message("Cannot open the source", problem)
             return False
-        config = self.config.model_copy(deep=True)
-        config.source.spec = spec
-        if loop is not None:
-            config.source.loop = loop
-        if session_name:
-            config.session = session_name
-        if record_video is not None:
-            config.recording.record_video = bool(record_video)
-        self.config = config
+        config = self.settings.start_config(spec, loop, session=session_name, record_video=record_video)
         self._remember_source(spec, config.source.loop)
         self.setWindowTitle(f"crowdmood — {source_display_name(spec)}")
         self.sessions.start(config)
@@ -280,29 +275,6 @@ class MainWindow(QMainWindow):
             self.stop_session(then=self.offer_export)
         elif self.state == STARTING:
             self.stop_session()  # nothing recorded yet: nothing to offer
-
-    def offer_export(self) -> QMessageBox | None:
-        """A non-modal "stopped: export it?" with the session's name and length."""
-        return self.exports.offer(self.live.records_seen)
-
-    def ask_export_folder(self) -> Path | None:
-        """Where to export (a folder chooser; tests replace it)."""
-        return self.exports.ask_folder()
-
-    def export_dialog(self) -> None:
-        self.exports.ask_and_export()
-
-    def export_last_session(self, folder: Path) -> bool:
-        """Export the last session into ``folder`` in the background (``last_export``)."""
-        return self.exports.export(folder)
-
-    @property
-    def export_offer(self) -> QMessageBox | None:
-        return self.exports.offer_box
-
-    @property
-    def last_export(self) -> dict[str, Path] | None:
-        return self.exports.last_export
 
     def stop_session(self, then: Callable[[], None] | None = None) -> None:
         """Stop the session in the background; ``then()`` runs on the GUI thread after."""
@@ -424,7 +396,7 @@ class MainWindow(QMainWindow):
         """Apply (privacy now, the rest at the next start) and persist."""
         if not changes:
             return
-        self._settings_do(lambda: self.settings.apply(changes))
+        self.settings_do(lambda: self.settings.apply(changes))
         privacy = changes.get("privacy", {})
         if "blur_faces" in privacy:
             self.act_blur.setChecked(privacy["blur_faces"])
@@ -438,12 +410,12 @@ class MainWindow(QMainWindow):
     def set_recent_faces_visible(self, visible: bool) -> None:
         self.act_faces.setChecked(visible)
         self.faces.set_showing(visible)
-        self._persist(lambda c: setattr(c.privacy, "show_recent_faces", bool(visible)))
+        self.persist(lambda c: setattr(c.privacy, "show_recent_faces", bool(visible)))
 
     def set_blur_faces(self, blur: bool) -> None:
         self.act_blur.setChecked(blur)
         self._apply_blur(blur)
-        self._persist(lambda c: setattr(c.privacy, "blur_faces", bool(blur)))
+        self.persist(lambda c: setattr(c.privacy, "blur_faces", bool(blur)))
 
     def _apply_blur(self, blur: bool) -> None:
         self.sessions.set_privacy(blur)
@@ -477,61 +449,47 @@ class MainWindow(QMainWindow):
         # The AWS backend polls CloudWatch for one period: the one on screen.
         self.sessions.set_chart_period(period_s)
 
+    # --- export (ui/export_flow.py) -----------------------------------------------------
+
+    def offer_export(self) -> QMessageBox | None:
+        """A non-modal "stopped: export it?" with the session's name and length."""
+        return self.exports.offer(self.live.records_seen)
+
+    def ask_export_folder(self) -> Path | None:
+        """Where to export (a folder chooser; tests replace it)."""
+        return self.exports.ask_folder()
+
+    def export_dialog(self) -> None:
+        self.exports.ask_and_export()
+
+    def export_last_session(self, folder: Path) -> bool:
+        """Export the last session into ``folder`` in the background (``last_export``)."""
+        return self.exports.export(folder)
+
+    @property
+    def export_offer(self) -> QMessageBox | None:
+        return self.exports.offer_box
+
+    @property
+    def last_export(self) -> dict[str, Path] | None:
+        return self.exports.last_export
+
+    # --- AWS set-up (ui/aws_flow.py) ---------------------------------------------------
+
     def offer_aws_setup(self) -> QMessageBox:
         """The AWS backend is chosen but nothing is provisioned: offer the wizard, or the
         local model, instead of failing to start."""
-        self.video.clear("The AWS backend is not set up yet.")
-        self.source_label.setText("Not started")
-        def then_start() -> None:
-            if self.config.backend == "local" or self.config.aws.bucket:
-                self.open_source(self.config.source.spec, self.config.source.loop)
+        return self.aws.offer_setup()
 
-        def use_wizard() -> None:
-            self.open_aws_setup()
-            then_start()
-
-        def use_local() -> None:
-            self._persist(lambda c: setattr(c, "backend", "local"))
-            then_start()
-
-        def no_choice() -> None:
-            # Closed or Escape: a choice nobody made is not written to the settings.
-            self.video.clear("Not started: the AWS backend is not set up yet (Setup ▸ AWS setup wizard, "
-                             "or Settings for the local model).")
-
-        self.aws_offer_box = ask(
-            self, QMessageBox.Icon.Question, "Set up AWS",
-            "The AWS backend is chosen, but no AWS resources are set up yet.\n\n"
-            "The setup wizard creates them in a few minutes (and can remove them again). "
-            "Or keep going with the on-device model: nothing leaves this computer.",
-            [("Open the setup wizard…", QMessageBox.ButtonRole.AcceptRole, use_wizard),
-             ("Use the local model", QMessageBox.ButtonRole.RejectRole, use_local)],
-            otherwise=no_choice)
-        return self.aws_offer_box
+    @property
+    def aws_offer_box(self) -> QMessageBox | None:
+        return self.aws.offer_box
 
     def open_aws_setup(self) -> None:
-        if self._aws_module("wizard").open_setup_wizard(self, self.config, self.config_path):
-            was = self.config.backend
-            self._reload_aws_settings()
-            if self.config.backend == "aws" and was != "aws" and self.session_active:
-                # The running session keeps its backend; the next one uses AWS.
-                self.banner.show_message("AWS is set up: the next session uses it (Session ▸ Stop, then Start).")
+        self.aws.open_setup()
 
     def open_aws_teardown(self) -> None:
-        self._aws_module("teardown_dialog").open_teardown_dialog(self, self.config, self.config_path)
-        self._reload_aws_settings()
-
-    def _reload_aws_settings(self) -> None:
-        """Setup and teardown write the AWS section (and maybe the backend) to the file."""
-        if not self._settings_do(self.settings.reload_aws):
-            return
-        self.chart.set_local_backend(self.config.backend == "local")
-        self._refresh_status()
-
-    @staticmethod
-    def _aws_module(name: str):
-        # Imported on first use (boto3 and the provisioning code: not needed to start the console).
-        return importlib.import_module(f"crowdmood_gui.ui.{name}")
+        self.aws.open_teardown()
 
     def show_sessions(self) -> None:
         """Open the session browser, or bring the open one to the front (one listing job,
@@ -571,12 +529,12 @@ class MainWindow(QMainWindow):
         return self.settings.path
 
     def _remember_source(self, spec: str, loop: bool) -> None:
-        self._settings_do(lambda: self.settings.remember_source(spec, loop))
+        self.settings_do(lambda: self.settings.remember_source(spec, loop))
 
-    def _persist(self, mutate: ConfigChange) -> None:
-        self._settings_do(lambda: self.settings.change(mutate))
+    def persist(self, mutate: ConfigChange) -> None:
+        self.settings_do(lambda: self.settings.change(mutate))
 
-    def _settings_do(self, action: Callable[[], object]) -> bool:
+    def settings_do(self, action: Callable[[], object]) -> bool:
         """Run a settings change; a refused value or a failed write goes to the banner."""
         try:
             action()

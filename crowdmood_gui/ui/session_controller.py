@@ -233,7 +233,7 @@ class SessionController(QObject):
     def _start(self, config: AppConfig) -> None:
         if self.closing:
             return
-        if config.backend == "aws" and not config.aws.bucket:
+        if config.needs_aws_setup():
             self._set_state(IDLE)
             self.aws_setup_needed.emit()
             return

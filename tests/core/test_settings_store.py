@@ -94,3 +94,24 @@ def test_reload_aws_takes_the_setup_from_the_file_into_a_new_live_config():
     with pytest.raises(ConfigError, match="^Settings not reloaded: "):
         store.reload_aws()
     assert store.config.backend == "aws"
+
+
+def test_a_session_starts_on_a_copy_that_becomes_the_live_config():
+    store = SettingsStore(load_config(overrides={"session": "from-flags"}), persist=False)
+    running = store.config
+    config = store.start_config("talk.mp4", False, session="Expo day 1", record_video=True)
+    assert store.config is config and config is not running  # the running session keeps its own
+    assert (config.source.spec, config.source.loop, config.session, config.recording.record_video) == (
+        "talk.mp4", False, "Expo day 1", True)
+    assert running.source.spec != "talk.mp4" and running.session == "from-flags"
+    # None (or no name): as the live config says.
+    again = store.start_config("0", None, session=None, record_video=None)
+    assert (again.source.loop, again.session, again.recording.record_video) == (False, "Expo day 1", True)
+    assert not default_config_path().exists()  # a session's source is remembered apart (remember_source)
+
+
+def test_the_aws_backend_without_a_bucket_needs_setting_up():
+    assert not load_config().needs_aws_setup()  # local
+    assert load_config(overrides={"backend": "aws"}).needs_aws_setup()
+    assert not load_config(overrides={"backend": "aws", "aws": {"bucket": "crowdmood-faces-abc"}}).needs_aws_setup()
+    assert not load_config(overrides={"aws": {"bucket": "crowdmood-faces-abc"}}).needs_aws_setup()
