@@ -28,9 +28,13 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from crowdmood_gui.core.errors import InputError
+
+if TYPE_CHECKING:  # the annotations only: the agent imports the pipeline and boto3 when it runs
+    from crowdmood_gui.core.backends.aws import AwsBackend
+    from crowdmood_gui.core.pipeline import PipelineControl
 
 DEFAULT_UNIT_PATH = Path("/etc/systemd/system/crowdmood-agent.service")
 DEFAULT_ENV_PATH = Path("/etc/crowdmood/agent.env")
@@ -292,7 +296,7 @@ def _restore_signal_handlers(previous: dict) -> None:
         signal.signal(sig, old)
 
 
-def _figures(pipeline, backend, started_mono: float, started_cpu: float, first_upload_s: float | None) -> dict[str, Any]:
+def _figures(pipeline: PipelineControl, backend: AwsBackend | None, started_mono: float, started_cpu: float, first_upload_s: float | None) -> dict[str, Any]:
     from crowdmood_gui.core.process_stats import process_figures, qt_loaded
 
     figures: dict[str, Any] = process_figures(started_mono, started_cpu)

@@ -223,7 +223,7 @@ def analyze_video(args: argparse.Namespace, spec) -> int:
         progress.done()
     collector.storage_errors.extend(run.end_errors)
     # The store is closed by the pipeline; read back through a fresh handle when on disk.
-    rows = pipeline.aggregator.rows(args.period)
+    rows = pipeline.timeline_rows(args.period)
     records = sorted(collector.records, key=lambda item: (item[1], item[0].key))
     try:
         if args.out:

@@ -84,15 +84,24 @@ class NullObserver(PipelineObserver):
 
 @runtime_checkable
 class PipelineControl(Protocol):
-    """What the console window and :class:`~crowdmood_gui.core.session_runner.SessionRun`
-    call on a pipeline (:class:`Pipeline`; the UI tests' fake). Every method returns at once
-    but ``stop`` (bounded by ``timeout_s``) and ``run`` (the whole source)."""
+    """Everything its callers use of a pipeline (:class:`Pipeline`; the tests' fakes): the
+    console window and its session controller, :class:`~crowdmood_gui.core.session_runner.SessionRun`
+    and through ``SessionRun.pipeline`` ``crowdmood analyze``, the booth agent and replay's
+    "analyse a video". Every method returns at once but ``stop`` (bounded by ``timeout_s``)
+    and ``run`` (the whole source)."""
+
+    @property
+    def frames_processed(self) -> int: ...
 
     @property
     def records_analysed(self) -> int: ...
 
     @property
     def source_error(self) -> str | None: ...
+
+    def mean_detect_ms(self) -> float | None: ...
+
+    def timeline_rows(self, period_s: int) -> list[TimelineRow]: ...
 
     def start(self) -> None: ...
 
@@ -241,6 +250,10 @@ class Pipeline:
     def mean_detect_ms(self) -> float | None:
         samples = list(self._detect_ms)
         return sum(samples) / len(samples) if samples else None
+
+    def timeline_rows(self, period_s: int) -> list[TimelineRow]:
+        """Every row of the ``period_s`` timeline kept so far (analysis keeps them all)."""
+        return self.aggregator.rows(period_s)
 
     def start(self) -> None:
         """Load the models and start every thread; returns at once (the source opens in

@@ -4,6 +4,8 @@ console, ``analyze`` and ``agent`` all go through it and leave the same session 
 
 from __future__ import annotations
 
+import inspect
+import json
 import threading
 
 import pytest
@@ -12,7 +14,7 @@ from crowdmood_gui.cli import main
 from crowdmood_gui.core import session_runner
 from crowdmood_gui.core.config import load_config
 from crowdmood_gui.core.errors import ModelError, StorageError
-from crowdmood_gui.core.events import StatsEvent
+from crowdmood_gui.core.events import StatsEvent, TimelineRow
 from crowdmood_gui.core.pipeline import NullObserver, Pipeline, PipelineControl, PipelineObserver
 from crowdmood_gui.core.session_runner import SessionRun
 from crowdmood_gui.core.sessions import is_locked, list_sessions, open_session
@@ -45,10 +47,16 @@ class StubPipeline:
     def __init__(self, config, observer: PipelineObserver, *, fail_start: bool = False, **_kwargs) -> None:
         self.observer = observer
         self.fail_start = fail_start
-        self.records_analysed = 0
+        self.records_analysed = self.frames_processed = 0
         self.source_error = None
         self._finished = False
         self._lock = threading.Lock()
+
+    def mean_detect_ms(self) -> float | None:
+        return None
+
+    def timeline_rows(self, period_s: int) -> list[TimelineRow]:
+        return []
 
     def start(self) -> None:
         if self.fail_start:
@@ -120,6 +128,62 @@ def test_the_real_pipeline_and_the_stub_are_pipeline_controls(data_dir):
     assert isinstance(StubPipeline(config, NullObserver()), PipelineControl)
     assert isinstance(Watcher(), PipelineObserver)
     assert not isinstance(object(), PipelineControl)
+
+
+PROTOCOL_MEMBERS = sorted(name for name in vars(PipelineControl) if not name.startswith("_"))
+
+
+class ProtocolOnly:
+    """A pipeline seen through :class:`PipelineControl` alone: any other attribute a caller
+    reads raises, so a caller that needs more than the protocol fails here."""
+
+    def __init__(self, pipeline: PipelineControl) -> None:
+        object.__setattr__(self, "_pipeline", pipeline)
+
+    def __getattr__(self, name: str):
+        if name not in PROTOCOL_MEMBERS:
+            raise AttributeError(f"{name} is not part of PipelineControl")
+        return getattr(object.__getattribute__(self, "_pipeline"), name)
+
+
+@pytest.mark.parametrize("implementation", [Pipeline, StubPipeline])
+def test_pipeline_controls_take_the_protocols_arguments(implementation):
+    assert {"frames_processed", "mean_detect_ms", "timeline_rows", "records_analysed", "stop"} <= set(PROTOCOL_MEMBERS)
+    for name in PROTOCOL_MEMBERS:
+        declared, implemented = getattr(PipelineControl, name), getattr(implementation, name, None)
+        if isinstance(declared, property):  # a property, or a plain attribute set in __init__
+            assert implemented is None or isinstance(implemented, property), name
+            continue
+        assert callable(implemented), name
+        wanted = list(inspect.signature(declared).parameters)
+        assert list(inspect.signature(implemented).parameters)[:len(wanted)] == wanted, name
+
+
+@pytest.mark.slow
+def test_analyze_and_agent_need_nothing_but_pipeline_control(data_dir, tmp_path, monkeypatch, capsys):
+    """``SessionRun.pipeline`` is typed :class:`PipelineControl`: its callers read nothing
+    else (the real pipeline runs behind a view of the protocol alone)."""
+    real = session_runner.Pipeline
+    built: list[ProtocolOnly] = []
+
+    def protocol_only(config, observer, **kwargs):
+        built.append(ProtocolOnly(real(config, observer, **kwargs)))
+        return built[-1]
+
+    monkeypatch.setattr(session_runner, "Pipeline", protocol_only)
+    with pytest.raises(AttributeError, match="aggregator is not part of PipelineControl"):
+        ProtocolOnly(real(_config(data_dir))).aggregator
+    source = str(data_dir / "single_face.mp4")
+    out = tmp_path / "timeline.csv"
+    assert main(["analyze", source, "--out", str(out), "--period", "1"]) == 0
+    rows = out.read_text().splitlines()
+    assert len(rows) > 2 and rows[0].startswith("t,")  # the rows came through timeline_rows
+    stats = tmp_path / "agent.json"
+    assert main(["agent", "--source", source, "--camera", "booth-a", "--session", "agent", "--exit-after", "2",
+                 "--stats-out", str(stats)]) == 0
+    figures = json.loads(stats.read_text())
+    assert figures["frames"] > 0 and figures["detect_ms_mean"] > 0  # frames_processed, mean_detect_ms
+    assert len(built) == 2
 
 
 @pytest.mark.slow

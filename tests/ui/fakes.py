@@ -95,6 +95,16 @@ class FakePipeline:
     def stats(self) -> StatsEvent:
         return self._stats()
 
+    @property
+    def frames_processed(self) -> int:
+        return self.frames_sent
+
+    def mean_detect_ms(self) -> float | None:
+        return 5.0 if self.frames_sent else None
+
+    def timeline_rows(self, period_s: int) -> list[TimelineRow]:
+        return []  # the rows went to the observer as they came
+
     def pause(self) -> None:
         self.paused = True
 

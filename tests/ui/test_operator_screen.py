@@ -30,9 +30,15 @@ class ScriptedPipeline:
     def __init__(self, config, observer):
         self.config, self.observer = config, observer
         self.stopped = self.paused = False
-        self.records_analysed = 0
+        self.records_analysed = self.frames_processed = 0
         self.source_error = None
         ScriptedPipeline.instances.append(self)
+
+    def mean_detect_ms(self):
+        return None
+
+    def timeline_rows(self, period_s):
+        return []
 
     def start(self):
         pass
