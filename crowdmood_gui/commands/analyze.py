@@ -152,7 +152,7 @@ class _Progress:
 def analyze_video(args: argparse.Namespace, spec) -> int:
     """``spec``: a parsed :class:`~crowdmood_gui.core.capture.SourceSpec` (file or stream)."""
     from crowdmood_gui.core.flags import expression_overrides
-    from crowdmood_gui.core.capture import open_source
+    from crowdmood_gui.core.capture import open_source, video_duration_s
     from crowdmood_gui.core.config import load_config
     from crowdmood_gui.core.export import write_faces_csv, write_timeline_csv
     from crowdmood_gui.core.pipeline import NullObserver
@@ -195,9 +195,7 @@ def analyze_video(args: argparse.Namespace, spec) -> int:
 
     # Fail fast, with one line, on a file that cannot be opened at all.
     if spec.kind == "file":
-        probe = open_source(spec)
-        total_s = probe.frame_count / probe.fps if probe.frame_count and probe.fps else None
-        probe.close()
+        total_s = video_duration_s(spec)
     else:
         total_s = None
         if spec.kind in ("rtsp", "http"):  # unreachable, or no password in the keychain: say so now

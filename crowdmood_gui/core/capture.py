@@ -398,6 +398,14 @@ def open_source(spec: SourceSpec | str, *, loop: bool = False, open_timeout_s: f
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
+def video_duration_s(spec: SourceSpec | str) -> float | None:
+    """Open a video file once, so that one that is missing, not a video or corrupt fails
+    now (:class:`InputError`, one line) rather than minutes into an analysis, and say how
+    long it lasts (``None`` when its container does not say)."""
+    with open_source(spec) as source:
+        return source.duration_s
+
+
 def _within(timeout_s: float, open_it: Callable[[], tuple[cv2.VideoCapture, np.ndarray]],
             timeout_message: str) -> tuple[cv2.VideoCapture, np.ndarray]:
     """Run ``open_it`` (a camera driver's open and first read, which have no timeout of

@@ -1,14 +1,19 @@
-"""A recorded session loaded for replay: "this path or id -> everything replay shows".
+"""A recorded session loaded for replay: "this path or id -> everything replay shows";
+and a video file analysed into a temporary session so that it can be replayed the same way
+(:class:`VideoAnalysis`).
 
 Qt-free, so it loads off the GUI thread and is tested without a window; ``ui/replay.py``
-only paints it (the video frame, the chart from ``ui/plots.py``, the transport).
+only paints it (the video frame, the chart from ``ui/plots.py``, the transport) and shows
+the analysis' progress.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +24,9 @@ from crowdmood_gui.core.events import TimelineRow, TrackBox
 from crowdmood_gui.core.recording import VideoIndex
 from crowdmood_gui.core.series import PERIODS, chart_period
 from crowdmood_gui.core.sessions import Session, is_locked, open_session, read_meta
+
+if TYPE_CHECKING:
+    from crowdmood_gui.core.session_runner import SessionRun
 
 
 def replay_target(config: AppConfig, target: Session | str | Path) -> Session | Path:
@@ -33,6 +41,68 @@ def replay_target(config: AppConfig, target: Session | str | Path) -> Session | 
     if path.is_file():
         return path
     return open_session(config, str(target))
+
+
+class VideoAnalysis:
+    """A video file analysed with the local model into a temporary session (records,
+    timeline and the frames with their boxes, under ``temp_dir``), as fast as the machine
+    allows, to be replayed like a recorded one. ``run`` blocks (call it off the GUI thread);
+    ``media_s`` and ``total_s`` say how far it is; ``cancel`` and ``stop`` end it early."""
+
+    def __init__(self, config: AppConfig, video: Path) -> None:
+        self.config = config
+        self.video = video
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="crowdmood-replay-"))
+        self.session = Session(id=video.stem, path=self.temp_dir / "session")
+        self.session_run: SessionRun | None = None
+        self.cancelled = False
+        self.media_s = 0.0
+        self.total_s: float | None = None
+
+    def run(self) -> int:
+        """Analyse the whole video; returns the number of faces analysed. A file that is not
+        a video, or fails half-way, raises :class:`InputError` (one line)."""
+        from crowdmood_gui.core.capture import video_duration_s
+        from crowdmood_gui.core.session_runner import SessionRun, VideoOptions
+        from crowdmood_gui.core.store import SessionStore
+
+        self.total_s = video_duration_s(str(self.video))
+        self.session.path.mkdir(parents=True)
+        store = SessionStore(self.session.db_path)
+        store.set_meta(name=self.video.name, source=str(self.video))
+        store.close()
+
+        def progress(media_s: float, _frames: int) -> None:
+            self.media_s = media_s
+
+        config = self.config.model_copy(update={"backend": "local"}, deep=True)
+        config.source.spec = str(self.video)
+        config.source.loop = False
+        run = SessionRun(config, session=self.session, record_video=True, realtime=False,
+                         video=VideoOptions(fps_cap=30.0, block=True),
+                         meta={"analysed_offline": True})
+        self.session_run = run
+        if self.cancelled:
+            run.stop(1.0)
+        run.run(progress)
+        if run.pipeline.source_error:
+            raise InputError(f"{self.video.name}: {run.pipeline.source_error}")
+        return run.pipeline.records_analysed
+
+    def cancel(self) -> None:
+        """No replay is wanted any more; a run that has not started yet stops at once.
+        Returns at once: :meth:`stop` stops a run in progress."""
+        self.cancelled = True
+
+    def stop(self, timeout_s: float) -> None:
+        """Cancel and stop the run in progress (blocks up to ``timeout_s``)."""
+        self.cancelled = True
+        if self.session_run is not None:
+            self.session_run.stop(timeout_s)
+
+    def remove(self) -> None:
+        """Remove the temporary session (after a cancel, a failure, or its replay)."""
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,10 +38,8 @@ from PySide6.QtWidgets import (
 
 from crowdmood_gui.core.config import AppConfig
 from crowdmood_gui.core.emotions import EMOTIONS, EXPRESSION_DISCLAIMER
-from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.events import FrameEvent, TimelineRow
-from crowdmood_gui.core.replay_data import ReplayData, replay_target
-from crowdmood_gui.core.session_runner import SessionRun, VideoOptions
+from crowdmood_gui.core.replay_data import ReplayData, VideoAnalysis, replay_target
 from crowdmood_gui.core.sessions import Session
 from crowdmood_gui.core.series import PERIOD_LABELS, PERIODS, Series, series_from_rows
 from crowdmood_gui.core.summary import fmt_clock
@@ -457,72 +455,31 @@ def open_replay(parent: QWidget | None, config: AppConfig, path_or_session: Sess
     return None
 
 
-class _Analysis:
-    """A video file analysed into a temporary session in a background thread."""
+class _Analysis(VideoAnalysis):
+    """The analysis (``core/replay_data.py``) run in a background ``thread`` behind the
+    progress dialog: Cancel stops it off the GUI thread, quitting waits for it (bounded)."""
 
-    def __init__(self, config: AppConfig, video: Path) -> None:
-        self.config = config
-        self.video = video
-        self.temp_dir = Path(tempfile.mkdtemp(prefix="crowdmood-replay-"))
-        self.session = Session(id=video.stem, path=self.temp_dir / "session")
-        self.session_run: SessionRun | None = None
-        self.cancelled = False
-        self.media_s = 0.0
-        self.total_s: float | None = None
-
-    def run(self) -> int:
-        """Analyse the video with the local model into the temporary session (records,
-        timeline and the frames with their boxes), as fast as the machine allows."""
-        from crowdmood_gui.core.capture import SourceSpec, open_source
-        from crowdmood_gui.core.store import SessionStore
-
-        probe = open_source(SourceSpec.parse(str(self.video)))  # InputError: one line
-        self.total_s = probe.frame_count / probe.fps if probe.frame_count and probe.fps else None
-        probe.close()
-        self.session.path.mkdir(parents=True)
-        store = SessionStore(self.session.db_path)
-        store.set_meta(name=self.video.name, source=str(self.video))
-        store.close()
-
-        def progress(media_s: float, _frames: int) -> None:
-            self.media_s = media_s
-
-        config = self.config.model_copy(update={"backend": "local"}, deep=True)
-        config.source.spec = str(self.video)
-        config.source.loop = False
-        run = SessionRun(config, session=self.session, record_video=True, realtime=False,
-                         video=VideoOptions(fps_cap=30.0, block=True),
-                         meta={"analysed_offline": True})
-        self.session_run = run
-        if self.cancelled:
-            run.stop(1.0)
-        run.run(progress)
-        if run.pipeline.source_error:
-            raise InputError(f"{self.video.name}: {run.pipeline.source_error}")
-        return run.pipeline.records_analysed
+    thread: threading.Thread | None = None
 
     def cancel(self) -> None:
-        self.cancelled = True
+        super().cancel()
         if self.session_run is not None:
             from crowdmood_gui.ui.tasks import run_in_background
 
-            run = self.session_run
-            run_in_background(lambda: run.stop(2.0), lambda _r: None, owner=QCoreApplication.instance(),
+            run_in_background(lambda: self.stop(2.0), lambda _r: None, owner=QCoreApplication.instance(),
                               name="crowdmood-replay-stop")
 
     def shutdown(self, timeout_s: float) -> None:
         """The application quits: stop the analysis, wait up to ``timeout_s``, clean up."""
-        thread = getattr(self, "thread", None)
+        thread = self.thread
         if thread is None or not thread.is_alive():
             return
-        self.cancelled = True
-        if self.session_run is not None:
-            try:
-                self.session_run.stop(timeout_s)
-            except Exception:  # quitting anyway
-                log.debug("stopping the replay analysis failed", exc_info=True)
+        try:
+            self.stop(timeout_s)
+        except Exception:  # quitting anyway
+            log.debug("stopping the replay analysis failed", exc_info=True)
         thread.join(timeout_s)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self.remove()
 
 
 def analyse_and_replay(parent: QWidget | None, config: AppConfig, video: Path, *, on_window=None) -> _Analysis:
@@ -563,7 +520,7 @@ def analyse_and_replay(parent: QWidget | None, config: AppConfig, video: Path, *
         forget_quit_hook()
         finish_dialog()
         if job.cancelled:
-            shutil.rmtree(job.temp_dir, ignore_errors=True)
+            job.remove()
             return
         window = ReplayWindow(config, parent, temp_dir=job.temp_dir)
         window.open_in_background(job.session, title=f"Replay: {video.name} (analysed)")
@@ -575,7 +532,7 @@ def analyse_and_replay(parent: QWidget | None, config: AppConfig, video: Path, *
     def failed(exc: BaseException) -> None:
         forget_quit_hook()
         finish_dialog()
-        shutil.rmtree(job.temp_dir, ignore_errors=True)
+        job.remove()
         if not job.cancelled:
             QMessageBox.warning(parent, "Cannot analyse the video", str(exc))
 

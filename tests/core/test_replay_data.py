@@ -1,5 +1,6 @@
 """Replay's loading, without a window (core/replay_data.py): a path or an id -> the session's
-video index, timelines, box labels, meta and duration."""
+video index, timelines, box labels, meta and duration; a video file analysed into a
+temporary session first (its length probed by core/capture.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from crowdmood_gui.core.errors import InputError
 from crowdmood_gui.core.events import TrackBox
 from crowdmood_gui.core.records import CaptureMeta, FaceRecord, FaceResult
 from crowdmood_gui.core.recording import FRAMES_SCHEMA, with_comment
-from crowdmood_gui.core.replay_data import ReplayData, replay_target
+from crowdmood_gui.core.capture import video_duration_s
+from crowdmood_gui.core.replay_data import ReplayData, VideoAnalysis, replay_target
 from crowdmood_gui.core.sessions import Session, create_session
 
 START = datetime(2025, 1, 1, 18, tzinfo=UTC)
@@ -113,3 +115,44 @@ def test_recorded_boxes_get_the_label_they_had_live():
     finally:
         data.close()
     assert data.index._file is None  # close() released the video
+
+
+def test_a_video_is_probed_for_its_length_and_anything_else_refused_in_one_line(data_dir, tmp_path):
+    assert video_duration_s(str(data_dir / "single_face.mp4")) == pytest.approx(2.4)  # 72 frames at 30 fps
+    for name, reason in (("single_face.jpg", "is a JPEG image, not a video"),
+                         ("corrupt.mp4", "is corrupt or truncated"),
+                         ("missing.mp4", "video file not found")):
+        with pytest.raises(InputError, match=reason):
+            video_duration_s(str(data_dir / name))
+    (tmp_path / "notes.mp4").write_text("not a video at all\n")
+    with pytest.raises(InputError, match="is not a video file"):
+        video_duration_s(str(tmp_path / "notes.mp4"))
+
+
+@pytest.mark.slow
+def test_a_video_is_analysed_into_a_temporary_session_that_replays(data_dir):
+    analysis = VideoAnalysis(load_config(), data_dir / "single_face.mp4")
+    assert analysis.run() > 0  # faces analysed
+    assert analysis.total_s == pytest.approx(2.4) and analysis.media_s == pytest.approx(2.4, abs=0.1)
+    data = ReplayData.load(analysis.session)
+    try:
+        assert data.meta["analysed_offline"] and data.meta["record_video"]
+        assert data.timelines[1] and data.index.duration_s > 2.0
+    finally:
+        data.close()
+    analysis.remove()
+    assert not analysis.temp_dir.exists()
+
+
+def test_a_cancelled_analysis_stops_as_soon_as_it_starts_and_a_non_video_fails_in_one_line(data_dir, tmp_path):
+    analysis = VideoAnalysis(load_config(), data_dir / "single_face.mp4")
+    analysis.cancel()
+    analysis.run()  # stopped before the first frame: returns at once
+    assert analysis.cancelled and analysis.session_run is not None and analysis.session_run.ended
+    analysis.remove()
+    (tmp_path / "talk.mp4").write_bytes(b"")
+    broken = VideoAnalysis(load_config(), tmp_path / "talk.mp4")
+    with pytest.raises(InputError, match=r"talk\.mp4 is empty"):
+        broken.run()
+    assert broken.session_run is None  # nothing was started
+    broken.remove()
