@@ -338,7 +338,7 @@ class MainWindow(QMainWindow):
 
     # --- what the window shows of the session (ui/live_figures.py) -------------------
 
-    def _on_stats(self, event: StatsEvent) -> None:
+    def _on_stats(self, event: StatsEvent) -> None:  # what the bridge hands live_figures (tests feed it here)
         self.live.on_stats(event)
 
     def _refresh_status(self) -> None:
@@ -365,7 +365,6 @@ class MainWindow(QMainWindow):
         """A non-modal message box (one at a time; a newer message replaces the text)."""
         self.errors.append(text)
         return self._notice.show(title, text, icon)
-
 
     def show_source_dialog(self, tab: int | None = None) -> None:
         from crowdmood_gui.ui.source_dialog import SourceDialog
