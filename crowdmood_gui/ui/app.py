@@ -204,9 +204,9 @@ def run_console(args: Any) -> int:
             log.error("cannot write %s: %s", stats_out, exc.strerror or exc)
             print(f"crowdmood: error: cannot write {stats_out}: {exc.strerror or exc}", file=sys.stderr)
             code = code or 2
-    if getattr(window, "_source_state", None) == "failed":
+    if window.live.source_state == "failed":
         # The source never worked: say so in the log and the exit code, not only on screen.
-        message = window.errors[-1] if getattr(window, "errors", None) else "the source could not be opened"
+        message = window.errors[-1] if window.errors else "the source could not be opened"
         log.error("source failed: %s", message)
         print(f"crowdmood: error: {message}", file=sys.stderr)
         code = code or 2

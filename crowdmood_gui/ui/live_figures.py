@@ -26,7 +26,7 @@ class LiveFigures:
 
     def __init__(self, window: MainWindow) -> None:
         self._window = window
-        self._source_state = ""
+        self.source_state = ""  # the last SourceEvent's: opening, open, reconnecting, ended, failed
         self._open_label = ""  # the source line while it is open: "● demo.mp4 1280×720 @ 15 fps"
         self.last_stats: StatsEvent | None = None
         self.records_seen = 0
@@ -60,7 +60,7 @@ class LiveFigures:
         self._detection_count = 0
         self.first_frame_delay_s = None
         self.session_started_monotonic = time.monotonic()
-        self._source_state = "opening"
+        self.source_state = "opening"
         w.source_label.setText(f"Opening {source_display_name(config.source.spec)}…")
         w.chart.set_local_backend(config.backend == "local")
 
@@ -91,13 +91,13 @@ class LiveFigures:
             return  # the last word of a session being stopped: its figures are not live any more
         self.last_stats = event
         lost = event.signal_lost_s
-        if w.state == RUNNING and self._source_state == "open" and w.video.frames_painted > 0 and lost is None:
+        if w.state == RUNNING and self.source_state == "open" and w.video.frames_painted > 0 and lost is None:
             self._detection_sum += event.detection_fps
             self._detection_count += 1
         self._signal_lost_s = lost
         if lost is not None:
             w.video.clear_boxes()  # the frozen picture's boxes are not current
-        elif self._source_state == "open" and w.video.overlay and w.video.overlay[0] == "No signal":
+        elif self.source_state == "open" and w.video.overlay and w.video.overlay[0] == "No signal":
             w.video.set_overlay(None)
             self._reconnect = None
             w.source_label.setText(self._open_label)
@@ -116,7 +116,7 @@ class LiveFigures:
 
     def on_source(self, event: SourceEvent) -> None:
         w = self._window
-        self._source_state = event.state
+        self.source_state = event.state
         name = source_display_name(w.config.source.spec)
         if event.state == "opening":
             w.source_label.setText(f"Opening {name}…")
