@@ -152,7 +152,7 @@ def _pipeline_observer(log: JsonLog):
 def run(args: argparse.Namespace) -> int:
     started_mono, started_cpu = time.monotonic(), time.process_time()
     started_at = datetime.now(UTC)
-    from crowdmood_gui.core.process_stats import tune_malloc_for_frames
+    from crowdmood_gui.core.process_stats import tune_gc_for_live, tune_malloc_for_frames
 
     tune_malloc_for_frames()
     args.session = args.session or None  # the unit passes an empty --session for "the default"
@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         budget_usd_per_hour=config.aws.budget_usd_per_hour if config.backend == "aws" else None)
     first_upload_s: float | None = None
     try:
+        tune_gc_for_live()  # after the imports, before the live threads
         run.start()  # ModelError: one line, exit 2
         if backend is not None and backend.heartbeat is not None:
             threading.Thread(target=_check_namesake, args=(backend, log, started_at), name="crowdmood-namesake",

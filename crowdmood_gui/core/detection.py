@@ -123,7 +123,7 @@ def priors(height: int, width: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
-def _touching_pairs(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def touching_pairs(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i, j) of boxes (N x 4, float64) that may intersect: a sweep on x within
     bands of rows one box tall (two boxes that intersect start less than the tallest box's
     height apart, so they are in the same band or next bands)."""
@@ -159,7 +159,7 @@ def _touching_pairs(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression on (x1, y1, x2, y2) boxes; indices kept, best first.
 
-    Only boxes that touch are compared (``_touching_pairs``): a crowd's mosaic gives ~2500
+    Only boxes that touch are compared (``touching_pairs``): a crowd's mosaic gives ~2500
     candidates for 576 faces, and the one-box-at-a-time loop over all of them took 12-14 ms
     of each 4K refresh cycle (1.2 ms this way; the same boxes kept, tested against it)."""
     order = np.argsort(-scores, kind="stable")
@@ -167,7 +167,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     b = np.asarray(boxes, dtype=np.float64)[order]
-    a, c = _touching_pairs(b)
+    a, c = touching_pairs(b)
     if len(a):
         iw = np.maximum(0.0, np.minimum(b[a, 2], b[c, 2]) - np.maximum(b[a, 0], b[c, 0]))
         ih = np.maximum(0.0, np.minimum(b[a, 3], b[c, 3]) - np.maximum(b[a, 1], b[c, 1]))

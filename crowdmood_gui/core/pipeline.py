@@ -559,7 +559,9 @@ class Pipeline:
         self._tracks_now = len(active)
         # Blur every live track, not only those detected in this frame: a face the
         # detector misses for a frame must not flash unblurred on screen or in the video.
-        self._privacy_boxes = ShownBoxes.from_boxes(tuple(t.to_box(now_s) for t in active))
+        # (Only with the blur on: until the next cycle after it is turned on, the shown
+        # boxes stand in.)
+        self._privacy_boxes = ShownBoxes.from_boxes(tuple(t.to_box(now_s) for t in active)) if self._blur else ()
         self.aggregator.observe_frame(now_s, len(boxes), (b.track_id for b in boxes))
         if not self.realtime and self.frame_tap is not None:
             # Analysis mode has no display thread: record each frame with its own boxes.

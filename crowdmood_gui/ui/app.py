@@ -25,7 +25,7 @@ from typing import Any
 
 from crowdmood_gui.core.flags import config_overrides
 from crowdmood_gui.core.config import RESOURCES_DIR, load_config
-from crowdmood_gui.core.process_stats import process_figures, tune_malloc_for_frames, write_stats
+from crowdmood_gui.core.process_stats import process_figures, tune_gc_for_live, tune_malloc_for_frames, write_stats
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,8 @@ def run_console(args: Any) -> int:
     if screen is not None:  # fill the screen even without a window manager (Xvfb, kiosks)
         window.resize(screen.availableGeometry().size())
     window.showMaximized()  # a booth console owns its screen
+    if own_app:  # a process of its own (not a test's host): after the imports and the window
+        tune_gc_for_live()
     QTimer.singleShot(0, lambda: window.open_source(config.source.spec, config.source.loop))
     exit_after = getattr(args, "exit_after", None)
     if exit_after is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from crowdmood_gui.core.tracking import IouTracker, Track, iou_matrix
+from crowdmood_gui.core.tracking import IouTracker, Track, _greedy, _greedy_pairs, iou_matrix, iou_pairs
 
 DT = 1 / 30
 
@@ -31,6 +31,33 @@ def test_iou_matrix():
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], float)
     assert np.allclose(iou_matrix(a, b)[0], [1.0, 50 / 150, 0.0])
     assert iou_matrix(a, np.zeros((0, 4))).shape == (2, 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_iou_pairs_are_the_matrix_non_zero_entries_and_match_the_same(seed):
+    # crowds of small boxes, a few large ones and duplicates: the sparse pairs (only boxes
+    # that touch are compared) are exactly the dense matrix's non-zero entries, in its
+    # order, and the greedy matching over them takes the same pairs
+    rng = np.random.default_rng(seed)
+
+    def boxes(n):
+        xy = rng.uniform(0, 3800, (n, 2)) * [1, 0.56]
+        side = np.where(rng.random(n) < 0.05, rng.uniform(100, 400, n), rng.uniform(20, 45, n))
+        out = np.column_stack((xy, xy + side[:, None] * rng.uniform(0.8, 1.2, (n, 2))))
+        return out
+
+    a = boxes(300 + 50 * seed)
+    b = np.concatenate((a[::3] + rng.normal(0, 4, a[::3].shape), boxes(200)))
+    dense = iou_matrix(a, b)
+    rows, cols, iou = iou_pairs(a, b)
+    want_r, want_c = np.nonzero(dense)
+    assert len(want_r) > len(a) // 3  # many real overlaps
+    assert np.array_equal(rows, want_r) and np.array_equal(cols, want_c)
+    assert np.allclose(iou, dense[want_r, want_c])
+    take = iou >= 0.3
+    assert _greedy_pairs(rows[take], cols[take], iou[take], descending=True) == _greedy(dense, dense >= 0.3,
+                                                                                          descending=True)
+    assert [len(v) for v in iou_pairs(a, np.zeros((0, 4)))] == [0, 0, 0]
 
 
 def test_moving_face_keeps_one_id_over_50_frames():
