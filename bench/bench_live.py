@@ -352,6 +352,9 @@ EXTRA_CROWD_PATHS = {
     "cycle60": "[detection]\ntiling = true\nlive_cycle_ms = 60\n",
     "hz6": "[detection]\ntiling = true\nrefresh_hz = 6\n",
     "busy1": "[detection]\ntiling = true\nlive_busy_share = 1.0\n",
+    # the flow carrying more between re-detections at 2 Hz, in shorter cycles; the detector on one thread
+    "flow2c80": "[detection]\ntiling = true\nflow_redetect_hz = 2.0\nlive_cycle_ms = 80\n",
+    "thr1": "[detection]\ntiling = true\nthreads = 1\n",
     "nice5": "[detection]\ntiling = true\nlive_analysis_nice = 5\n",
 }
 
@@ -551,6 +554,10 @@ def summarise_live(name: str, run: dict) -> dict:
         "peak_private_mb_sampled": run["sampled_peak_private_mb"],
         "start_to_first_frame_s": app.get("start_to_first_frame_s"),
         "records_analysed": app.get("records_analysed"),
+        # the cyclic garbage collector (holds the GIL: every thread waits), when the app reports it
+        "gc_collections": app.get("gc_collections"),
+        "gc_pause_ms_total": app.get("gc_pause_ms_total"),
+        "gc_pause_max_ms": app.get("gc_pause_max_ms"),
         "load_avg_1m": run["load_avg_at_start"][0],
     }
 

@@ -41,7 +41,9 @@ from crowd_grid import Grid, match_counts, read_clip, reference_boxes  # noqa: E
 
 CLIPS = {"1080p-16x16": (16, 1920, 1080), "4k-24x24": (24, 3840, 2160)}
 SCHEDULES = {"allfull": {"live_full_cycle_s": 0.0, "flow_refresh": False},
-             "noflow": {"flow_refresh": False}, "flow2": {"flow_redetect_hz": 2.0}, "new": {}}
+             "noflow": {"flow_refresh": False}, "flow2": {"flow_redetect_hz": 2.0},
+             "flow3": {"flow_redetect_hz": 3.0}, "flow2c80": {"flow_redetect_hz": 2.0, "live_cycle_ms": 80},
+             "flow2c60": {"flow_redetect_hz": 2.0, "live_cycle_ms": 60}, "c80": {"live_cycle_ms": 80}, "new": {}}
 FPS = 30.0
 
 

@@ -132,6 +132,31 @@ def test_tracker_measure_moves_the_box_and_touches_nothing_a_detection_drives():
     assert tracker.active_tracks == [] and tracker.total_tracks == 1
 
 
+def test_after_a_long_cycle_a_face_is_measured_on_the_cycle_frame_too(detector, face):
+    # The 4K window's rhythm: a flow step on its own frame, then a detection cycle on the
+    # next frame (50 ms later) that does not re-detect this face and lasts 250 ms. The
+    # step on the cycle's frame must take a face measured 50 ms before, as the next step
+    # comes 250 ms later: without it the face was measured once per 300 ms (3.3 Hz).
+    image, _ = frame_at(face, 0)
+    tracker = FaceTracker(max_missed_s=5.0)
+    flow = FaceFlow(5.0)
+    tracker.update(detector.detect(image), 0.0)
+    flow.step(image, 0.0, tracker.active_tracks, detected=True)
+    (track,) = tracker.active_tracks
+    measured_at = []
+    for k in range(12):
+        for t, cycle in ((0.25 + 0.3 * k, False), (0.30 + 0.3 * k, True)):
+            tracker.update([], t, covered=[])  # a cycle elsewhere in the frame, or a flow frame
+            step = flow.step(image, t, tracker.active_tracks, detected=cycle)
+            tracker.measure(step.measured, t, lost=step.failed)
+            if track.id in step.measured:
+                measured_at.append(t)
+    late = [t for t in measured_at if t >= 1.0]
+    rate = (len(late) - 1) / (late[-1] - late[0])
+    assert rate >= 5.0, measured_at
+    assert max(np.diff(measured_at)) <= 0.25 + 1e-9
+
+
 def test_a_covered_face_is_not_measured_and_ends_as_without_flow(detector, face):
     covered_from = 45  # half-way between two detections
     rows, tracker = run(detector, face, flow_on=True, covered_from=covered_from, frames=100)
