@@ -80,6 +80,19 @@ def find_console(root: psutil.Process, timeout: float = 30.0) -> psutil.Process 
     return None
 
 
+def anonymous_mb(pid: int) -> float | None:
+    """Anonymous memory (heaps, arenas, NumPy buffers; not the mapped model and library
+    files) from ``/proc/PID/smaps_rollup``: the part of RSS a leak or fragmentation grows."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Anonymous:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def sample(proc: psutil.Process, t0: float, last_cpu: list[float], last_t: list[float]) -> dict | None:
     try:
         with proc.oneshot():
@@ -92,8 +105,8 @@ def sample(proc: psutil.Process, t0: float, last_cpu: list[float], last_t: list[
     now = time.monotonic()
     cores = (cpu - last_cpu[0]) / (now - last_t[0]) if now > last_t[0] else 0.0
     last_cpu[0], last_t[0] = cpu, now
-    return {"t_s": round(now - t0, 1), "rss_mb": round(rss / 2**20, 1), "threads": threads,
-            "fds": fds, "cpu_cores": round(cores, 2)}
+    return {"t_s": round(now - t0, 1), "rss_mb": round(rss / 2**20, 1), "anon_mb": anonymous_mb(proc.pid),
+            "threads": threads, "fds": fds, "cpu_cores": round(cores, 2)}
 
 
 def summarise(samples: list[dict], minutes: float, tolerance: int, interval: float) -> dict:
@@ -176,7 +189,7 @@ def main() -> int:
                 if s is None:
                     break
                 samples.append(s)
-                print(f"{s['t_s']:8.1f} s  rss {s['rss_mb']:7.1f} MB  threads {s['threads']:3d}  "
+                print(f"{s['t_s']:8.1f} s  rss {s['rss_mb']:7.1f} MB  anon {s['anon_mb']} MB  threads {s['threads']:3d}  "
                       f"fds {s['fds']:3d}  cpu {s['cpu_cores']:.2f}", flush=True)
                 next_at += args.interval
                 while child.poll() is None and time.monotonic() < next_at:

@@ -133,6 +133,11 @@ class TimelineAggregator:
                 self.crowd.forget_before(horizon - max(self.periods))
             return out
 
+    def bucket_entries(self) -> int:
+        """People listed in the kept buckets, all periods (what the buckets' memory grows with)."""
+        with self._lock:
+            return sum(len(b.people) for buckets in self._buckets.values() for b in buckets.values())
+
     def rows(self, period: int) -> list[TimelineRow]:
         with self._lock:
             buckets = self._buckets[period]

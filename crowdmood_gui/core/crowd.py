@@ -232,6 +232,11 @@ class CrowdState:
                 history.forget_before(t)
         return len(gone)
 
+    def held(self) -> dict[str, int]:
+        """What is kept: people and crops (a long run's memory is bounded by these)."""
+        with self._lock:
+            return {"people": len(self._people), "crops": sum(len(h.times) for h in self._people.values())}
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._people)
