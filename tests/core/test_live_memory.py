@@ -84,3 +84,71 @@ def test_retained_rows_equal_those_of_a_run_that_forgets_nothing():
         recent = kept.rows(period)
         assert len(recent) >= 2
         assert canonical(recent) == canonical(full.rows(period)[-len(recent):])
+
+
+def crowd_for(agg: TimelineAggregator, start_s: float, seconds: float, people: int = 20,
+              crops_per_s: float = 5.0) -> None:
+    """A crowd that stays: frames at 5 Hz, crops round-robin, the heartbeat at 4 Hz."""
+    ids = list(range(1000, 1000 + people))
+    crop = 0
+    for step in range(int(seconds * 20)):
+        t = start_s + step / 20.0
+        if step % 4 == 0:
+            agg.observe_frame(t, people, ids)
+        while crop < (t - start_s) * crops_per_s:
+            kind = EMOTIONS[crop % len(EMOTIONS)]
+            agg.add_record(t - 0.3, record({kind: 60.0 + crop % 7, "CALM": 30.0}, ids[crop % people], key=f"k{crop}"))
+            crop += 1
+        if step % 5 == 0:
+            agg.pop_updates()
+
+
+def test_half_an_hour_more_of_a_crowd_in_view_keeps_no_more():
+    import tracemalloc
+
+    tracemalloc.start()  # from the start: what is freed later was traced when made
+    try:
+        agg = TimelineAggregator(retain_s=60)
+        crowd_for(agg, 0.0, 300)  # past the retention: the window is full
+        held, entries = agg.crowd.held(), agg.bucket_entries()
+        buckets = {p: len(agg.rows(p)) for p in agg.periods}
+        crowd_for(agg, 300.0, 900)  # CPython's free lists (tuples, floats) fill up meanwhile
+        before = tracemalloc.get_traced_memory()[0]
+        crowd_for(agg, 1200.0, 900)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert agg.crowd.held() == pytest.approx(held, rel=0.02)  # same people, same ~120 s of crops
+    assert agg.bucket_entries() == pytest.approx(entries, rel=0.05)
+    assert {p: len(agg.rows(p)) for p in agg.periods} == pytest.approx(buckets, abs=1)
+    assert grown < 32 * 1024  # 4500 more crops, 900 more 1-s periods: nothing left behind
+
+
+def reachable_bytes(root) -> int:
+    """Bytes of every object reachable from ``root`` (``sys.getsizeof``: an array or a set
+    with its buffer), classes, functions, modules and locks left out."""
+    import gc
+    import sys
+    import types
+
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+    seen, stack, total = set(), [root], 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return total
+
+
+def test_the_retained_state_is_compact():
+    agg = TimelineAggregator(retain_s=60)
+    crowd_for(agg, 0.0, 300)
+    crops, entries = agg.crowd.held()["crops"], agg.bucket_entries()
+    assert crops >= 300 and entries >= 20 * 60
+    # Doubles for each crop (time, crop, estimate: 136 bytes) and ids of people in ended
+    # periods, shared between periods with the same people; as tuples of floats and sets
+    # the same state took 569 KB.
+    assert reachable_bytes(agg) < 136 * crops + 8 * entries + 64 * 1024  # 122 KB; before: 569 KB
