@@ -7,13 +7,16 @@ Runs ``python -m crowdmood_gui --source <video> --exit-after <minutes*60> --stat
 (the video loops, the default is tests/data/single_face.mp4, 640x360: the demo before #12) under
 ``xvfb-run -a -s "-screen 0 1600x900x24"`` (or ``QT_QPA_PLATFORM=offscreen``) with an
 isolated ``CROWDMOOD_HOME`` temp dir, and samples the console process with psutil every
-``--interval`` seconds: RSS, thread count, open file descriptors, CPU (cores, over the
-interval).
+``--interval`` seconds: RSS, anonymous memory (``/proc/PID/smaps_rollup``: RSS without the
+mapped library and model files, which depend on the page cache), thread count, open file
+descriptors, CPU (cores, over the interval).
 
 Prints and writes (JSON, with the sample series):
 - RSS growth from minute 2 (after warm-up: models loaded, chart buffers, caches) to the
   end, in percent, using the median of the samples in minute 2 and of the last minute so
   one sample does not decide it; also the max RSS after minute 2;
+- the same for anonymous memory, and the slopes after minute 16 (the live state keeps
+  15 min: a run longer than that shows whether memory levels off);
 - max threads and max open fds, and whether both are flat after minute 2
   (max - min <= ``--tolerance``);
 - mean CPU in cores, and the app's own ``--stats-out`` figures at the end.
@@ -141,6 +144,22 @@ def summarise(samples: list[dict], minutes: float, tolerance: int, interval: flo
         "fds_flat": (max(fds) - min(fds) <= tolerance) if fds else None,
         "cpu_cores_mean": round(statistics.fmean(cpu), 2),
     })
+    anon = [s for s in warm if s.get("anon_mb") is not None]
+    if anon:  # the process's own memory, without the library and model files RSS also counts
+        anon2 = [s["anon_mb"] for s in anon if s["t_s"] < base_t + 60.0] or [anon[0]["anon_mb"]]
+        anon_end = [s["anon_mb"] for s in anon if s["t_s"] >= max(end_t - 60.0, base_t + 60.0)] or [anon[-1]["anon_mb"]]
+        out.update({"anon_minute2_mb": round(statistics.median(anon2), 1),
+                    "anon_end_mb": round(statistics.median(anon_end), 1),
+                    "anon_max_after_minute2_mb": max(s["anon_mb"] for s in anon)})
+        if len(anon) >= 3:
+            fit = statistics.linear_regression([s["t_s"] / 60.0 for s in anon], [s["anon_mb"] for s in anon])
+            out["anon_slope_mb_per_min"] = round(fit.slope, 3)
+        late = [s for s in anon if s["t_s"] >= 16 * 60.0]  # past the live state's 15 min
+        if len(late) >= 3:
+            fit = statistics.linear_regression([s["t_s"] / 60.0 for s in late], [s["anon_mb"] for s in late])
+            out["anon_slope_after_minute16_mb_per_min"] = round(fit.slope, 3)
+            fit = statistics.linear_regression([s["t_s"] / 60.0 for s in late], [s["rss_mb"] for s in late])
+            out["rss_slope_after_minute16_mb_per_min"] = round(fit.slope, 3)
     if len(warm) >= 3:  # is it a level or a slope? least squares over the steady part
         fit = statistics.linear_regression([s["t_s"] / 60.0 for s in warm], [s["rss_mb"] for s in warm])
         out["rss_slope_mb_per_min"] = round(fit.slope, 3)
