@@ -85,6 +85,8 @@ class TimelineAggregator:
         self.crowd = CrowdState(half_life_s)
         self._buckets: dict[int, dict[int, _Bucket]] = {p: {} for p in self.periods}
         self._dirty: dict[int, set[int]] = {p: set() for p in self.periods}
+        self._next_pack: dict[int, int] = {p: 0 for p in self.periods}  # periods before it are packed
+        self._reopened: dict[int, set[int]] = {p: set() for p in self.periods}
         self._latest_t = 0.0
         self._lock = threading.Lock()
 
@@ -94,7 +96,9 @@ class TimelineAggregator:
         if bucket is None:
             bucket = self._buckets[period][index] = _Bucket()
         self._dirty[period].add(index)
-        bucket.open()
+        if isinstance(bucket.people, array):  # an ended period reopened by a late record
+            bucket.open()
+            self._reopened[period].add(index)
         return index, bucket
 
     def observe_frame(self, t: float, faces: int, track_ids: Iterable[int]) -> None:
@@ -126,6 +130,18 @@ class TimelineAggregator:
                     later = buckets.get(index)
                     if later is not None and key in later:
                         self._dirty[period].add(index)
+
+    def _pack_ended(self, period: int, buckets: dict[int, _Bucket]) -> None:
+        """Pack the periods that ended a whole period ago (late records rarely reach them)."""
+        last = math.floor(self._latest_t / period) - 2  # the last index to pack
+        first = max(self._next_pack[period], min(buckets, default=last + 1))
+        again = [i for i in self._reopened[period] if i <= last]
+        for index in [*range(first, last + 1), *again]:
+            bucket = buckets.get(index)
+            if bucket is not None:
+                bucket.pack(buckets.get(index - 1))
+            self._reopened[period].discard(index)
+        self._next_pack[period] = max(self._next_pack[period], last + 1)
 
     def dominant(self, track_id: int) -> str | None:
         """The person's current dominant expression (box colours), None before a crop."""
@@ -161,10 +177,7 @@ class TimelineAggregator:
                 if horizon is not None:
                     for index in [i for i in buckets if (i + 1) * period < horizon]:
                         del buckets[index]  # already handed out: the store and the chart have it
-                    ended = (math.floor(self._latest_t / period) - 1) * period
-                    for index, bucket in buckets.items():
-                        if isinstance(bucket.people, set) and (index + 1) * period <= ended:
-                            bucket.pack(buckets.get(index - 1))
+                    self._pack_ended(period, buckets)
             if horizon is not None:
                 # People gone before every retained period: nothing will read them again.
                 self.crowd.forget_before(horizon - max(self.periods))

@@ -92,12 +92,13 @@ class PersonHistory:
     keeps ~48 000 crops for the retained 15 min, ~400 bytes each as Python objects, 136 here.
     The arithmetic is the same, so every estimate is the same double."""
 
-    __slots__ = ("times", "_crops", "_estimates", "last_seen", "dominant")
+    __slots__ = ("times", "_crops", "_estimates", "_latest", "last_seen", "dominant")
 
     def __init__(self) -> None:
         self.times = array("d")
         self._crops = array("d")  # crop i's vector at [i * _N, (i + 1) * _N)
         self._estimates = array("d")  # likewise, the estimate after crop i
+        self._latest: Vector | None = None  # the last estimate, what most reads ask for
         self.last_seen = float("-inf")
         self.dominant: str | None = None  # of the latest estimate: read for every box of every frame
 
@@ -119,7 +120,8 @@ class PersonHistory:
             prev = self._estimates[(i - 1) * _N:i * _N]
             self._estimates.extend([p + w * (c - p) for p, c in zip(prev, crop_i)])
         self.last_seen = max(self.last_seen, t)
-        self.dominant = dominant_of(self.latest())
+        self._latest = tuple(self._estimates[-_N:])
+        self.dominant = dominant_of(self._latest)
 
     def forget_before(self, t: float) -> None:
         """Drop the crops before ``t`` but the last one, whose estimate holds at ``t``; it
@@ -132,11 +134,14 @@ class PersonHistory:
 
     def at(self, t: float) -> Vector | None:
         """The estimate held at ``t`` (crops captured before ``t``), or None."""
-        i = bisect.bisect_left(self.times, t)
+        times = self.times
+        if times and t > times[-1]:
+            return self._latest
+        i = bisect.bisect_left(times, t)
         return tuple(self._estimates[(i - 1) * _N:i * _N]) if i > 0 else None
 
     def latest(self) -> Vector | None:
-        return tuple(self._estimates[-_N:]) if self.times else None
+        return self._latest
 
 
 def crowd_value(estimates: Iterable[Vector | None]) -> CrowdValue:
