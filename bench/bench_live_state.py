@@ -6,8 +6,8 @@
 Drives the live console's state the way a 1080p crowd does (issue #12's soak: a 16x16 grid,
 256 faces, ~50 crops analysed a second, detection ~9 Hz), many simulated minutes fast:
 the aggregator with the live retention (``pipeline.LIVE_RETAIN_S``, crowd state inside),
-the chart's store (``ui/chart.TimelineStore``, 2 h), the session store (SQLite in a temp
-folder, committed every second) and the sampler's per-track memory. Each record's capture
+the chart's store (``ui/chart.TimelineStore``, 2 h) and the session store (SQLite in a
+temp folder, committed every second). Each record's capture
 time trails the frame by ``--lag-s`` (the analysis queue), so rows are revised as live.
 
 At each checkpoint (simulated minutes) prints Python-heap memory (``tracemalloc``: the
