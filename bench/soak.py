@@ -7,13 +7,16 @@ Runs ``python -m crowdmood_gui --source <video> --exit-after <minutes*60> --stat
 (the video loops, the default is tests/data/single_face.mp4, 640x360: the demo before #12) under
 ``xvfb-run -a -s "-screen 0 1600x900x24"`` (or ``QT_QPA_PLATFORM=offscreen``) with an
 isolated ``CROWDMOOD_HOME`` temp dir, and samples the console process with psutil every
-``--interval`` seconds: RSS, thread count, open file descriptors, CPU (cores, over the
-interval).
+``--interval`` seconds: RSS, anonymous memory (``/proc/PID/smaps_rollup``: RSS without the
+mapped library and model files, which depend on the page cache), thread count, open file
+descriptors, CPU (cores, over the interval).
 
 Prints and writes (JSON, with the sample series):
 - RSS growth from minute 2 (after warm-up: models loaded, chart buffers, caches) to the
   end, in percent, using the median of the samples in minute 2 and of the last minute so
   one sample does not decide it; also the max RSS after minute 2;
+- the same for anonymous memory, and the slopes after minute 16 (the live state keeps
+  15 min: a run longer than that shows whether memory levels off);
 - max threads and max open fds, and whether both are flat after minute 2
   (max - min <= ``--tolerance``);
 - mean CPU in cores, and the app's own ``--stats-out`` figures at the end.
@@ -80,6 +83,19 @@ def find_console(root: psutil.Process, timeout: float = 30.0) -> psutil.Process 
     return None
 
 
+def anonymous_mb(pid: int) -> float | None:
+    """Anonymous memory (heaps, arenas, NumPy buffers; not the mapped model and library
+    files) from ``/proc/PID/smaps_rollup``: the part of RSS a leak or fragmentation grows."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Anonymous:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def sample(proc: psutil.Process, t0: float, last_cpu: list[float], last_t: list[float]) -> dict | None:
     try:
         with proc.oneshot():
@@ -92,8 +108,8 @@ def sample(proc: psutil.Process, t0: float, last_cpu: list[float], last_t: list[
     now = time.monotonic()
     cores = (cpu - last_cpu[0]) / (now - last_t[0]) if now > last_t[0] else 0.0
     last_cpu[0], last_t[0] = cpu, now
-    return {"t_s": round(now - t0, 1), "rss_mb": round(rss / 2**20, 1), "threads": threads,
-            "fds": fds, "cpu_cores": round(cores, 2)}
+    return {"t_s": round(now - t0, 1), "rss_mb": round(rss / 2**20, 1), "anon_mb": anonymous_mb(proc.pid),
+            "threads": threads, "fds": fds, "cpu_cores": round(cores, 2)}
 
 
 def summarise(samples: list[dict], minutes: float, tolerance: int, interval: float) -> dict:
@@ -128,6 +144,22 @@ def summarise(samples: list[dict], minutes: float, tolerance: int, interval: flo
         "fds_flat": (max(fds) - min(fds) <= tolerance) if fds else None,
         "cpu_cores_mean": round(statistics.fmean(cpu), 2),
     })
+    anon = [s for s in warm if s.get("anon_mb") is not None]
+    if anon:  # the process's own memory, without the library and model files RSS also counts
+        anon2 = [s["anon_mb"] for s in anon if s["t_s"] < base_t + 60.0] or [anon[0]["anon_mb"]]
+        anon_end = [s["anon_mb"] for s in anon if s["t_s"] >= max(end_t - 60.0, base_t + 60.0)] or [anon[-1]["anon_mb"]]
+        out.update({"anon_minute2_mb": round(statistics.median(anon2), 1),
+                    "anon_end_mb": round(statistics.median(anon_end), 1),
+                    "anon_max_after_minute2_mb": max(s["anon_mb"] for s in anon)})
+        if len(anon) >= 3:
+            fit = statistics.linear_regression([s["t_s"] / 60.0 for s in anon], [s["anon_mb"] for s in anon])
+            out["anon_slope_mb_per_min"] = round(fit.slope, 3)
+        late = [s for s in anon if s["t_s"] >= 16 * 60.0]  # past the live state's 15 min
+        if len(late) >= 3:
+            fit = statistics.linear_regression([s["t_s"] / 60.0 for s in late], [s["anon_mb"] for s in late])
+            out["anon_slope_after_minute16_mb_per_min"] = round(fit.slope, 3)
+            fit = statistics.linear_regression([s["t_s"] / 60.0 for s in late], [s["rss_mb"] for s in late])
+            out["rss_slope_after_minute16_mb_per_min"] = round(fit.slope, 3)
     if len(warm) >= 3:  # is it a level or a slope? least squares over the steady part
         fit = statistics.linear_regression([s["t_s"] / 60.0 for s in warm], [s["rss_mb"] for s in warm])
         out["rss_slope_mb_per_min"] = round(fit.slope, 3)
@@ -176,7 +208,7 @@ def main() -> int:
                 if s is None:
                     break
                 samples.append(s)
-                print(f"{s['t_s']:8.1f} s  rss {s['rss_mb']:7.1f} MB  threads {s['threads']:3d}  "
+                print(f"{s['t_s']:8.1f} s  rss {s['rss_mb']:7.1f} MB  anon {s['anon_mb']} MB  threads {s['threads']:3d}  "
                       f"fds {s['fds']:3d}  cpu {s['cpu_cores']:.2f}", flush=True)
                 next_at += args.interval
                 while child.poll() is None and time.monotonic() < next_at:

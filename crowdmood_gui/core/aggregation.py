@@ -14,8 +14,10 @@ in from then on is recomputed and handed out again by :meth:`pop_updates`.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
+from array import array
 from dataclasses import dataclass, field
 from typing import Hashable, Iterable
 
@@ -27,9 +29,39 @@ from crowdmood_gui.core.series import PERIODS
 
 @dataclass(slots=True)
 class _Bucket:
-    people: set[Hashable] = field(default_factory=set)
+    # A set while the period may still gain people; once it has ended, the track ids as a
+    # sorted array('q') (8 bytes a person, not a set's ~32), shared with the period before
+    # when the same people were in view: 15 min of 1-s buckets of a 256-face crowd held
+    # ~5 MB of sets.
+    people: set[Hashable] | array = field(default_factory=set)
     analysed: int = 0  # faces analysed in crops captured in the period
     peak_faces: int = 0
+
+    def open(self) -> set[Hashable]:
+        """The people as a set to add to (a late record reopens an ended period)."""
+        if isinstance(self.people, array):
+            self.people = set(self.people)
+        return self.people
+
+    def __contains__(self, key: Hashable) -> bool:
+        people = self.people
+        if isinstance(people, array):
+            if type(key) is not int:
+                return False
+            i = bisect.bisect_left(people, key)
+            return i < len(people) and people[i] == key
+        return key in people
+
+    def pack(self, before: "_Bucket | None") -> None:
+        """An ended period: its track ids as a sorted array, or the period before's array
+        when equal (people without a track id, keyed otherwise, keep the set)."""
+        people = self.people
+        if isinstance(people, array) or not all(type(k) is int for k in people):
+            return
+        packed = array("q", sorted(people))
+        if before is not None and isinstance(before.people, array) and before.people == packed:
+            packed = before.people
+        self.people = packed
 
 
 class TimelineAggregator:
@@ -53,6 +85,8 @@ class TimelineAggregator:
         self.crowd = CrowdState(half_life_s)
         self._buckets: dict[int, dict[int, _Bucket]] = {p: {} for p in self.periods}
         self._dirty: dict[int, set[int]] = {p: set() for p in self.periods}
+        self._next_pack: dict[int, int] = {p: 0 for p in self.periods}  # periods before it are packed
+        self._reopened: dict[int, set[int]] = {p: set() for p in self.periods}
         self._latest_t = 0.0
         self._lock = threading.Lock()
 
@@ -62,6 +96,9 @@ class TimelineAggregator:
         if bucket is None:
             bucket = self._buckets[period][index] = _Bucket()
         self._dirty[period].add(index)
+        if isinstance(bucket.people, array):  # an ended period reopened by a late record
+            bucket.open()
+            self._reopened[period].add(index)
         return index, bucket
 
     def observe_frame(self, t: float, faces: int, track_ids: Iterable[int]) -> None:
@@ -91,8 +128,20 @@ class TimelineAggregator:
                 last = math.floor(self._latest_t / period)
                 for index in range(first + 1, last + 1):
                     later = buckets.get(index)
-                    if later is not None and key in later.people:
+                    if later is not None and key in later:
                         self._dirty[period].add(index)
+
+    def _pack_ended(self, period: int, buckets: dict[int, _Bucket]) -> None:
+        """Pack the periods that ended a whole period ago (late records rarely reach them)."""
+        last = math.floor(self._latest_t / period) - 2  # the last index to pack
+        first = max(self._next_pack[period], min(buckets, default=last + 1))
+        again = [i for i in self._reopened[period] if i <= last]
+        for index in [*range(first, last + 1), *again]:
+            bucket = buckets.get(index)
+            if bucket is not None:
+                bucket.pack(buckets.get(index - 1))
+            self._reopened[period].discard(index)
+        self._next_pack[period] = max(self._next_pack[period], last + 1)
 
     def dominant(self, track_id: int) -> str | None:
         """The person's current dominant expression (box colours), None before a crop."""
@@ -128,10 +177,16 @@ class TimelineAggregator:
                 if horizon is not None:
                     for index in [i for i in buckets if (i + 1) * period < horizon]:
                         del buckets[index]  # already handed out: the store and the chart have it
+                    self._pack_ended(period, buckets)
             if horizon is not None:
                 # People gone before every retained period: nothing will read them again.
                 self.crowd.forget_before(horizon - max(self.periods))
             return out
+
+    def bucket_entries(self) -> int:
+        """People listed in the kept buckets, all periods (what the buckets' memory grows with)."""
+        with self._lock:
+            return sum(len(b.people) for buckets in self._buckets.values() for b in buckets.values())
 
     def rows(self, period: int) -> list[TimelineRow]:
         with self._lock:
