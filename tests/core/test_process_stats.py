@@ -45,7 +45,7 @@ def test_live_gc_tuning_freezes_start_up_objects_and_collects_young_cycles_less_
     assert got["frozen"] >= 50_000  # the start-up objects are out of every later collection
     assert got["young"] == GC_YOUNG_THRESHOLD
     # 60 000 cyclic objects: a handful of young collections (CPython's 700 would run ~85)
-    assert 1 <= got["young_runs"] <= 12
+    assert 1 <= got["young_runs"] <= 11
     assert got["count_now"] < GC_YOUNG_THRESHOLD  # the cycles were still collected
 
 
@@ -53,6 +53,6 @@ def test_gc_pauses_are_reported_only_once_tuned():
     got = run_script()
     assert "gc_collections" not in got["before"]
     after = got["after"]
-    assert after["gc_collections"] >= 2  # tune_gc_for_live's own collect, then the young ones
+    assert after["gc_collections"] >= 1  # the young collections of the cycles (not the start-up collect)
     assert after["gc_pause_max_ms"] <= after["gc_pause_ms_total"]
     assert after["gc_pause_ms_total"] > 0
