@@ -156,6 +156,18 @@ def touching_pairs(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(firsts), np.concatenate(seconds)
 
 
+def pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of each box in ``a`` with the box in the same row of ``b`` (both K x 4, float64;
+    0 where both are empty). The candidate pairs come from :func:`touching_pairs`."""
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression on (x1, y1, x2, y2) boxes; indices kept, best first.
 
@@ -169,12 +181,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     b = np.asarray(boxes, dtype=np.float64)[order]
     a, c = touching_pairs(b)
     if len(a):
-        iw = np.maximum(0.0, np.minimum(b[a, 2], b[c, 2]) - np.maximum(b[a, 0], b[c, 0]))
-        ih = np.maximum(0.0, np.minimum(b[a, 3], b[c, 3]) - np.maximum(b[a, 1], b[c, 1]))
-        inter = iw * ih
-        area = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
-        iou = inter / np.maximum(area[a] + area[c] - inter, 1e-9)
-        over = iou > threshold
+        over = pair_iou(b[a], b[c]) > threshold
         a, c = a[over], c[over]
     first, second = np.minimum(a, c), np.maximum(a, c)  # in score order: the better one first
     by = np.argsort(first, kind="stable")

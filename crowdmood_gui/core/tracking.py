@@ -31,7 +31,7 @@ from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from crowdmood_gui.core.detection import touching_pairs
+from crowdmood_gui.core.detection import pair_iou, touching_pairs
 from crowdmood_gui.core.events import TrackBox
 
 Box = tuple[float, float, float, float]
@@ -306,14 +306,7 @@ def iou_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     # each unordered pair once, row-major (the dense matrix's np.nonzero order)
     key = np.unique(rows * m + cols)
     rows, cols = key // m, key % m
-    ra, cb = a[rows].astype(np.float64), b[cols].astype(np.float64)
-    iw = np.clip(np.minimum(ra[:, 2], cb[:, 2]) - np.maximum(ra[:, 0], cb[:, 0]), 0, None)
-    ih = np.clip(np.minimum(ra[:, 3], cb[:, 3]) - np.maximum(ra[:, 1], cb[:, 1]), 0, None)
-    inter = iw * ih
-    area_a = np.clip(ra[:, 2] - ra[:, 0], 0, None) * np.clip(ra[:, 3] - ra[:, 1], 0, None)
-    area_b = np.clip(cb[:, 2] - cb[:, 0], 0, None) * np.clip(cb[:, 3] - cb[:, 1], 0, None)
-    union = area_a + area_b - inter
-    iou = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+    iou = pair_iou(a[rows].astype(np.float64), b[cols].astype(np.float64))
     keep = iou > 0
     return rows[keep], cols[keep], iou[keep]
 
